@@ -1,0 +1,1 @@
+"""The SMS opt-out service: everything except the Azure Functions bindings."""

@@ -1,0 +1,76 @@
+"""Storage connection choice: a connection string (Azurite, local runs) or an identity-based
+connection (Azure), decided in one place from the same settings the Functions host reads.
+
+The host's rules (reference §5): `AzureWebJobsStorage` holds a connection string; otherwise
+`AzureWebJobsStorage__accountName` or `AzureWebJobsStorage__tableServiceUri` name the account
+and `AzureWebJobsStorage__credential=managedidentity` with `AzureWebJobsStorage__clientId`
+select a (user-assigned) managed identity.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from azure.data.tables import TableServiceClient
+
+from shared.settings import STORAGE_CONNECTION, SettingsError
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    connection_string: str = ""
+    table_service_uri: str = ""
+    credential: str = ""
+    client_id: str = ""
+
+    @property
+    def uses_identity(self) -> bool:
+        return not self.connection_string
+
+
+def storage_connection(
+    env: Mapping[str, str] | None = None, name: str = STORAGE_CONNECTION
+) -> StorageConnection:
+    env = os.environ if env is None else env
+    conn = (env.get(name) or "").strip()
+    if conn:
+        return StorageConnection(connection_string=conn)
+    prefix = name + "__"
+    uri = (env.get(prefix + "tableServiceUri") or "").strip()
+    account = (env.get(prefix + "accountName") or "").strip()
+    if not uri and account:
+        uri = f"https://{account}.table.core.windows.net"
+    if not uri:
+        raise SettingsError(
+            f"No storage connection: set {name} to a connection string, or "
+            f"{prefix}accountName / {prefix}tableServiceUri for an identity-based connection"
+        )
+    return StorageConnection(
+        table_service_uri=uri.rstrip("/"),
+        credential=(env.get(prefix + "credential") or "").strip(),
+        client_id=(env.get(prefix + "clientId") or "").strip(),
+    )
+
+
+def _token_credential(conn: StorageConnection) -> Any:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if conn.credential.lower() == "managedidentity":
+        if conn.client_id:
+            return ManagedIdentityCredential(client_id=conn.client_id)
+        return ManagedIdentityCredential()
+    return DefaultAzureCredential()
+
+
+def table_service_client(
+    env: Mapping[str, str] | None = None, **client_kwargs: Any
+) -> TableServiceClient:
+    conn = storage_connection(env)
+    if conn.connection_string:
+        return TableServiceClient.from_connection_string(conn.connection_string, **client_kwargs)
+    return TableServiceClient(
+        endpoint=conn.table_service_uri, credential=_token_credential(conn), **client_kwargs
+    )
