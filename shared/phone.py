@@ -62,7 +62,10 @@ def country_of(number: phonenumbers.PhoneNumber) -> str:
     if region and region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
         return region
     main = phonenumbers.region_code_for_country_code(number.country_code or 0)
-    if main and main not in (phonenumbers.UNKNOWN_REGION, phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY):
+    if main and main not in (
+        phonenumbers.UNKNOWN_REGION,
+        phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY,
+    ):
         return main
     return UNKNOWN_COUNTRY
 

@@ -1,0 +1,65 @@
+"""Process-wide objects, built once per worker on first use from the environment.
+
+Built lazily (not at import) so that a bad setting gives a clear error response and log line
+instead of an app that fails to index, and so tests can point a fresh app at their own storage
+with `reset()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from shared.connections import table_service_client
+from shared.service import OptOutService
+from shared.settings import Settings
+from shared.store import TableOptOutStore
+
+# Fail fast when storage is down: the caller (a client or the queue host) retries.
+STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.4,
+    "connection_timeout": 5,
+    "read_timeout": 15,
+}
+
+_lock = threading.RLock()
+_cache: dict[str, Any] = {}
+
+
+def _get(name: str, build: Any) -> Any:
+    value = _cache.get(name)
+    if value is None:
+        with _lock:
+            value = _cache.get(name)
+            if value is None:
+                value = build()
+                _cache[name] = value
+    return value
+
+
+def settings() -> Settings:
+    return _get("settings", Settings.from_env)
+
+
+def store() -> TableOptOutStore:
+    def build() -> TableOptOutStore:
+        s = settings()
+        return TableOptOutStore(
+            table_service_client(**STORAGE_CLIENT_OPTIONS),
+            s.optout_table,
+            s.history_table,
+            s.programs_table,
+        )
+
+    return _get("store", build)
+
+
+def optout_service() -> OptOutService:
+    return _get("optout_service", lambda: OptOutService(store()))
+
+
+def reset() -> None:
+    """Forget everything built so far (tests; settings changes)."""
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,104 @@
+"""Helpers to call the app's registered functions the way the host does, and to watch the
+storage requests the app makes (count them, and hold them to the real service's limits)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+
+from shared import runtime
+from shared.acs_auth import sign_request
+
+TEST_KEY = "dGVzdC1hY2Nlc3Mta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ=="
+OTHER_KEY = "YW5vdGhlci1rZXktdGhhdC1pcy1ub3QtY29uZmlndXJlZA=="
+BASE = "http://127.0.0.1:7071"
+COMPARISON = re.compile(r"\s(eq|ne|gt|ge|lt|le)\s")
+
+
+@functools.cache
+def registered_http_functions() -> dict[tuple[str, str], Any]:
+    """(route, METHOD) -> user function, from function_app.app.get_functions()."""
+    import function_app
+
+    table: dict[tuple[str, str], Any] = {}
+    for fn in function_app.app.get_functions():
+        trigger = fn.get_trigger()
+        if trigger.type != "httpTrigger":
+            continue
+        for method in trigger.methods:
+            name = method.value if hasattr(method, "value") else str(method)
+            table[(trigger.route, name.upper())] = fn.get_user_function()
+    return table
+
+
+def call(
+    method: str,
+    route: str,
+    body: Any = None,
+    *,
+    query: str = "api-version=2026-01-23",
+    key: str | None = TEST_KEY,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """Invoke the function registered for `route`/`method` with a signed func.HttpRequest."""
+    functions = registered_http_functions()
+    if (route, method) not in functions:
+        known = {r for r, _ in functions}
+        return (405 if route in known else 404), None
+    data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    url = f"{BASE}/{route}" + (f"?{query}" if query else "")
+    hdrs = {"host": "127.0.0.1:7071", "content-type": "application/json"}
+    if key is not None:
+        hdrs.update(sign_request(method, url, data, key))
+    hdrs.update(headers or {})
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
+    req = func.HttpRequest(method=method, url=url, headers=hdrs, params=params, body=data)
+    resp = functions[(route, method)](req)
+    payload = resp.get_body()
+    return resp.status_code, (json.loads(payload) if payload else None)
+
+
+@dataclass
+class StorageRecorder:
+    """Every HTTP request the table client sends: method, path and $filter."""
+
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __call__(self, request: Any) -> None:
+        http = request.http_request
+        parts = urlsplit(http.url)
+        flt = parse_qs(parts.query).get("$filter", [""])[0]
+        self.requests.append((http.method, parts.path, flt))
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.requests)
+
+    def max_comparisons(self) -> int:
+        return max((len(COMPARISON.findall(f" {f} ")) for _, _, f in self.requests), default=0)
+
+
+@contextmanager
+def app_against(env: dict[str, str], monkeypatch: Any) -> Iterator[StorageRecorder]:
+    """Point the app (via its settings) at `env`, recording its storage requests."""
+    recorder = StorageRecorder()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(runtime.STORAGE_CLIENT_OPTIONS, "raw_request_hook", recorder)
+    runtime.reset()
+    try:
+        yield recorder
+    finally:
+        runtime.reset()

@@ -1,0 +1,312 @@
+"""The opt-out API end to end through the registered functions, against a real Azurite."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from shared.acs_auth import sign_request
+from tests.apphelpers import OTHER_KEY, TEST_KEY, StorageRecorder, app_against, call
+from tests.azurite import Azurite
+
+ADD, REMOVE, CHECK = "sms/optouts:add", "sms/optouts:remove", "sms/optouts:check"
+
+
+@pytest.fixture
+def tables() -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        "OPTOUT_TABLE_NAME": f"OptOuts{suffix}",
+        "OPTOUT_HISTORY_TABLE_NAME": f"History{suffix}",
+        "SENDER_PROGRAMS_TABLE_NAME": f"Programs{suffix}",
+    }
+
+
+@pytest.fixture
+def app(
+    azurite: Azurite, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StorageRecorder]:
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": f"{TEST_KEY}",
+        **tables,
+    }
+    with app_against(env, monkeypatch) as recorder:
+        yield recorder
+    # The real Table service refuses a $filter with more than 15 comparisons.
+    assert recorder.max_comparisons() <= 15
+
+
+@pytest.fixture
+def service(azurite: Azurite) -> TableServiceClient:
+    return TableServiceClient.from_connection_string(azurite.connection_string)
+
+
+def body(sender: str, *tos: Any) -> dict[str, Any]:
+    return {"from": sender, "recipients": [{"to": t} for t in tos]}
+
+
+def rows(service: TableServiceClient, table: str) -> list[dict[str, Any]]:
+    return [dict(e) for e in service.get_table_client(table).list_entities()]
+
+
+SENDER = "+18001234567"
+INVALID = "Invalid recipient phone number format"
+
+
+def test_add_check_remove_round_trip(
+    app: StorageRecorder, service: TableServiceClient, tables: dict[str, str]
+) -> None:
+    status, res = call("POST", ADD, body(SENDER, "+15555555551", "+123", "+447700900123"))
+    assert status == 200
+    assert res == {
+        "value": [
+            {"to": "+15555555551", "httpStatusCode": 200},
+            {
+                "to": "+123",
+                "httpStatusCode": 400,
+                "errorMessage": "Invalid recipient phone number format",
+            },
+            {"to": "+447700900123", "httpStatusCode": 200},
+        ]
+    }
+    stored = {e["RowKey"]: e for e in rows(service, tables["OPTOUT_TABLE_NAME"])}
+    assert set(stored) == {"+15555555551", "+447700900123"}
+    uk = stored["+447700900123"]
+    assert (uk["PartitionKey"], uk["Sender"], uk["Recipient"]) == (
+        SENDER,
+        SENDER,
+        "+447700900123",
+    )
+    assert uk["Country"] == "GB"
+    assert stored["+15555555551"]["Country"] == "US"  # no specific region: main country of +1
+    assert uk["Source"] == "api" and uk["OptedOutAt"] is not None
+
+    status, res = call("POST", CHECK, body(SENDER, "+15555555551", "+15555555552", "+123"))
+    assert status == 200
+    assert res["value"] == [
+        {"to": "+15555555551", "isOptedOut": True, "httpStatusCode": 200},
+        {"to": "+15555555552", "isOptedOut": False, "httpStatusCode": 200},
+        {"to": "+123", "httpStatusCode": 400, "errorMessage": INVALID},
+    ]
+
+    status, res = call("POST", REMOVE, body(SENDER, "+15555555551", "+15555555553"))
+    assert status == 200
+    assert [i["httpStatusCode"] for i in res["value"]] == [200, 200]
+    assert {e["RowKey"] for e in rows(service, tables["OPTOUT_TABLE_NAME"])} == {"+447700900123"}
+    status, res = call("POST", CHECK, body(SENDER, "+15555555551"))
+    assert res["value"][0]["isOptedOut"] is False
+
+    history = rows(service, tables["OPTOUT_HISTORY_TABLE_NAME"])
+    actions = sorted((h["Recipient"], h["Action"], h["Source"]) for h in history)
+    assert actions == [
+        ("+15555555551", "optin", "api"),
+        ("+15555555551", "optout", "api"),
+        ("+15555555553", "optin", "api"),
+        ("+447700900123", "optout", "api"),
+    ]
+
+
+def test_add_and_remove_are_idempotent(
+    app: StorageRecorder, service: TableServiceClient, tables: dict[str, str]
+) -> None:
+    for _ in range(2):
+        status, res = call("POST", ADD, body(SENDER, "+15555555551"))
+        assert (status, res["value"][0]["httpStatusCode"]) == (200, 200)
+    assert len(rows(service, tables["OPTOUT_TABLE_NAME"])) == 1
+    for _ in range(2):
+        status, res = call("POST", REMOVE, body(SENDER, "+15555555551"))
+        assert (status, res["value"][0]["httpStatusCode"]) == (200, 200)
+    assert rows(service, tables["OPTOUT_TABLE_NAME"]) == []
+
+
+def test_senders_are_separate_partitions(app: StorageRecorder) -> None:
+    call("POST", ADD, body(SENDER, "+15555555551"))
+    _, res = call("POST", CHECK, body("+18005550199", "+15555555551"))
+    assert res["value"][0]["isOptedOut"] is False
+
+
+def test_hundred_recipients_with_duplicates_cost_a_fixed_number_of_requests(
+    app: StorageRecorder, service: TableServiceClient, tables: dict[str, str]
+) -> None:
+    numbers = [f"+1425555{i:04d}" for i in range(95)]
+    request = [*numbers, numbers[0], numbers[1], numbers[2], "+1", numbers[3]]  # 100 items
+    call("POST", ADD, body(SENDER, "+15555555551"))  # creates the tables first
+    call("POST", REMOVE, body(SENDER, "+15555555551"))
+    app.clear()
+    status, res = call("POST", ADD, body(SENDER, *request))
+    assert status == 200
+    assert len(res["value"]) == 100
+    assert [i["to"] for i in res["value"]] == request
+    assert [i["httpStatusCode"] for i in res["value"]].count(400) == 1
+    # One transaction for the opt-outs, one for their history rows.
+    assert [m for m, _, _ in app.requests] == ["POST", "POST"]
+    assert all(p.endswith("$batch") for _, p, _ in app.requests)
+    assert len(rows(service, tables["OPTOUT_TABLE_NAME"])) == 95
+
+    app.clear()
+    status, res = call("POST", CHECK, body(SENDER, *request))
+    assert all(i["isOptedOut"] for i in res["value"] if i["httpStatusCode"] == 200)
+    # 95 distinct numbers, 14 RowKeys per query (+1 PartitionKey comparison = 15): 7 queries.
+    assert app.count == 7
+    assert app.max_comparisons() == 15
+
+    app.clear()
+    status, res = call("POST", REMOVE, body(SENDER, *request))
+    assert status == 200 and [i["httpStatusCode"] for i in res["value"]].count(200) == 99
+    assert app.count == 7 + 2  # read which exist, one delete transaction, one history batch
+    assert rows(service, tables["OPTOUT_TABLE_NAME"]) == []
+
+
+@pytest.mark.parametrize("version", ["2024-12-10-preview", "2025-05-29-preview", "2026-01-23"])
+def test_supported_api_versions(app: StorageRecorder, version: str) -> None:
+    status, _ = call("POST", CHECK, body(SENDER, "+15555555551"), query=f"api-version={version}")
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("", "ApiVersionUnspecified"), ("api-version=2021-03-07", "InvalidApiVersion")],
+)
+def test_api_version_errors(app: StorageRecorder, query: str, code: str) -> None:
+    status, res = call("POST", ADD, body(SENDER, "+15555555551"), query=query)
+    assert status == 400
+    assert res["error"]["code"] == code
+    assert app.count == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b"not json", "$"),
+        (b"[1, 2]", "$"),
+        (b'{"recipients": [{"to": "+15555555551"}]}', "From"),
+        (b'{"from": 18001234567, "recipients": [{"to": "+15555555551"}]}', "From"),
+        (b'{"from": "+123", "recipients": [{"to": "+15555555551"}]}', "From"),
+        (b'{"from": "+18001234567"}', "Recipients"),
+        (b'{"from": "+18001234567", "recipients": {"to": "+1"}}', "Recipients"),
+        (b'{"from": "+18001234567", "recipients": []}', "Recipients"),
+        (b'{"from": "+18001234567", "recipients": [{"tu": "+15555555551"}]}', "Recipients[0].To"),
+        (b'{"from": "+18001234567", "recipients": ["+15555555551"]}', "Recipients[0]"),
+        (b'{"from": "+18001234567", "recipients": [{"to": 15555555551}]}', "Recipients[0].To"),
+        (b"\xff\xfe\x00", "$"),
+    ],
+)
+def test_bad_bodies_are_400_naming_the_field_and_change_nothing(
+    app: StorageRecorder, payload: bytes, field: str
+) -> None:
+    status, res = call("POST", ADD, raw=payload)
+    assert status == 400
+    assert res["title"] == "One or more validation errors occurred."
+    assert field in res["errors"]
+    assert app.count == 0
+
+
+def test_over_100_recipients_is_400(app: StorageRecorder) -> None:
+    tos = [f"+1425555{i:04d}" for i in range(101)]
+    status, res = call("POST", ADD, body(SENDER, *tos))
+    assert status == 400 and "Recipients" in res["errors"]
+    assert app.count == 0
+
+
+def test_body_over_the_limit_is_413(app: StorageRecorder) -> None:
+    status, res = call("POST", ADD, raw=b'{"from": "' + b"x" * 70_000 + b'"}')
+    assert status == 413
+    assert res["error"]["code"] == "RequestEntityTooLarge"
+
+
+def test_wrong_method_and_unknown_route(app: StorageRecorder) -> None:
+    assert call("GET", ADD)[0] == 405
+    assert call("POST", "sms/optouts:delete", body(SENDER, "+15555555551"))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"key": None}, "Authorization header is missing"),
+        ({"key": OTHER_KEY}, "not valid"),
+        ({"headers": {"x-ms-content-sha256": "AAAA"}}, "differs from generated content hash"),
+        ({"headers": {"x-ms-date": "Thu, 10 Aug 2023 12:39:55 GMT"}}, "too far"),
+        ({"headers": {"authorization": "Bearer abc"}}, "HMAC-SHA256"),
+        ({"headers": "signed-for-another-host"}, "not valid"),
+        ({"headers": "signed-for-another-path"}, "not valid"),
+    ],
+)
+def test_unauthenticated_requests_get_401_and_change_nothing(
+    app: StorageRecorder, kwargs: dict[str, Any], fragment: str
+) -> None:
+    payload = body(SENDER, "+15555555551")
+    if kwargs.get("headers") == "signed-for-another-host":
+        url = "http://other.example:7071/sms/optouts:add?api-version=2026-01-23"
+        kwargs = {"headers": sign_request("POST", url, json.dumps(payload).encode(), TEST_KEY)}
+    elif kwargs.get("headers") == "signed-for-another-path":
+        url = "http://127.0.0.1:7071/sms/optouts:check?api-version=2026-01-23"
+        kwargs = {"headers": sign_request("POST", url, json.dumps(payload).encode(), TEST_KEY)}
+    status, res = call("POST", ADD, payload, **kwargs)
+    assert status == 401
+    assert res["error"]["code"] == "Denied"
+    assert fragment in res["error"]["message"]
+    assert app.count == 0
+
+
+def test_either_configured_key_is_accepted(
+    azurite: Azurite, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": f"{OTHER_KEY}, {TEST_KEY}",
+        **tables,
+    }
+    with app_against(env, monkeypatch):
+        assert call("POST", CHECK, body(SENDER, "+15555555551"), key=TEST_KEY)[0] == 200
+        assert call("POST", CHECK, body(SENDER, "+15555555551"), key=OTHER_KEY)[0] == 200
+
+
+def test_health_reports_storage(
+    azurite: Azurite, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"AzureWebJobsStorage": azurite.connection_string, "OPTOUT_ACCESS_KEYS": TEST_KEY}
+    with app_against({**env, **tables}, monkeypatch):
+        status, res = call("GET", "health", key=None, query="")
+        assert (status, res["status"]) == (200, "healthy")
+
+
+def dead_storage_env(tables: dict[str, str]) -> dict[str, str]:
+    from tests.azurite import ACCOUNT, ACCOUNT_KEY, free_port
+
+    port = free_port()  # nothing listens there
+    return {
+        "AzureWebJobsStorage": (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+        ),
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        **tables,
+    }
+
+
+def test_storage_outage_is_503_not_a_stack_trace(
+    tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with app_against(dead_storage_env(tables), monkeypatch):
+        status, res = call("GET", "health", key=None, query="")
+        assert (status, res["status"]) == (503, "unhealthy")
+        for route in (ADD, REMOVE, CHECK):
+            status, res = call("POST", route, body(SENDER, "+15555555551"))
+            assert status == 503
+            assert res["error"]["code"] == "ServiceUnavailable"
+
+
+def test_misconfigured_keys_are_a_clear_error(
+    azurite: Azurite, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"AzureWebJobsStorage": azurite.connection_string, "OPTOUT_ACCESS_KEYS": "%%%", **tables}
+    with app_against(env, monkeypatch):
+        status, res = call("POST", CHECK, body(SENDER, "+15555555551"))
+        assert status == 500
+        assert res["error"]["code"] == "ServiceMisconfigured"
