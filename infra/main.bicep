@@ -1,0 +1,226 @@
+// SMS opt-out service: everything `azd up` provisions.
+// - a resource group with the Function App (Flex Consumption, Python), its storage account
+//   (shared keys off), Application Insights, Key Vault and a user-assigned identity;
+// - in the existing ACS resource's resource group: the identity's ACS role, the Event Grid
+//   system topic and the subscription delivering SMSReceived events to the `sms-inbound` queue.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; used in resource names and tags.')
+param environmentName string
+
+@minLength(1)
+@description('Region for the Function App and its resources (Flex Consumption must be available there).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@minLength(1)
+@description('Resource id of the existing Azure Communication Services resource whose inbound SMS this app handles: /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Communication/communicationServices/<name>.')
+param acsResourceId string
+
+@description('Name of the Event Grid system topic for the ACS resource. An ACS resource can have only one system topic: if it already has one, give its name (the template then adds its identity and the subscription to it). Empty: evgt-<acs name>.')
+param acsSystemTopicName string = ''
+
+@description('Resource group name for the app. Empty: rg-<environment name>.')
+param resourceGroupName string = ''
+
+@description('Brand name used in SMS replies (REPLY_BRAND).')
+param replyBrand string = 'Our messages'
+
+@description('Help contact used in SMS replies (REPLY_HELP_CONTACT).')
+param replyHelpContact string = 'our support team'
+
+@description('OPTOUT_ACCESS_KEYS: one or more base64 keys (at least 16 bytes each), comma-separated. Empty: the template derives one key from optoutAccessKeySeed.')
+@secure()
+param optoutAccessKeys string = ''
+
+// No default on purpose: `azd` generates it once and keeps it in the environment's config, so
+// re-provisioning does not rotate the key. (A newGuid() default would change it on every run.)
+@description('Seed for the initial access key when optoutAccessKeys is empty: the key is base64(seed), so the seed length is the key length in bytes.')
+@secure()
+@minLength(16)
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 32
+      noSpecial: true
+    }
+  }
+})
+param optoutAccessKeySeed string
+
+@description('Python version of the Function App.')
+@allowed([
+  '3.11'
+  '3.12'
+])
+param pythonVersion string = '3.11'
+
+@description('Flex Consumption: maximum number of instances.')
+param maximumInstanceCount int = 100
+
+// Contract with the app code (function_app.py, shared/settings.py); do not rename.
+var inboundQueueName = 'sms-inbound'
+var tableNames = {
+  optOuts: 'OptOuts'
+  history: 'OptOutHistory'
+  programs: 'SenderPrograms'
+}
+var accessKeysSecretName = 'optout-access-keys'
+
+var acsIdParts = split(acsResourceId, '/')
+var acsSubscriptionId = acsIdParts[2]
+var acsResourceGroupName = acsIdParts[4]
+var acsName = last(acsIdParts)
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-api-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identity 'identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    inboundQueueName: inboundQueueName
+    tableNames: [
+      tableNames.optOuts
+      tableNames.history
+      tableNames.programs
+    ]
+  }
+}
+
+module monitoring 'monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    accessKeys: empty(optoutAccessKeys) ? base64(optoutAccessKeySeed) : optoutAccessKeys
+    accessKeysSecretName: accessKeysSecretName
+  }
+}
+
+module rbac 'rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.name
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module acs 'acs.bicep' = {
+  name: 'acs-${resourceToken}'
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+  params: {
+    acsName: acsName
+    systemTopicName: empty(acsSystemTopicName) ? 'evgt-${acsName}' : acsSystemTopicName
+    appPrincipalId: identity.outputs.principalId
+    tags: tags
+  }
+}
+
+module queueSenderRole 'queue-sender-role.bicep' = {
+  name: 'queue-sender-role'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    queueName: inboundQueueName
+    principalId: acs.outputs.systemTopicPrincipalId
+  }
+}
+
+module smsReceivedSubscription 'eventgrid-subscription.bicep' = {
+  name: 'sms-received-${resourceToken}'
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+  params: {
+    systemTopicName: acs.outputs.systemTopicName
+    storageAccountId: storage.outputs.id
+    queueName: inboundQueueName
+  }
+  dependsOn: [
+    queueSenderRole
+  ]
+}
+
+module functionApp 'function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    pythonVersion: pythonVersion
+    maximumInstanceCount: maximumInstanceCount
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    accessKeysSecretUri: keyVault.outputs.accessKeysUri
+    acsEndpoint: acs.outputs.endpoint
+    replyBrand: replyBrand
+    replyHelpContact: replyHelpContact
+    tableNames: tableNames
+  }
+  // Start the app only once its identity can reach storage, Key Vault and App Insights.
+  dependsOn: [
+    rbac
+  ]
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.uri
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output ACS_SYSTEM_TOPIC_NAME string = acs.outputs.systemTopicName
+output AZURE_APP_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
