@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from shared import http_api, runtime
+from shared import http_api, inbound, runtime
 from shared.settings import SettingsError
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -72,3 +72,19 @@ def optouts_check(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(lambda: http_api.handle_health(runtime.store().ping))
+
+
+@app.function_name("sender_program")
+@app.route(route="sms/senders/{sender}/program", methods=["GET", "PUT", "DELETE"])
+def sender_program(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(
+        lambda: http_api.handle_program(
+            _to_api(req), req.route_params.get("sender", ""), runtime.settings(), runtime.store()
+        )
+    )
+
+
+@app.function_name("sms_inbound")
+@app.queue_trigger(arg_name="msg", queue_name="sms-inbound", connection="AzureWebJobsStorage")
+def sms_inbound(msg: func.QueueMessage) -> None:
+    inbound.handle_queue_message(msg.get_body(), runtime.inbound_processor())

@@ -14,9 +14,10 @@ from typing import Any
 
 from shared.acs_auth import AuthError, verify_request
 from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
+from shared.replies import TemplateError, check_template
 from shared.service import OptOutService
 from shared.settings import Settings
-from shared.store import StorageUnavailable
+from shared.store import OptOutRepository, SenderProgram, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -267,3 +268,101 @@ def handle_health(ping: Callable[[], None]) -> ApiResponse:
         log.error("Health check: table storage unreachable: %s", exc)
         return ApiResponse(503, {"status": "unhealthy", "storage": "unreachable"})
     return ApiResponse(200, {"status": "healthy", "storage": "reachable"})
+
+
+# -- per-sender reply programs: GET | PUT | DELETE /sms/senders/{sender}/program ---------------
+
+PROGRAM_FIELDS = {
+    "brand": "brand",
+    "helpcontact": "help_contact",
+    "optouttext": "optout_text",
+    "optintext": "optin_text",
+    "helptext": "help_text",
+}
+_TEMPLATE_FIELDS = ("optout_text", "optin_text", "help_text")
+_WIRE_NAMES = {
+    "brand": "brand",
+    "help_contact": "helpContact",
+    "optout_text": "optOutText",
+    "optin_text": "optInText",
+    "help_text": "helpText",
+    "plain_language_optout": "plainLanguageOptOut",
+}
+
+
+def program_to_wire(program: SenderProgram) -> dict[str, Any]:
+    return {
+        wire: getattr(program, attr)
+        for attr, wire in _WIRE_NAMES.items()
+        if getattr(program, attr) is not None
+    }
+
+
+def parse_program(body: bytes) -> SenderProgram | ApiResponse:
+    data, errors = parse_json_object(body)
+    if data is None:
+        return validation_problem(errors)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        lowered = key.lower()
+        if lowered == "plainlanguageoptout":
+            if not isinstance(value, bool):
+                errors[key] = ["Must be true or false."]
+            else:
+                values["plain_language_optout"] = value
+        elif lowered in PROGRAM_FIELDS:
+            attr = PROGRAM_FIELDS[lowered]
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                errors[key] = ["Must be a non-empty string."]
+                continue
+            if attr in _TEMPLATE_FIELDS:
+                try:
+                    check_template(value)
+                except TemplateError as exc:
+                    errors[key] = [f"The text {exc}."]
+                    continue
+                if attr == "help_text" and "stop" not in value.lower():
+                    errors[key] = ["HELP text must tell how to opt out (CTIA): mention STOP."]
+                    continue
+            elif len(value) > 160:
+                errors[key] = ["Must be at most 160 characters."]
+                continue
+            values[attr] = value
+        else:
+            errors[key] = [f"Unknown field. Allowed: {', '.join(_WIRE_NAMES.values())}."]
+    if errors:
+        return validation_problem(errors)
+    return SenderProgram(**values)
+
+
+def handle_program(
+    request: ApiRequest, sender_raw: str, settings: Settings, repo: OptOutRepository
+) -> ApiResponse:
+    refusal = check_size(request, settings) or authenticate(request, settings)
+    if refusal is not None:
+        return refusal
+    try:
+        sender = parse_e164(sender_raw)
+    except InvalidPhoneNumber:
+        return validation_problem({"sender": ["Invalid sender phone number format: E.164."]})
+    try:
+        if request.method == "GET":
+            program = repo.get_program(sender)
+            if program is None:
+                return error(404, "NotFound", "No program is stored for this sender.")
+            return ApiResponse(200, {"sender": sender.e164, **program_to_wire(program)})
+        if request.method == "PUT":
+            parsed = parse_program(request.body)
+            if isinstance(parsed, ApiResponse):
+                return parsed
+            repo.put_program(sender, parsed)
+            return ApiResponse(200, {"sender": sender.e164, **program_to_wire(parsed)})
+        if request.method == "DELETE":
+            repo.delete_program(sender)
+            return ApiResponse(204)
+    except StorageUnavailable as exc:
+        log.error("program %s failed for sender %s: %s", request.method, mask(sender), exc)
+        return storage_unavailable()
+    return error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.")

@@ -11,6 +11,8 @@ import threading
 from typing import Any
 
 from shared.connections import table_service_client
+from shared.inbound import InboundProcessor
+from shared.replies import make_reply_sender
 from shared.service import OptOutService
 from shared.settings import Settings
 from shared.store import TableOptOutStore
@@ -57,6 +59,13 @@ def store() -> TableOptOutStore:
 
 def optout_service() -> OptOutService:
     return _get("optout_service", lambda: OptOutService(store()))
+
+
+def inbound_processor() -> InboundProcessor:
+    return _get(
+        "inbound",
+        lambda: InboundProcessor(store(), make_reply_sender(settings()), settings()),
+    )
 
 
 def reset() -> None:

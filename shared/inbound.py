@@ -1,0 +1,165 @@
+"""Inbound keywords: turn one SMSReceived event into an opt-out, an opt-in or a HELP reply.
+
+Delivery from the queue is at least once and in any order; the effect must be exactly once:
+
+- Each keyword event has a history row whose key is derived from the event, so a redelivered
+  event finds its row and changes nothing; the row's ReplyStatus says whether the reply still has
+  to go out (`pending`) or went (`sent`), so a retry sends a missing reply and never a second.
+- STOP/START apply in ReceivedTimestamp order: the store keeps the newest applied event per
+  sender/recipient, and an older event that arrives later is recorded as `superseded`. The state
+  row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
+  instances cannot both win; the loser reads again and decides again.
+- An opt-in never undoes a newer opt-out made through the API (the conservative direction).
+- Transient failures raise (the host retries the message); nothing is left half-written
+  because the state change is one transaction and the history row is written after it, keyed so
+  that a retry recognises the applied event.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
+from shared.keywords import Action, Classification, classify
+from shared.phone import PhoneNumber, mask, normalise_inbound
+from shared.replies import ReplySender, reply_text
+from shared.settings import Settings
+from shared.store import (
+    AlreadyRecorded,
+    ConcurrencyConflict,
+    HistoryRecord,
+    OptOutRepository,
+    SenderProgram,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    action: Action
+    outcome: str  # applied | superseded | help | duplicate | no-keyword | ignored
+    reply_status: str = "none"
+
+
+class InboundProcessor:
+    def __init__(self, repo: OptOutRepository, replies: ReplySender, settings: Settings) -> None:
+        self._repo = repo
+        self._replies = replies
+        self._settings = settings
+
+    def handle(self, sms: InboundSms) -> InboundResult:
+        found = classify(sms.text, plain_language=True)
+        if found.action is Action.NONE:
+            log.info("Inbound message from %s: no keyword", mask(sms.recipient))
+            return InboundResult(Action.NONE, "no-keyword")
+        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        program = self._repo.get_program(sender)
+        if found.plain_language and not self._plain_language_enabled(program):
+            log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
+            return InboundResult(Action.NONE, "no-keyword")
+
+        record = HistoryRecord(
+            sender=sender.e164,
+            recipient=recipient.e164,
+            action=str(found.action),
+            source="keyword",
+            event_id=sms.message_id,
+            message_id=sms.message_id,
+            event_at=sms.received_at,
+            outcome="",
+            keyword=found.keyword or "",
+        )
+        existing = self._repo.get_history(record)
+        if existing is not None:
+            status = existing.reply_status
+            if status == "pending":
+                status = self._reply(existing, found, program)
+            log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
+            return InboundResult(found.action, "duplicate", status)
+
+        if found.action is Action.HELP:
+            outcome = "help"
+        else:
+            outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
+        reply_due = outcome in ("applied", "help")
+        record = replace(record, outcome=outcome, reply_status="pending" if reply_due else "none")
+        try:
+            self._repo.create_history(record)
+        except AlreadyRecorded:
+            # A concurrent delivery of the same event got there first; it sends the reply.
+            return InboundResult(found.action, "duplicate")
+        status = self._reply(record, found, program) if reply_due else "none"
+        log.info(
+            "%s from %s to %s: %s (reply %s)",
+            found.action,
+            mask(recipient),
+            mask(sender),
+            outcome,
+            status,
+        )
+        return InboundResult(found.action, outcome, status)
+
+    def _plain_language_enabled(self, program: SenderProgram | None) -> bool:
+        if program is not None and program.plain_language_optout is not None:
+            return program.plain_language_optout
+        return self._settings.plain_language_optout
+
+    def _apply(
+        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
+    ) -> str:
+        event_key = (sms.received_at, sms.message_id)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            state = self._repo.keyword_state(sender, recipient)
+            if state.last_message_id == sms.message_id:
+                return "applied"  # applied by an earlier try whose history write failed
+            last = state.last_event_at
+            if last is not None and (last, state.last_message_id or "") > event_key:
+                return "superseded"
+            if (
+                not opt_out
+                and state.opted_out
+                and state.opt_out_source == "api"
+                and state.opted_out_at is not None
+                and state.opted_out_at > sms.received_at
+            ):
+                return "superseded"
+            try:
+                self._repo.apply_keyword(
+                    sender,
+                    recipient,
+                    state,
+                    opt_out=opt_out,
+                    event_at=sms.received_at,
+                    message_id=sms.message_id,
+                )
+                return "applied"
+            except ConcurrencyConflict:
+                log.info("Concurrent change for %s; reading again", mask(recipient))
+        raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+    def _reply(
+        self, record: HistoryRecord, found: Classification, program: SenderProgram | None
+    ) -> str:
+        text = reply_text(found.action, self._settings, program)
+        status = self._replies.send(record.sender, record.recipient, text)
+        self._repo.set_reply_status(record, status)
+        return status
+
+
+def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:
+    """The queue trigger's work. Malformed messages raise MalformedEvent, so the host retries
+    them up to maxDequeueCount and then parks them in `<queue>-poison` (kept, not lost, never
+    blocking the queue); the log line carries no message text or full number."""
+    try:
+        sms = parse_queue_message(body)
+    except IgnoredEvent as exc:
+        log.info("Queue message ignored: %s", exc)
+        return InboundResult(Action.NONE, "ignored")
+    except MalformedEvent as exc:
+        log.warning("Malformed inbound message (it will end in the poison queue): %s", exc)
+        raise
+    return processor.handle(sms)

@@ -1,0 +1,165 @@
+"""Replies to keywords: the texts (CTIA-shaped defaults, per-sender overrides) and the sender.
+
+Texts are templates with two placeholders, `{brand}` and `{help_contact}`. The opt-out
+confirmation carries no marketing (FCC: one confirmation, no marketing); HELP gives brand,
+contact, frequency and rates notice and STOP instructions (CTIA).
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from typing import Any, Protocol
+
+from shared.keywords import Action
+from shared.phone import mask
+from shared.settings import Settings
+from shared.store import SenderProgram
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPTOUT_TEXT = (
+    "{brand}: You are unsubscribed and will receive no more messages. Reply START to resubscribe."
+)
+DEFAULT_OPTIN_TEXT = (
+    "{brand}: You are subscribed again. Msg frequency varies. Msg & data rates may apply. "
+    "Reply HELP for help, STOP to cancel."
+)
+DEFAULT_HELP_TEXT = (
+    "{brand}: For help, contact {help_contact}. Msg frequency varies. "
+    "Msg & data rates may apply. Reply STOP to cancel."
+)
+PLACEHOLDERS = frozenset({"brand", "help_contact"})
+MAX_TEXT_LENGTH = 640
+
+
+class ReplyFailed(Exception):
+    """A reply could not be sent now (ACS unreachable, throttled, 5xx): retry later."""
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def check_template(text: str) -> None:
+    """Raise TemplateError unless `text` is a usable reply template."""
+    if not text.strip():
+        raise TemplateError("must not be empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise TemplateError(f"must be at most {MAX_TEXT_LENGTH} characters")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise TemplateError(f"is not a valid template: {exc}") from exc
+    unknown = fields - PLACEHOLDERS
+    if unknown:
+        raise TemplateError(
+            f"uses unknown placeholders {sorted(unknown)}; allowed: {{brand}}, {{help_contact}}"
+        )
+
+
+def reply_text(action: Action, settings: Settings, program: SenderProgram | None) -> str:
+    p = program or SenderProgram()
+    templates = {
+        Action.OPT_OUT: p.optout_text or settings.reply_optout_text or DEFAULT_OPTOUT_TEXT,
+        Action.OPT_IN: p.optin_text or settings.reply_optin_text or DEFAULT_OPTIN_TEXT,
+        Action.HELP: p.help_text or settings.reply_help_text or DEFAULT_HELP_TEXT,
+    }
+    template = templates[action]
+    values = {
+        "brand": p.brand or settings.reply_brand,
+        "help_contact": p.help_contact or settings.reply_help_contact,
+    }
+    try:
+        return template.format(**values)
+    except (KeyError, ValueError, IndexError):
+        log.error("Reply template for %s is invalid; using the default", action)
+        defaults = {
+            Action.OPT_OUT: DEFAULT_OPTOUT_TEXT,
+            Action.OPT_IN: DEFAULT_OPTIN_TEXT,
+            Action.HELP: DEFAULT_HELP_TEXT,
+        }
+        return defaults[action].format(**values)
+
+
+class ReplySender(Protocol):
+    def send(self, from_: str, to: str, text: str) -> str:
+        """Send `text`; return the reply status to record (`sent` or `logged`)."""
+        ...
+
+
+class LoggingReplySender:
+    """Used when no ACS connection is configured: replies are logged (masked), not sent."""
+
+    def send(self, from_: str, to: str, text: str) -> str:
+        log.info(
+            "Reply NOT sent (ACS_CONNECTION_STRING/ACS_ENDPOINT not set) from %s to %s: %d chars",
+            mask(from_),
+            mask(to),
+            len(text),
+        )
+        return "logged"
+
+
+class AcsReplySender:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def send(self, from_: str, to: str, text: str) -> str:
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        try:
+            results = self._client.send(from_=from_, to=[to], message=text)
+        except HttpResponseError as exc:
+            code = exc.status_code or 500
+            if 400 <= code < 500 and code not in (408, 429):
+                log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), code)
+                return "failed"
+            raise ReplyFailed(f"ACS send failed: HTTP {exc.status_code}") from exc
+        except AzureError as exc:
+            raise ReplyFailed(f"ACS send failed: {type(exc).__name__}") from exc
+        result = results[0]
+        if result.successful:
+            return "sent"
+        status = result.http_status_code or 500
+        if status >= 500 or status in (408, 429):
+            raise ReplyFailed(f"ACS send failed for the recipient: HTTP {status}")
+        log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), status)
+        return "failed"
+
+
+def parse_acs_connection_string(conn: str) -> tuple[str, str]:
+    parts: dict[str, str] = {}
+    for item in conn.split(";"):
+        name, sep, value = item.partition("=")
+        if sep:
+            parts[name.strip().lower()] = value.strip()
+    endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
+    if not endpoint or not key:
+        from shared.settings import SettingsError
+
+        raise SettingsError("ACS_CONNECTION_STRING must be 'endpoint=...;accesskey=...'")
+    return endpoint, key
+
+
+def make_reply_sender(settings: Settings) -> ReplySender:
+    if not settings.replies_enabled:
+        log.warning(
+            "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "
+            "not sent"
+        )
+        return LoggingReplySender()
+    from azure.communication.sms import SmsClient
+
+    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 20}
+    if settings.acs_connection_string:
+        from azure.core.credentials import AzureKeyCredential
+
+        endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
+        # Not SmsClient.from_connection_string: it forces https (reference §2).
+        client = SmsClient(endpoint, AzureKeyCredential(key), **options)
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        client = SmsClient(settings.acs_endpoint, DefaultAzureCredential(), **options)
+    return AcsReplySender(client)

@@ -1,0 +1,153 @@
+"""In-memory fakes for fast service-layer tests. The same tests' key cases also run against
+the real store on Azurite (tests/test_inbound_azurite.py), so the fake cannot drift unnoticed."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from shared.phone import PhoneNumber
+from shared.store import (
+    AlreadyRecorded,
+    ConcurrencyConflict,
+    HistoryRecord,
+    KeywordState,
+    SenderProgram,
+    StorageUnavailable,
+    history_row_key,
+)
+
+
+@dataclass
+class Row:
+    data: dict
+    etag: str
+
+
+@dataclass
+class FakeRepository:
+    optouts: dict[tuple[str, str], Row] = field(default_factory=dict)
+    states: dict[tuple[str, str], Row] = field(default_factory=dict)
+    history_rows: dict[tuple[str, str], HistoryRecord] = field(default_factory=dict)
+    programs: dict[str, SenderProgram] = field(default_factory=dict)
+    down: bool = False
+    # Called just before apply_keyword writes: lets a test run a "concurrent" writer there.
+    before_apply: Callable[[], None] | None = None
+    _etags: itertools.count = field(default_factory=itertools.count)
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("fake outage")
+
+    def _etag(self) -> str:
+        return f"W/{next(self._etags)}"
+
+    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
+        self._check()
+        for r in recipients:
+            self.optouts[(sender.e164, r.e164)] = Row(
+                {"OptedOutAt": at, "Source": "api", "Country": r.country}, self._etag()
+            )
+
+    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+        self._check()
+        for r in recipients:
+            self.optouts.pop((sender.e164, r.e164), None)
+
+    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+        self._check()
+        return {r.e164 for r in recipients if (sender.e164, r.e164) in self.optouts}
+
+    def record_history(self, records: Sequence[HistoryRecord]) -> None:
+        self._check()
+        for rec in records:
+            self.history_rows[(rec.sender, history_row_key(rec))] = rec
+
+    def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
+        self._check()
+        return self.history_rows.get((record.sender, history_row_key(record)))
+
+    def create_history(self, record: HistoryRecord) -> None:
+        self._check()
+        key = (record.sender, history_row_key(record))
+        if key in self.history_rows:
+            raise AlreadyRecorded("EntityAlreadyExists")
+        self.history_rows[key] = record
+
+    def set_reply_status(self, record: HistoryRecord, status: str) -> None:
+        self._check()
+        key = (record.sender, history_row_key(record))
+        self.history_rows[key] = replace(self.history_rows[key], reply_status=status)
+
+    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+        self._check()
+        key = (sender.e164, recipient.e164)
+        entry, state = self.optouts.get(key), self.states.get(key)
+        return KeywordState(
+            opted_out=entry is not None,
+            opted_out_at=entry.data["OptedOutAt"] if entry else None,
+            opt_out_source=entry.data["Source"] if entry else None,
+            last_event_at=state.data["LastEventAt"] if state else None,
+            last_message_id=state.data["LastMessageId"] if state else None,
+            entry_etag=entry.etag if entry else None,
+            state_etag=state.etag if state else None,
+        )
+
+    def apply_keyword(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        if self.before_apply is not None:
+            hook, self.before_apply = self.before_apply, None
+            hook()
+        self._check()
+        key = (sender.e164, recipient.e164)
+        entry, current = self.optouts.get(key), self.states.get(key)
+        # The same preconditions as the Table transaction: all or nothing.
+        if (current.etag if current else None) != state.state_etag:
+            raise ConcurrencyConflict("state")
+        if (entry.etag if entry else None) != state.entry_etag:
+            raise ConcurrencyConflict("entry")
+        self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
+        if opt_out:
+            self.optouts[key] = Row(
+                {"OptedOutAt": event_at, "Source": "keyword", "Country": recipient.country},
+                self._etag(),
+            )
+        else:
+            self.optouts.pop(key, None)
+
+    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
+        self._check()
+        return self.programs.get(sender.e164)
+
+    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+        self._check()
+        self.programs[sender.e164] = program
+
+    def delete_program(self, sender: PhoneNumber) -> bool:
+        self._check()
+        return self.programs.pop(sender.e164, None) is not None
+
+    def ping(self) -> None:
+        self._check()
+
+
+@dataclass
+class FakeReplies:
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+    fail: Exception | None = None
+
+    def send(self, from_: str, to: str, text: str) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((from_, to, text))
+        return "sent"
