@@ -39,6 +39,16 @@ def registered_http_functions() -> dict[tuple[str, str], Any]:
     return table
 
 
+def match_route(path: str, templates: set[str]) -> tuple[str | None, dict[str, str]]:
+    """The registered route template matching `path`, and its parameters."""
+    for template in templates:
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        m = re.fullmatch(pattern, path)
+        if m:
+            return template, m.groupdict()
+    return None, {}
+
+
 def call(
     method: str,
     route: str,
@@ -51,9 +61,11 @@ def call(
 ) -> tuple[int, Any]:
     """Invoke the function registered for `route`/`method` with a signed func.HttpRequest."""
     functions = registered_http_functions()
-    if (route, method) not in functions:
-        known = {r for r, _ in functions}
-        return (405 if route in known else 404), None
+    template, route_params = match_route(route, {r for r, _ in functions})
+    if template is None:
+        return 404, None
+    if (template, method) not in functions:
+        return 405, None
     data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
     url = f"{BASE}/{route}" + (f"?{query}" if query else "")
     hdrs = {"host": "127.0.0.1:7071", "content-type": "application/json"}
@@ -61,8 +73,15 @@ def call(
         hdrs.update(sign_request(method, url, data, key))
     hdrs.update(headers or {})
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
-    req = func.HttpRequest(method=method, url=url, headers=hdrs, params=params, body=data)
-    resp = functions[(route, method)](req)
+    req = func.HttpRequest(
+        method=method,
+        url=url,
+        headers=hdrs,
+        params=params,
+        route_params=route_params,
+        body=data,
+    )
+    resp = functions[(template, method)](req)
     payload = resp.get_body()
     return resp.status_code, (json.loads(payload) if payload else None)
 
