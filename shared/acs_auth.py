@@ -87,7 +87,9 @@ def _hosts(url_host: str, header_host: str | None) -> list[str]:
     hosts: list[str] = []
     for h in (header_host, url_host):
         if h and h not in hosts:
-            hosts.append(h)
+            # The Python SDK's HMAC policy signs its endpoint minus the scheme, so an endpoint
+            # written with a trailing slash signs "host/": accept that form too.
+            hosts.extend([h, h + "/"])
     return hosts
 
 

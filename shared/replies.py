@@ -31,6 +31,9 @@ DEFAULT_HELP_TEXT = (
 )
 PLACEHOLDERS = frozenset({"brand", "help_contact"})
 MAX_TEXT_LENGTH = 640
+# ACS answers that retrying cannot fix (a bad or unreachable number): recorded as `failed`.
+# Anything else (auth, throttling, outages) raises so that the host retries the message.
+PERMANENT_STATUSES = frozenset({400, 404, 409, 422})
 
 
 class ReplyFailed(Exception):
@@ -112,7 +115,7 @@ class AcsReplySender:
             results = self._client.send(from_=from_, to=[to], message=text)
         except HttpResponseError as exc:
             code = exc.status_code or 500
-            if 400 <= code < 500 and code not in (408, 429):
+            if code in PERMANENT_STATUSES:
                 log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), code)
                 return "failed"
             raise ReplyFailed(f"ACS send failed: HTTP {exc.status_code}") from exc
@@ -122,7 +125,7 @@ class AcsReplySender:
         if result.successful:
             return "sent"
         status = result.http_status_code or 500
-        if status >= 500 or status in (408, 429):
+        if status not in PERMANENT_STATUSES:
             raise ReplyFailed(f"ACS send failed for the recipient: HTTP {status}")
         log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), status)
         return "failed"
@@ -156,10 +159,11 @@ def make_reply_sender(settings: Settings) -> ReplySender:
         from azure.core.credentials import AzureKeyCredential
 
         endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
-        # Not SmsClient.from_connection_string: it forces https (reference §2).
-        client = SmsClient(endpoint, AzureKeyCredential(key), **options)
+        # Not SmsClient.from_connection_string: it forces https (reference §2). The SDK signs
+        # the endpoint minus its scheme as the host, so a trailing slash would break the HMAC.
+        client = SmsClient(endpoint.rstrip("/"), AzureKeyCredential(key), **options)
     else:
         from azure.identity import DefaultAzureCredential
 
-        client = SmsClient(settings.acs_endpoint, DefaultAzureCredential(), **options)
+        client = SmsClient(settings.acs_endpoint.rstrip("/"), DefaultAzureCredential(), **options)
     return AcsReplySender(client)

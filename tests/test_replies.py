@@ -1,0 +1,107 @@
+"""Reply texts, and sending them with the official Python SmsClient to a local ACS double that
+verifies the HMAC signature."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+
+from shared.keywords import Action
+from shared.replies import (
+    DEFAULT_HELP_TEXT,
+    LoggingReplySender,
+    ReplyFailed,
+    TemplateError,
+    check_template,
+    make_reply_sender,
+    parse_acs_connection_string,
+    reply_text,
+)
+from shared.settings import Settings, SettingsError
+from shared.store import SenderProgram
+from tests.acs_double import AcsDouble
+
+SETTINGS = Settings(access_keys=(), reply_brand="Contoso", reply_help_contact="555-0100")
+
+
+@pytest.fixture
+def acs() -> Iterator[AcsDouble]:
+    double = AcsDouble().start()
+    yield double
+    double.stop()
+
+
+def test_default_texts_follow_ctia() -> None:
+    optout = reply_text(Action.OPT_OUT, SETTINGS, None)
+    assert optout.startswith("Contoso:") and "START" in optout and "unsubscribed" in optout
+    helptext = reply_text(Action.HELP, SETTINGS, None)
+    assert "555-0100" in helptext and "STOP" in helptext and "rates may apply" in helptext
+    assert "STOP" in reply_text(Action.OPT_IN, SETTINGS, None)
+
+
+def test_program_overrides_settings_which_override_defaults() -> None:
+    settings = Settings(access_keys=(), reply_brand="Contoso", reply_help_text="{brand} help")
+    assert reply_text(Action.HELP, settings, None) == "Contoso help"
+    program = SenderProgram(brand="Fabrikam", help_text="{brand}: {help_contact}. STOP")
+    assert reply_text(Action.HELP, settings, program).startswith("Fabrikam: ")
+    assert reply_text(Action.OPT_OUT, settings, program).startswith("Fabrikam:")
+
+
+def test_bad_stored_template_falls_back_to_the_default() -> None:
+    program = SenderProgram(help_text="{unknown} STOP")
+    assert reply_text(Action.HELP, SETTINGS, program) == DEFAULT_HELP_TEXT.format(
+        brand="Contoso", help_contact="555-0100"
+    )
+
+
+@pytest.mark.parametrize("text", ["", "   ", "{name}", "{brand", "x" * 641, "{0}"])
+def test_template_check_refuses(text: str) -> None:
+    with pytest.raises(TemplateError):
+        check_template(text)
+
+
+def test_connection_string_parsing() -> None:
+    assert parse_acs_connection_string("endpoint=https://x.test/;accesskey=abc==") == (
+        "https://x.test/",
+        "abc==",
+    )
+    with pytest.raises(SettingsError):
+        parse_acs_connection_string("endpoint=https://x.test/")
+
+
+def test_without_acs_replies_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    sender = make_reply_sender(SETTINGS)
+    assert isinstance(sender, LoggingReplySender)
+    caplog.set_level("INFO")
+    assert sender.send("+18005550100", "+14255550123", "secret text") == "logged"
+    assert "4255550123" not in caplog.text and "secret text" not in caplog.text
+
+
+def test_official_client_sends_through_the_double(acs: AcsDouble) -> None:
+    settings = Settings(access_keys=(), acs_connection_string=acs.connection_string)
+    sender = make_reply_sender(settings)
+    assert sender.send("+18005550100", "+14255550123", "Contoso: bye") == "sent"
+    assert [(s.from_, s.to, s.message) for s in acs.sent] == [
+        ("+18005550100", "+14255550123", "Contoso: bye")
+    ]
+    assert acs.refused == 0
+
+
+def test_acs_outage_raises_for_retry(acs: AcsDouble) -> None:
+    settings = Settings(access_keys=(), acs_connection_string=acs.connection_string)
+    acs.fail_next = 10
+    with pytest.raises(ReplyFailed):
+        make_reply_sender(settings).send("+18005550100", "+14255550123", "x")
+    assert acs.sent == []
+
+
+def test_wrong_acs_key_is_refused_by_the_double_and_retried(acs: AcsDouble) -> None:
+    wrong = base64.b64encode(b"not-the-acs-key-0123456789abcdef").decode()
+    settings = Settings(
+        access_keys=(), acs_connection_string=f"endpoint={acs.endpoint};accesskey={wrong}"
+    )
+    with pytest.raises(ReplyFailed):
+        make_reply_sender(settings).send("+18005550100", "+14255550123", "x")
+    assert acs.refused >= 1 and acs.sent == []
