@@ -58,7 +58,13 @@ def normalise_inbound(raw: object) -> PhoneNumber:
 def country_of(number: phonenumbers.PhoneNumber) -> str:
     """ISO 3166-1 alpha-2 region; for numbers with no specific region (e.g. +1 555 numbers),
     the main country of the calling code."""
-    region = phonenumbers.region_code_for_number(number)
+    # Only a valid number has a dependable region: for "possible" ones libphonenumber can name
+    # an arbitrary country sharing the code (+1 800 1xx... would be DO).
+    region = (
+        phonenumbers.region_code_for_number(number)
+        if phonenumbers.is_valid_number(number)
+        else None
+    )
     if region and region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
         return region
     main = phonenumbers.region_code_for_country_code(number.country_code or 0)

@@ -44,7 +44,7 @@ def _decode_keys(raw: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
-def _bool(raw: str | None, default: bool) -> bool:
+def _bool(name: str, raw: str | None, default: bool) -> bool:
     if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
@@ -52,7 +52,7 @@ def _bool(raw: str | None, default: bool) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
-    raise SettingsError(f"expected true/false, got {raw!r}")
+    raise SettingsError(f"{name}: expected true or false")
 
 
 def _int(name: str, raw: str | None, default: int, minimum: int) -> int:
@@ -115,5 +115,7 @@ class Settings:
             reply_optout_text=env.get("REPLY_OPTOUT_TEXT", ""),
             reply_optin_text=env.get("REPLY_OPTIN_TEXT", ""),
             reply_help_text=env.get("REPLY_HELP_TEXT", ""),
-            plain_language_optout=_bool(env.get("PLAIN_LANGUAGE_OPTOUT"), True),
+            plain_language_optout=_bool(
+                "PLAIN_LANGUAGE_OPTOUT", env.get("PLAIN_LANGUAGE_OPTOUT"), True
+            ),
         )
