@@ -1,0 +1,366 @@
+"""Index a Python v2 function app and invoke its functions, as the host and worker do.
+
+Indexing imports the app module (default `function_app`) from the script root, finds the one
+`FunctionApp`/`FunctionRegister` instance in it, and reads `get_functions()`: the same metadata
+the Python worker sends the host. Invocation logs `Executing` / `Executed` lines in the host's
+style, passes a `func.Context` when the function has a `context` parameter, and re-raises the
+function's exception after logging it (the caller answers 500 or retries the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from azure.functions import _abc as func_abc
+from azure.functions.decorators.function_app import Function, FunctionRegister
+from starlette.concurrency import run_in_threadpool
+
+from devhost.routing import RouteTemplate, full_template
+
+log = logging.getLogger("devhost")
+
+DEFAULT_APP_MODULE = "function_app"
+DEFAULT_CONNECTION = "AzureWebJobsStorage"
+HTTP_REASON = "This function was programmatically called via the host APIs."
+
+
+class IndexingError(RuntimeError):
+    """The app cannot be indexed (import error, no FunctionApp, bad binding)."""
+
+
+@dataclass
+class FunctionInfo:
+    name: str
+    user_function: Callable[..., Any]
+    trigger_type: str
+    trigger_arg: str
+    has_context: bool
+    is_async: bool
+    directory: str
+    unsupported_bindings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HttpFunction(FunctionInfo):
+    route: str = ""
+    methods: tuple[str, ...] | None = None  # None: every method
+    auth_level: str = "function"
+    template: RouteTemplate | None = None
+
+
+@dataclass
+class QueueFunction(FunctionInfo):
+    queue_name: str = ""
+    connection: str = DEFAULT_CONNECTION
+
+
+@dataclass
+class IndexedApp:
+    module: ModuleType
+    http: list[HttpFunction]
+    queues: list[QueueFunction]
+    other: list[FunctionInfo]
+
+    @property
+    def all(self) -> list[FunctionInfo]:
+        return [*self.http, *self.queues, *self.other]
+
+
+_SETTING_REF = re.compile(r"%([^%]+)%")
+
+
+def resolve_binding_expression(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace `%SETTING%` with the app setting's value, as the host does for binding values."""
+    env = os.environ if environ is None else environ
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in env:
+            raise IndexingError(f"'%{name}%' does not resolve to a value (app setting missing)")
+        return env[name]
+
+    return _SETTING_REF.sub(repl, value)
+
+
+def import_app_module(script_root: Path, module_name: str = DEFAULT_APP_MODULE) -> ModuleType:
+    """Import the app module with the script root first on sys.path, as the worker does.
+
+    If a different file is already imported under the same module name (two apps in one
+    process, as in tests), the file is loaded again under a private name.
+    """
+    root = Path(script_root).resolve()
+    path = root / (module_name.replace(".", os.sep) + ".py")
+    if not path.is_file():
+        raise IndexingError(f"{path} not found: the app module must be in the script root")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    existing = sys.modules.get(module_name)
+    try:
+        if existing is None:
+            return importlib.import_module(module_name)
+        if Path(getattr(existing, "__file__", "") or "").resolve() == path:
+            return existing
+        private = f"_devhost_app_{uuid.uuid4().hex[:8]}"
+        spec = importlib.util.spec_from_file_location(private, path)
+        if spec is None or spec.loader is None:
+            raise IndexingError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[private] = module
+        spec.loader.exec_module(module)
+        return module
+    except IndexingError:
+        raise
+    except Exception as exc:
+        raise IndexingError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _find_register(module: ModuleType) -> FunctionRegister:
+    found = [v for v in vars(module).values() if isinstance(v, FunctionRegister)]
+    if not found:
+        raise IndexingError(
+            f"{module.__file__}: no FunctionApp found (expected `app = func.FunctionApp()`)"
+        )
+    if len(found) > 1:
+        raise IndexingError(f"{module.__file__}: more than one FunctionApp instance found")
+    return found[0]
+
+
+def _enum_value(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def function_info(fn: Function, directory: str) -> dict[str, Any]:
+    user = fn.get_user_function()
+    trigger = fn.get_trigger()
+    if trigger is None:
+        raise IndexingError(f"function {fn.get_function_name()!r} has no trigger")
+    params = inspect.signature(user).parameters
+    binding_names = {b.name for b in fn.get_bindings()}
+    has_context = "context" in params and "context" not in binding_names
+    unsupported = [
+        f"{b.name} ({b.type})" for b in fn.get_bindings() if b.name not in (trigger.name, "$return")
+    ]
+    return {
+        "name": fn.get_function_name() or user.__name__,
+        "user_function": user,
+        "trigger_type": str(trigger.type),
+        "trigger_arg": trigger.name,
+        "has_context": has_context,
+        "is_async": inspect.iscoroutinefunction(user),
+        "directory": directory,
+        "unsupported_bindings": unsupported,
+    }
+
+
+def index_app(
+    script_root: Path,
+    module_name: str = DEFAULT_APP_MODULE,
+    route_prefix: str = "api",
+    environ: Mapping[str, str] | None = None,
+) -> IndexedApp:
+    module = import_app_module(script_root, module_name)
+    register = _find_register(module)
+    try:
+        functions = register.get_functions()
+    except Exception as exc:
+        raise IndexingError(f"indexing failed: {type(exc).__name__}: {exc}") from exc
+    directory = str(Path(script_root).resolve())
+    http: list[HttpFunction] = []
+    queues: list[QueueFunction] = []
+    other: list[FunctionInfo] = []
+    for fn in functions:
+        info = function_info(fn, directory)
+        trigger: Any = fn.get_trigger()
+        if info["trigger_type"] == "httpTrigger":
+            route = trigger.route if trigger.route is not None else info["name"]
+            methods = (
+                tuple(sorted({_enum_value(m).upper() for m in trigger.methods}))
+                if trigger.methods
+                else None
+            )
+            try:
+                template = RouteTemplate(full_template(route_prefix, route))
+            except ValueError as exc:
+                raise IndexingError(f"function {info['name']!r}: route {route!r}: {exc}") from exc
+            auth = _enum_value(trigger.auth_level) if trigger.auth_level else "function"
+            http.append(
+                HttpFunction(
+                    **info, route=route, methods=methods, auth_level=auth, template=template
+                )
+            )
+        elif info["trigger_type"] == "queueTrigger":
+            queue_name = resolve_binding_expression(trigger.queue_name, environ).lower()
+            connection = trigger.connection or DEFAULT_CONNECTION
+            queues.append(QueueFunction(**info, queue_name=queue_name, connection=connection))
+        else:
+            other.append(FunctionInfo(**info))
+    return IndexedApp(module, http, queues, other)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invocation
+
+
+class _TraceContext(func_abc.TraceContext):
+    def __init__(self) -> None:
+        self._parent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00"
+
+    @property
+    def trace_parent(self) -> str:
+        return self._parent
+
+    @property
+    def trace_state(self) -> str:
+        return ""
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class _RetryContext(func_abc.RetryContext):
+    @property
+    def retry_count(self) -> int:
+        return 0
+
+    @property
+    def max_retry_count(self) -> int:
+        return 0
+
+    @property
+    def exception(self) -> Any:
+        return None
+
+
+_thread_local = threading.local()
+
+
+class InvocationContext(func_abc.Context):
+    """The `context` argument: invocation id, function name and directory."""
+
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self._invocation_id = invocation_id
+        self._function_name = function_name
+        self._function_directory = function_directory
+        self._trace = _TraceContext()
+        self._retry = _RetryContext()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._function_directory
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return _thread_local
+
+    @property
+    def trace_context(self) -> func_abc.TraceContext:
+        return self._trace
+
+    @property
+    def retry_context(self) -> func_abc.RetryContext:
+        return self._retry
+
+
+@dataclass
+class Invocation:
+    fn: FunctionInfo
+    reason: str
+    details: str | None = None
+    invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = 0.0
+
+    def arguments(self, trigger_value: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {self.fn.trigger_arg: trigger_value}
+        if self.fn.has_context:
+            kwargs["context"] = InvocationContext(
+                self.invocation_id, self.fn.name, self.fn.directory
+            )
+        return kwargs
+
+    def begin(self) -> None:
+        self.started = time.monotonic()
+        _thread_local.invocation_id = self.invocation_id
+        log.info(
+            "Executing 'Functions.%s' (Reason='%s', Id=%s)",
+            self.fn.name,
+            self.reason,
+            self.invocation_id,
+        )
+        if self.details:
+            log.info("%s", self.details)
+
+    def end(self, error: BaseException | None) -> None:
+        ms = round((time.monotonic() - self.started) * 1000)
+        if error is None:
+            log.info(
+                "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
+                self.fn.name,
+                self.invocation_id,
+                ms,
+            )
+            return
+        log.error(
+            "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
+            self.fn.name,
+            self.invocation_id,
+            ms,
+        )
+        log.error(
+            "Exception while executing function: Functions.%s. Result: Failure",
+            self.fn.name,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+
+
+def invoke_sync(inv: Invocation, trigger_value: Any) -> Any:
+    """Run the function in the current thread (async functions in a private event loop)."""
+    inv.begin()
+    try:
+        kwargs = inv.arguments(trigger_value)
+        if inv.fn.is_async:
+            result = asyncio.run(inv.fn.user_function(**kwargs))
+        else:
+            result = inv.fn.user_function(**kwargs)
+    except Exception as exc:
+        inv.end(exc)
+        raise
+    inv.end(None)
+    return result
+
+
+async def invoke_async(inv: Invocation, trigger_value: Any) -> Any:
+    """Await an async function on the server's loop; run a sync one in the thread pool."""
+    if not inv.fn.is_async:
+        return await run_in_threadpool(invoke_sync, inv, trigger_value)
+    inv.begin()
+    try:
+        result = await inv.fn.user_function(**inv.arguments(trigger_value))
+    except Exception as exc:
+        inv.end(exc)
+        raise
+    inv.end(None)
+    return result

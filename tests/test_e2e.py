@@ -1,0 +1,288 @@
+"""End to end: the real app in the local host (a subprocess serving real HTTP), Azurite, the
+official ACS JavaScript client, events put on the queue as Event Grid puts them, and replies
+caught by a local ACS double that verifies their HMAC signature."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+import requests
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import QueueClient
+
+from devhost.queues import QUEUE_API_VERSION
+from devhost.testing import HostProcess, start_host
+from shared.acs_auth import sign_request
+from tests.acs_double import AcsDouble
+from tests.apphelpers import OTHER_KEY, TEST_KEY
+from tests.azurite import ROOT, Azurite
+
+NODE = shutil.which("node")
+JS_CLIENT = ROOT / "tests" / "js" / "optouts.mjs"
+BUSINESS = "+18005550100"
+T = TypeVar("T")
+
+
+@dataclass
+class App:
+    host: HostProcess
+    acs: AcsDouble
+    azurite: Azurite
+
+    @property
+    def url(self) -> str:
+        return self.host.base_url
+
+    def connection_string(self, key: str = TEST_KEY) -> str:
+        return f"endpoint={self.url}/;accesskey={key}"
+
+    def queue(self, name: str = "sms-inbound") -> QueueClient:
+        return QueueClient.from_connection_string(
+            self.azurite.connection_string, name, api_version=QUEUE_API_VERSION
+        )
+
+    def signed(self, method: str, path: str, body: Any = None) -> requests.Response:
+        data = b"" if body is None else json.dumps(body).encode()
+        url = self.url + path
+        headers = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
+        return requests.request(method, url, data=data, headers=headers, timeout=30)
+
+    def is_opted_out(self, person: str, sender: str = BUSINESS) -> bool:
+        res = self.signed(
+            "POST",
+            "/sms/optouts:check?api-version=2026-01-23",
+            {"from": sender, "recipients": [{"to": person}]},
+        )
+        assert res.status_code == 200, res.text
+        return bool(res.json()["value"][0]["isOptedOut"])
+
+
+@pytest.fixture(scope="module")
+def app(azurite: Azurite) -> Iterator[App]:
+    acs = AcsDouble().start()
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "OPTOUT_TABLE_NAME": f"E2eOptOuts{suffix}",
+        "OPTOUT_HISTORY_TABLE_NAME": f"E2eHistory{suffix}",
+        "SENDER_PROGRAMS_TABLE_NAME": f"E2ePrograms{suffix}",
+        "ACS_CONNECTION_STRING": acs.connection_string,
+        "REPLY_BRAND": "Contoso",
+        # host.json overrides, as app settings do in Azure: fast retries for the poison test.
+        "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00.200",
+        "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",
+    }
+    host = start_host(ROOT, env=env, use_local_settings=False)
+    try:
+        yield App(host, acs, azurite)
+    finally:
+        host.stop()
+        acs.stop()
+        output = host.output()
+        # No full phone number or message text ever reaches the logs.
+        assert "4255550" not in output, output[-2000:]
+        assert "Stop texting me" not in output
+
+
+def js(app: App, ops: list[dict[str, Any]], key: str = TEST_KEY) -> list[dict[str, Any]]:
+    assert NODE, "node is required for the end-to-end tests"
+    payload = json.dumps({"connectionString": app.connection_string(key), "ops": ops})
+    done = subprocess.run(
+        [NODE, str(JS_CLIENT)],
+        input=payload.encode(),
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return list(json.loads(done.stdout))
+
+
+def test_official_js_client_add_check_remove(app: App) -> None:
+    people = ["+14255550101", "+14255550102"]
+    out = js(
+        app,
+        [
+            {"op": "add", "from": BUSINESS, "to": [*people, "+123"]},
+            {"op": "check", "from": BUSINESS, "to": [*people, "+14255550103"]},
+            {"op": "remove", "from": BUSINESS, "to": people[:1]},
+            {"op": "check", "from": BUSINESS, "to": people},
+        ],
+    )
+    added, checked, removed, rechecked = (o["result"] for o in out)
+    assert [(r["to"], r["httpStatusCode"]) for r in added] == [
+        (people[0], 200),
+        (people[1], 200),
+        ("+123", 400),
+    ]
+    assert added[2]["errorMessage"] == "Invalid recipient phone number format"
+    assert [r["isOptedOut"] for r in checked] == [True, True, False]
+    assert [r["httpStatusCode"] for r in removed] == [200]
+    assert [r["isOptedOut"] for r in rechecked] == [False, True]
+
+
+def test_official_js_client_with_100_recipients(app: App) -> None:
+    people = [f"+1425556{i:04d}" for i in range(100)]
+    out = js(
+        app,
+        [
+            {"op": "add", "from": BUSINESS, "to": people[:50]},
+            {"op": "check", "from": BUSINESS, "to": people},
+        ],
+    )
+    checked = out[1]["result"]
+    assert len(checked) == 100
+    assert [r["isOptedOut"] for r in checked] == [True] * 50 + [False] * 50
+
+
+def test_official_js_client_with_a_wrong_key_is_refused(app: App) -> None:
+    (out,) = js(app, [{"op": "check", "from": BUSINESS, "to": ["+14255550101"]}], key=OTHER_KEY)
+    assert out["error"]["statusCode"] == 401
+
+
+def test_health_and_routing(app: App) -> None:
+    assert requests.get(app.url + "/health", timeout=10).status_code == 200
+    assert requests.get(app.url + "/sms/optouts:add", timeout=10).status_code in (404, 405)
+    bad = app.signed("POST", "/sms/optouts:add", {"from": BUSINESS, "recipients": []})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "ApiVersionUnspecified"
+
+
+# --- inbound keywords through the queue -------------------------------------------------------
+
+
+def event_grid(person: str, text: str, ts: str, message_id: str | None = None) -> dict[str, Any]:
+    message_id = message_id or f"Incoming_{uuid.uuid4().hex}"
+    return {
+        "id": message_id,
+        "topic": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
+        "subject": f"/phonenumber/{BUSINESS[1:]}",
+        "eventType": "Microsoft.Communication.SMSReceived",
+        "eventTime": ts,
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "data": {
+            "MessageId": message_id,
+            "From": person[1:],
+            "To": BUSINESS[1:],
+            "Message": text,
+            "ReceivedTimestamp": ts,
+        },
+    }
+
+
+def cloud_event(person: str, text: str, ts: str) -> dict[str, Any]:
+    message_id = f"Incoming_{uuid.uuid4().hex}"
+    return {
+        "specversion": "1.0",
+        "type": "Microsoft.Communication.SMSReceived",
+        "source": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
+        "id": message_id,
+        "time": ts,
+        "data": {
+            "messageId": message_id,
+            "from": person,
+            "to": BUSINESS,
+            "message": text,
+            "receivedTimestamp": ts,
+        },
+    }
+
+
+def put(app: App, event: dict[str, Any], *, b64: bool = True) -> None:
+    text = json.dumps(event)
+    if b64:
+        text = base64.b64encode(text.encode()).decode()
+    queue = app.queue()
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    queue.send_message(text)
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
+
+
+def replies_to(app: App, person: str) -> list[str]:
+    return [s.message for s in app.acs.sent if s.to == person]
+
+
+def test_stop_start_help_through_the_queue(app: App) -> None:
+    person = "+14255550201"
+    put(app, event_grid(person, "Stop.", "2026-11-26T10:00:00Z"))
+    wait_for(lambda: app.is_opted_out(person))
+    wait_for(lambda: replies_to(app, person))
+    assert replies_to(app, person)[0].startswith("Contoso:")
+    assert app.acs.refused == 0  # every reply was signed with the ACS key
+
+    put(app, cloud_event(person, "start", "2026-11-26T10:01:00Z"), b64=False)
+    wait_for(lambda: not app.is_opted_out(person))
+    put(app, event_grid(person, "HELP", "2026-11-26T10:02:00Z"))
+    wait_for(lambda: len(replies_to(app, person)) == 3)
+    assert "STOP" in replies_to(app, person)[2]
+    assert not app.is_opted_out(person)
+
+
+def test_duplicates_and_out_of_order_events(app: App) -> None:
+    person = "+14255550202"
+    stop = event_grid(person, "STOP", "2026-11-26T11:00:00Z")
+    put(app, stop)
+    put(app, stop)  # Event Grid delivered it twice
+    wait_for(lambda: app.is_opted_out(person))
+    start = event_grid(person, "START", "2026-11-26T11:05:00Z")
+    put(app, start)
+    wait_for(lambda: not app.is_opted_out(person))
+    put(app, event_grid(person, "STOP", "2026-11-26T11:03:00Z"))  # older, arrives last
+    put(app, event_grid(person, "HELP", "2026-11-26T11:06:00Z"))  # a marker that all ran
+    wait_for(lambda: len(replies_to(app, person)) == 3)
+    time.sleep(1.0)
+    assert not app.is_opted_out(person)
+    texts = replies_to(app, person)
+    assert len(texts) == 3  # one per applied event: STOP, START, HELP; no duplicate reply
+
+
+def test_plain_language_and_non_keywords(app: App) -> None:
+    person, other = "+14255550203", "+14255550204"
+    put(app, event_grid(other, "stop by the store tomorrow?", "2026-11-26T12:00:00Z"))
+    put(app, event_grid(person, "Stop texting me", "2026-11-26T12:00:01Z"))
+    wait_for(lambda: app.is_opted_out(person))
+    time.sleep(1.0)
+    assert not app.is_opted_out(other)
+    assert replies_to(app, other) == []
+
+
+def test_a_malformed_message_goes_to_poison_without_blocking(app: App) -> None:
+    poison = app.queue("sms-inbound-poison")
+    put(app, {"not": "an event"})
+    app.queue().send_message("definitely not json")
+    person = "+14255550205"
+    put(app, event_grid(person, "STOP", "2026-11-26T13:00:00Z"))
+    wait_for(lambda: app.is_opted_out(person))  # the good one is not blocked
+
+    def parked() -> list[str]:
+        try:
+            return [m.content for m in poison.peek_messages(max_messages=32)]
+        except ResourceNotFoundError:  # the queue does not exist yet
+            return []
+
+    contents = wait_for(lambda: len(parked()) >= 2 and parked(), timeout=60)
+    assert "definitely not json" in contents
+    assert app.queue().peek_messages(max_messages=32) == []
