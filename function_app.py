@@ -15,6 +15,7 @@ from shared.settings import SettingsError
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 log = logging.getLogger("function_app")
+runtime.startup_checks()
 
 
 def _to_api(req: func.HttpRequest) -> http_api.ApiRequest:

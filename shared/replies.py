@@ -147,10 +147,6 @@ def parse_acs_connection_string(conn: str) -> tuple[str, str]:
 
 def make_reply_sender(settings: Settings) -> ReplySender:
     if not settings.replies_enabled:
-        log.warning(
-            "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "
-            "not sent"
-        )
         return LoggingReplySender()
     from azure.communication.sms import SmsClient
 

@@ -7,6 +7,7 @@ with `reset()`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -14,7 +15,7 @@ from shared.connections import table_service_client
 from shared.inbound import InboundProcessor
 from shared.replies import make_reply_sender
 from shared.service import OptOutService
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 from shared.store import TableOptOutStore
 
 # Fail fast when storage is down: the caller (a client or the queue host) retries.
@@ -25,6 +26,7 @@ STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
     "read_timeout": 15,
 }
 
+log = logging.getLogger(__name__)
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
 
@@ -72,3 +74,19 @@ def reset() -> None:
     """Forget everything built so far (tests; settings changes)."""
     with _lock:
         _cache.clear()
+
+
+def startup_checks() -> None:
+    """Say at start what will not work, instead of at the first request or message."""
+    try:
+        s = settings()
+    except SettingsError as exc:
+        log.error("Configuration error (requests will get 500 until fixed): %s", exc)
+        return
+    if not s.access_keys:
+        log.error("OPTOUT_ACCESS_KEYS is empty: every API request will be refused with 401")
+    if not s.replies_enabled:
+        log.warning(
+            "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "
+            "not sent"
+        )

@@ -224,3 +224,31 @@ def test_settings_are_frozen() -> None:
     s = Settings.from_env({})
     with pytest.raises(AttributeError):
         s.max_body_bytes = 1  # type: ignore[misc]
+
+
+def test_startup_checks_say_what_will_not_work(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared import runtime
+
+    caplog.set_level("INFO")
+    for name in ("OPTOUT_ACCESS_KEYS", "ACS_CONNECTION_STRING", "ACS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    runtime.reset()
+    runtime.startup_checks()
+    assert "OPTOUT_ACCESS_KEYS is empty" in caplog.text
+    assert "replies will be logged, not sent" in caplog.text
+
+    caplog.clear()
+    monkeypatch.setenv("OPTOUT_ACCESS_KEYS", "%%%")
+    runtime.reset()
+    runtime.startup_checks()
+    assert "Configuration error" in caplog.text and "%%%" not in caplog.text
+
+    caplog.clear()
+    monkeypatch.setenv("OPTOUT_ACCESS_KEYS", base64.b64encode(b"k" * 32).decode())
+    monkeypatch.setenv("ACS_ENDPOINT", "https://acs.example")
+    runtime.reset()
+    runtime.startup_checks()
+    assert caplog.text == ""
+    runtime.reset()
