@@ -85,6 +85,16 @@ def sender_program(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
+@app.function_name("inbound_poison_replay")
+@app.route(route="sms/inbound/poison:replay", methods=["POST"])
+def inbound_poison_replay(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(
+        lambda: http_api.handle_replay(
+            _to_api(req), runtime.settings(), runtime.replay_poison_messages
+        )
+    )
+
+
 @app.function_name("sms_inbound")
 @app.queue_trigger(arg_name="msg", queue_name="sms-inbound", connection="AzureWebJobsStorage")
 def sms_inbound(msg: func.QueueMessage) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.data.tables import TableServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from shared.settings import STORAGE_CONNECTION, SettingsError
 
@@ -23,6 +24,7 @@ from shared.settings import STORAGE_CONNECTION, SettingsError
 class StorageConnection:
     connection_string: str = ""
     table_service_uri: str = ""
+    queue_service_uri: str = ""
     credential: str = ""
     client_id: str = ""
 
@@ -40,9 +42,12 @@ def storage_connection(
         return StorageConnection(connection_string=conn)
     prefix = name + "__"
     uri = (env.get(prefix + "tableServiceUri") or "").strip()
+    queue_uri = (env.get(prefix + "queueServiceUri") or "").strip()
     account = (env.get(prefix + "accountName") or "").strip()
     if not uri and account:
         uri = f"https://{account}.table.core.windows.net"
+    if not queue_uri and account:
+        queue_uri = f"https://{account}.queue.core.windows.net"
     if not uri:
         raise SettingsError(
             f"No storage connection: set {name} to a connection string, or "
@@ -50,6 +55,7 @@ def storage_connection(
         )
     return StorageConnection(
         table_service_uri=uri.rstrip("/"),
+        queue_service_uri=queue_uri.rstrip("/"),
         credential=(env.get(prefix + "credential") or "").strip(),
         client_id=(env.get(prefix + "clientId") or "").strip(),
     )
@@ -73,4 +79,25 @@ def table_service_client(
         return TableServiceClient.from_connection_string(conn.connection_string, **client_kwargs)
     return TableServiceClient(
         endpoint=conn.table_service_uri, credential=_token_credential(conn), **client_kwargs
+    )
+
+
+# Azurite 3.35 (what `make run` and the tests use) serves queue API versions up to this one;
+# Azure serves it too. The SDK's own default is newer than Azurite knows.
+QUEUE_API_VERSION = "2025-11-05"
+
+
+def queue_service_client(
+    env: Mapping[str, str] | None = None, **client_kwargs: Any
+) -> QueueServiceClient:
+    conn = storage_connection(env)
+    client_kwargs.setdefault("api_version", QUEUE_API_VERSION)
+    if conn.connection_string:
+        return QueueServiceClient.from_connection_string(conn.connection_string, **client_kwargs)
+    if not conn.queue_service_uri:
+        raise SettingsError(
+            f"No queue endpoint: set {STORAGE_CONNECTION}__queueServiceUri or __accountName"
+        )
+    return QueueServiceClient(
+        account_url=conn.queue_service_uri, credential=_token_credential(conn), **client_kwargs
     )

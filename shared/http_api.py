@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.acs_auth import AuthError, verify_request
 from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
+from shared.poison import MAX_REPLAY
 from shared.replies import TemplateError, check_template
 from shared.service import OptOutService
 from shared.settings import Settings
@@ -366,3 +367,20 @@ def handle_program(
         log.error("program %s failed for sender %s: %s", request.method, mask(sender), exc)
         return storage_unavailable()
     return error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.")
+
+
+def handle_replay(
+    request: ApiRequest, settings: Settings, replay: Callable[[int], int]
+) -> ApiResponse:
+    """POST /sms/inbound/poison:replay[?limit=N]: parked inbound messages back to the queue."""
+    refusal = check_size(request, settings) or authenticate(request, settings)
+    if refusal is not None:
+        return refusal
+    raw = request.params.get("limit", str(MAX_REPLAY))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLAY:
+        return validation_problem({"limit": [f"Must be a whole number from 1 to {MAX_REPLAY}."]})
+    try:
+        moved = replay(int(raw))
+    except StorageUnavailable:
+        return storage_unavailable()
+    return ApiResponse(200, {"replayed": moved})

@@ -11,8 +11,9 @@ import logging
 import threading
 from typing import Any
 
-from shared.connections import table_service_client
+from shared.connections import queue_service_client, table_service_client
 from shared.inbound import InboundProcessor
+from shared.poison import replay_poison
 from shared.replies import make_reply_sender
 from shared.service import OptOutService
 from shared.settings import Settings, SettingsError
@@ -68,6 +69,11 @@ def inbound_processor() -> InboundProcessor:
         "inbound",
         lambda: InboundProcessor(store(), make_reply_sender(settings()), settings()),
     )
+
+
+def replay_poison_messages(limit: int) -> int:
+    service = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
+    return replay_poison(service, limit)
 
 
 def reset() -> None:

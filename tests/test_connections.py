@@ -106,6 +106,7 @@ def test_identity_settings_as_the_template_sets_them() -> None:
     conn = storage_connection(AZURE_SETTINGS)
     assert conn == StorageConnection(
         table_service_uri="https://stexample.table.core.windows.net",
+        queue_service_uri="https://stexample.queue.core.windows.net",
         credential="managedidentity",
         client_id=CLIENT_ID,
     )
@@ -185,3 +186,28 @@ def test_default_azure_credential_without_credential_setting() -> None:
 def test_client_kwargs_are_passed_through() -> None:
     client = table_service_client({STORAGE_CONNECTION: AZURITE}, api_version="2019-02-02")
     assert client.api_version == "2019-02-02"
+
+
+# --- queue_service_client (poison replay) -------------------------------------------------------
+
+
+def test_queue_client_from_connection_string() -> None:
+    from shared.connections import QUEUE_API_VERSION, queue_service_client
+
+    conn = AZURITE + f"QueueEndpoint=http://127.0.0.1:10101/{ACCOUNT};"
+    client = queue_service_client({STORAGE_CONNECTION: conn})
+    assert client.url.startswith("http://127.0.0.1:10101/")
+    assert client.api_version == QUEUE_API_VERSION
+
+
+def test_queue_client_with_managed_identity() -> None:
+    from shared.connections import queue_service_client
+
+    client = queue_service_client(dict(AZURE_SETTINGS))
+    assert client.url.startswith("https://stexample.queue.core.windows.net")
+    assert isinstance(client.credential, RecordingManagedIdentityCredential)
+    assert client.credential.kwargs == {"client_id": CLIENT_ID}
+    account_only = {PREFIX + "accountName": "stother", PREFIX + "credential": "managedidentity"}
+    assert queue_service_client(account_only).url.startswith(
+        "https://stother.queue.core.windows.net"
+    )

@@ -286,3 +286,24 @@ def test_a_malformed_message_goes_to_poison_without_blocking(app: App) -> None:
     contents = wait_for(lambda: len(parked()) >= 2 and parked(), timeout=60)
     assert "definitely not json" in contents
     assert app.queue().peek_messages(max_messages=32) == []
+
+
+def test_parked_messages_can_be_replayed(app: App) -> None:
+    # A valid STOP parked during an outage must not be lost: the operator replays it.
+    person = "+14255550206"
+    poison = app.queue("sms-inbound-poison")
+    with contextlib.suppress(ResourceExistsError):
+        poison.create_queue()
+    stop = base64.b64encode(
+        json.dumps(event_grid(person, "STOP", "2026-11-26T14:00:00Z")).encode()
+    ).decode()
+    poison.send_message(stop)
+    assert not app.is_opted_out(person)
+
+    refused = requests.post(app.url + "/sms/inbound/poison:replay", timeout=10)
+    assert refused.status_code == 401
+    bad = app.signed("POST", "/sms/inbound/poison:replay?limit=0")
+    assert bad.status_code == 400
+    res = app.signed("POST", "/sms/inbound/poison:replay?limit=10")
+    assert res.status_code == 200 and res.json()["replayed"] >= 1
+    wait_for(lambda: app.is_opted_out(person))
