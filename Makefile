@@ -32,6 +32,10 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
+## Storage requests and latency per call, against a private Azurite.
+bench: install
+	$(PY) -m bench.bench
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -248,24 +248,22 @@ class TableOptOutStore:
         ]
         self._transact(self._optouts, ops)
 
-    def remove(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], _attempt: int = 0
-    ) -> None:
-        # A delete of a missing entity fails the whole transaction, so read which exist first
-        # (one query per 14 recipients, in parallel) and delete only those: idempotent.
-        present = self.opted_out(sender, recipients)
-        ops: list[Any] = [
-            ("delete", {"PartitionKey": sender.e164, "RowKey": r.e164})
-            for r in _unique(recipients)
-            if r.e164 in present
-        ]
-        try:
-            self._transact(self._optouts, ops)
-        except ConcurrencyConflict:
-            if _attempt >= 3:
-                raise
-            # Someone deleted one of them meanwhile (404 inside the batch): read again, retry.
-            self.remove(sender, recipients, _attempt=_attempt + 1)
+    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+        # Optimistic: delete them all in one transaction (the usual case: they are opted out).
+        # A delete of a missing entity fails the whole transaction (404), so then read which
+        # exist (one query per 14 recipients, in parallel) and delete only those: idempotent.
+        candidates = _unique(recipients)
+        for _ in range(4):
+            ops: list[Any] = [
+                ("delete", {"PartitionKey": sender.e164, "RowKey": r.e164}) for r in candidates
+            ]
+            try:
+                self._transact(self._optouts, ops)
+                return
+            except ConcurrencyConflict:
+                present = self.opted_out(sender, candidates)
+                candidates = [r for r in candidates if r.e164 in present]
+        raise ConcurrencyConflict("entries kept changing during remove")
 
     def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         keys = sorted({r.e164 for r in recipients})

@@ -1,0 +1,133 @@
+"""Benchmark: storage requests (what users pay for) and latency per call, against Azurite.
+
+    make bench            # or: .venv/bin/python -m bench.bench --rounds 30
+
+Calls go through the registered functions (as the host invokes them) with signed requests, on
+a private in-memory Azurite. Latency on Azurite is only a relative measure; the request counts
+are exactly what the real Table service would bill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared import runtime  # noqa: E402
+from shared.events import InboundSms  # noqa: E402
+from shared.inbound import InboundProcessor  # noqa: E402
+from shared.replies import LoggingReplySender  # noqa: E402
+from tests.apphelpers import TEST_KEY, StorageRecorder, call  # noqa: E402
+from tests.azurite import start_azurite  # noqa: E402
+
+SENDER = "+18005550100"
+
+
+def measure(
+    fn: Callable[[], object],
+    rounds: int,
+    recorder: StorageRecorder,
+    setup: Callable[[], object] | None = None,
+) -> tuple[float, ...]:
+    times, counts = [], []
+    for _ in range(rounds):
+        if setup is not None:
+            setup()
+        recorder.clear()
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+        counts.append(recorder.count)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    return statistics.median(times), p95, statistics.mean(counts), max(counts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+
+    az = start_azurite()
+    recorder = StorageRecorder()
+    suffix = uuid.uuid4().hex[:8]
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": az.connection_string,
+            "OPTOUT_ACCESS_KEYS": TEST_KEY,
+            "OPTOUT_TABLE_NAME": f"BenchOptOuts{suffix}",
+            "OPTOUT_HISTORY_TABLE_NAME": f"BenchHistory{suffix}",
+            "SENDER_PROGRAMS_TABLE_NAME": f"BenchPrograms{suffix}",
+        }
+    )
+    runtime.STORAGE_CLIENT_OPTIONS["raw_request_hook"] = recorder
+    runtime.reset()
+    runtime.store().ensure_tables()
+    rows = []
+    try:
+        for n in (1, 14, 100):
+            people = [f"+1425555{i:04d}" for i in range(n)]
+            body = {"from": SENDER, "recipients": [{"to": p} for p in people]}
+            for action in ("add", "check", "remove", "remove (absent)"):
+                route = f"sms/optouts:{action.split()[0]}"
+                # "remove" measures opting people back in: re-add them first (not counted).
+                setup = (
+                    (lambda b=body: call("POST", "sms/optouts:add", b))
+                    if action == "remove"
+                    else None
+                )
+                rows.append(
+                    (
+                        f"{action} x{n}",
+                        *measure(
+                            lambda r=route, b=body: call("POST", r, b), args.rounds, recorder, setup
+                        ),
+                    )
+                )
+        proc = InboundProcessor(runtime.store(), LoggingReplySender(), runtime.settings())
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        counter = iter(range(10**9))
+
+        def keyword() -> None:
+            i = next(counter)
+            text = "STOP" if i % 2 == 0 else "START"
+            proc.handle(
+                InboundSms(
+                    f"m{i}", f"e{i}", SENDER, "+14255550123", text, t0 + timedelta(seconds=i)
+                )
+            )
+
+        rows.append(("keyword STOP/START", *measure(keyword, args.rounds, recorder)))
+        rows.append(
+            (
+                "non-keyword text",
+                *measure(
+                    lambda: proc.handle(
+                        InboundSms("x", "x", SENDER, "+14255550123", "see you at 5", t0)
+                    ),
+                    args.rounds,
+                    recorder,
+                ),
+            )
+        )
+    finally:
+        runtime.reset()
+        az.stop()
+
+    print(f"{'call':<24}{'median ms':>10}{'p95 ms':>10}{'requests':>10}{'max req':>9}")
+    for name, median, p95, mean_count, max_count in rows:
+        print(f"{name:<24}{median:>10.1f}{p95:>10.1f}{mean_count:>10.1f}{max_count:>9}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
