@@ -37,26 +37,23 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"sms-received.{name}.json").read_text(encoding="utf-8"))
 
 
-def eventgrid(**data: Any) -> dict[str, Any]:
-    event = load("eventgrid")
-    event["data"].update({"From": PERSON, "To": BUSINESS, "Message": SECRET_TEXT})
+def _event(name: str, base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    event = load(name)
+    event["data"].update(base)
     for key, value in data.items():
         if value is _DELETE:
             event["data"].pop(key, None)
         else:
             event["data"][key] = value
     return event
+
+
+def eventgrid(**data: Any) -> dict[str, Any]:
+    return _event("eventgrid", {"From": PERSON, "To": BUSINESS, "Message": SECRET_TEXT}, data)
 
 
 def cloudevent(**data: Any) -> dict[str, Any]:
-    event = load("cloudevents")
-    event["data"].update({"from": PERSON, "to": BUSINESS, "message": SECRET_TEXT})
-    for key, value in data.items():
-        if value is _DELETE:
-            event["data"].pop(key, None)
-        else:
-            event["data"][key] = value
-    return event
+    return _event("cloudevents", {"from": PERSON, "to": BUSINESS, "message": SECRET_TEXT}, data)
 
 
 _DELETE = object()
