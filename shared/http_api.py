@@ -18,7 +18,12 @@ from shared.poison import MAX_REPLAY
 from shared.replies import TemplateError, check_template
 from shared.service import OptOutService
 from shared.settings import Settings
-from shared.store import OptOutRepository, SenderProgram, StorageUnavailable
+from shared.store import (
+    ConcurrencyConflict,
+    OptOutRepository,
+    SenderProgram,
+    StorageUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +112,24 @@ def check_size(request: ApiRequest, settings: Settings) -> ApiResponse | None:
     return None
 
 
+def check_content_type(request: ApiRequest) -> ApiResponse | None:
+    """Bodies must be declared JSON (`application/json`, or a `+json` type), as ACS requires."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return None
+    return error(
+        415,
+        "UnsupportedMediaType",
+        "The request body must be JSON, sent with 'Content-Type: application/json'.",
+    )
+
+
 def check_api_version(request: ApiRequest) -> ApiResponse | None:
     version = request.params.get("api-version")
+    if version and "," in version and len(set(version.split(","))) == 1:
+        version = version.split(",")[0]  # the same version given twice (?a=v&a=v)
     if version is None or version == "":
         return ApiResponse(
             400,
@@ -214,6 +235,7 @@ def handle_optouts(
         lambda: check_size(request, settings),
         lambda: check_api_version(request),
         lambda: authenticate(request, settings),
+        lambda: check_content_type(request),
     ):
         refusal = gate()
         if refusal is not None:
@@ -237,7 +259,7 @@ def handle_optouts(
     }
     try:
         opted_out = operations[action]()
-    except StorageUnavailable as exc:
+    except (StorageUnavailable, ConcurrencyConflict) as exc:
         log.error("optouts:%s failed for sender %s: %s", action, mask(parsed.sender), exc)
         return storage_unavailable()
 
@@ -355,7 +377,7 @@ def handle_program(
                 return error(404, "NotFound", "No program is stored for this sender.")
             return ApiResponse(200, {"sender": sender.e164, **program_to_wire(program)})
         if request.method == "PUT":
-            parsed = parse_program(request.body)
+            parsed = check_content_type(request) or parse_program(request.body)
             if isinstance(parsed, ApiResponse):
                 return parsed
             repo.put_program(sender, parsed)
@@ -377,7 +399,7 @@ def handle_replay(
     if refusal is not None:
         return refusal
     raw = request.params.get("limit", str(MAX_REPLAY))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLAY:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_REPLAY:
         return validation_problem({"limit": [f"Must be a whole number from 1 to {MAX_REPLAY}."]})
     try:
         moved = replay(int(raw))

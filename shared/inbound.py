@@ -3,8 +3,12 @@
 Delivery from the queue is at least once and in any order; the effect must be exactly once:
 
 - Each keyword event has a history row whose key is derived from the event, so a redelivered
-  event finds its row and changes nothing; the row's ReplyStatus says whether the reply still has
-  to go out (`pending`) or went (`sent`), so a retry sends a missing reply and never a second.
+  event finds its row and changes nothing. The row's ReplyStatus says whether the reply went
+  (`sent`), is being sent (`sending`, with the time the attempt claimed it) or still has to go
+  (`pending`, after a failed attempt). A delivery sends only after winning the claim (the row's
+  creation, or an ETag-conditional update), so concurrent copies of one event send one reply; a
+  copy that finds a live claim raises so the host retries it later, and a claim older than
+  REPLY_LEASE (its sender crashed) is taken over, so the reply is not lost either.
 - STOP/START apply in ReceivedTimestamp order: the store keeps the newest applied event per
   sender/recipient, and an older event that arrives later is recorded as `superseded`. The state
   row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
@@ -17,8 +21,11 @@ Delivery from the queue is at least once and in any order; the effect must be ex
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
 from shared.keywords import Action, Classification, classify
@@ -36,6 +43,16 @@ from shared.store import (
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
+# Longer than one send can take (SmsClient: 2 tries of at most 5 s connect + 15 s read).
+REPLY_LEASE = timedelta(seconds=90)
+
+
+class ReplyInProgress(Exception):
+    """Another delivery of this event is sending its reply: retry later (the host will)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -46,10 +63,17 @@ class InboundResult:
 
 
 class InboundProcessor:
-    def __init__(self, repo: OptOutRepository, replies: ReplySender, settings: Settings) -> None:
+    def __init__(
+        self,
+        repo: OptOutRepository,
+        replies: ReplySender,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._repo = repo
         self._replies = replies
         self._settings = settings
+        self._clock = clock
 
     def handle(self, sms: InboundSms) -> InboundResult:
         found = classify(sms.text, plain_language=True)
@@ -76,8 +100,8 @@ class InboundProcessor:
         existing = self._repo.get_history(record)
         if existing is not None:
             status = existing.reply_status
-            if status == "pending":
-                status = self._reply(existing, found, program)
+            if status in ("pending", "sending"):
+                status = self._take_over_reply(existing, found, program)
             log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
             return InboundResult(found.action, "duplicate", status)
 
@@ -86,13 +110,18 @@ class InboundProcessor:
         else:
             outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
         reply_due = outcome in ("applied", "help")
-        record = replace(record, outcome=outcome, reply_status="pending" if reply_due else "none")
+        record = replace(
+            record,
+            outcome=outcome,
+            reply_status="sending" if reply_due else "none",
+            reply_claimed_at=self._clock() if reply_due else None,
+        )
         try:
-            self._repo.create_history(record)
+            self._repo.create_history(record)  # creating the row claims the reply
         except AlreadyRecorded:
             # A concurrent delivery of the same event got there first; it sends the reply.
             return InboundResult(found.action, "duplicate")
-        status = self._reply(record, found, program) if reply_due else "none"
+        status = self._send(record, found, program) if reply_due else "none"
         log.info(
             "%s from %s to %s: %s (reply %s)",
             found.action,
@@ -141,11 +170,30 @@ class InboundProcessor:
                 log.info("Concurrent change for %s; reading again", mask(recipient))
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
 
-    def _reply(
+    def _take_over_reply(
+        self, existing: HistoryRecord, found: Classification, program: SenderProgram | None
+    ) -> str:
+        claimed = existing.reply_claimed_at
+        if existing.reply_status == "sending" and claimed and self._clock() - claimed < REPLY_LEASE:
+            raise ReplyInProgress("another delivery of this event is sending its reply")
+        try:
+            self._repo.claim_reply(existing, self._clock())
+        except ConcurrencyConflict as exc:
+            raise ReplyInProgress("another delivery claimed the reply first") from exc
+        return self._send(existing, found, program)
+
+    def _send(
         self, record: HistoryRecord, found: Classification, program: SenderProgram | None
     ) -> str:
         text = reply_text(found.action, self._settings, program)
-        status = self._replies.send(record.sender, record.recipient, text)
+        try:
+            status = self._replies.send(record.sender, record.recipient, text)
+        except Exception:
+            # Give the claim back so the host's retry can send at once (best effort: if this
+            # write fails too, the claim simply expires).
+            with contextlib.suppress(Exception):
+                self._repo.set_reply_status(record, "pending")
+            raise
         self._repo.set_reply_status(record, status)
         return status
 

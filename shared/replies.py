@@ -31,6 +31,7 @@ DEFAULT_HELP_TEXT = (
 )
 PLACEHOLDERS = frozenset({"brand", "help_contact"})
 MAX_TEXT_LENGTH = 640
+MAX_REPLY_LENGTH = 1000  # a rendered reply; longer ones fall back to the default text
 # ACS answers that retrying cannot fix (a bad or unreachable number): recorded as `failed`.
 # Anything else (auth, throttling, outages) raises so that the host retries the message.
 PERMANENT_STATUSES = frozenset({400, 404, 409, 422})
@@ -44,45 +45,62 @@ class TemplateError(ValueError):
     pass
 
 
+def _fields(text: str) -> list[tuple[str, str | None]]:
+    """(literal, field) pieces of a template; TemplateError for anything but plain
+    `{brand}` / `{help_contact}` fields (no format specs or conversions: `{brand:>99999}` would
+    make a reply of any size)."""
+    pieces: list[tuple[str, str | None]] = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise TemplateError(f"is not a valid template: {exc}") from exc
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (spec or conversion):
+            raise TemplateError("placeholders take no format spec or conversion")
+        if name is not None and name not in PLACEHOLDERS:
+            raise TemplateError(
+                f"uses an unknown placeholder {{{name}}}; allowed: {{brand}}, {{help_contact}}"
+            )
+        pieces.append((literal, name))
+    return pieces
+
+
 def check_template(text: str) -> None:
     """Raise TemplateError unless `text` is a usable reply template."""
     if not text.strip():
         raise TemplateError("must not be empty")
     if len(text) > MAX_TEXT_LENGTH:
         raise TemplateError(f"must be at most {MAX_TEXT_LENGTH} characters")
-    try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        raise TemplateError(f"is not a valid template: {exc}") from exc
-    unknown = fields - PLACEHOLDERS
-    if unknown:
-        raise TemplateError(
-            f"uses unknown placeholders {sorted(unknown)}; allowed: {{brand}}, {{help_contact}}"
-        )
+    _fields(text)
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    return "".join(lit + (values[name] if name else "") for lit, name in _fields(template))
 
 
 def reply_text(action: Action, settings: Settings, program: SenderProgram | None) -> str:
     p = program or SenderProgram()
     templates = {
-        Action.OPT_OUT: p.optout_text or settings.reply_optout_text or DEFAULT_OPTOUT_TEXT,
-        Action.OPT_IN: p.optin_text or settings.reply_optin_text or DEFAULT_OPTIN_TEXT,
-        Action.HELP: p.help_text or settings.reply_help_text or DEFAULT_HELP_TEXT,
+        Action.OPT_OUT: (p.optout_text, settings.reply_optout_text, DEFAULT_OPTOUT_TEXT),
+        Action.OPT_IN: (p.optin_text, settings.reply_optin_text, DEFAULT_OPTIN_TEXT),
+        Action.HELP: (p.help_text, settings.reply_help_text, DEFAULT_HELP_TEXT),
     }
-    template = templates[action]
     values = {
         "brand": p.brand or settings.reply_brand,
         "help_contact": p.help_contact or settings.reply_help_contact,
     }
-    try:
-        return template.format(**values)
-    except (KeyError, ValueError, IndexError):
-        log.error("Reply template for %s is invalid; using the default", action)
-        defaults = {
-            Action.OPT_OUT: DEFAULT_OPTOUT_TEXT,
-            Action.OPT_IN: DEFAULT_OPTIN_TEXT,
-            Action.HELP: DEFAULT_HELP_TEXT,
-        }
-        return defaults[action].format(**values)
+    for template in templates[action]:
+        if not template:
+            continue
+        try:
+            text = render(template, values)
+        except TemplateError:
+            log.error("A %s reply template is invalid; using the next one", action)
+            continue
+        if len(text) <= MAX_REPLY_LENGTH:
+            return text
+        log.error("A %s reply is over %d characters; using the next one", action, MAX_REPLY_LENGTH)
+    return render(templates[action][-1], {k: v[:160] for k, v in values.items()})
 
 
 class ReplySender(Protocol):

@@ -86,7 +86,11 @@ class HistoryRecord:
     outcome: str  # applied | superseded | help
     message_id: str = ""
     keyword: str = ""
-    reply_status: str = "none"  # none | pending | sent | logged | failed
+    reply_status: str = "none"  # none | sending | pending | sent | logged | failed
+    # When the current reply attempt began (status `sending`): a lease, so that a concurrent
+    # delivery of the same event does not send too, and a crashed attempt is taken over later.
+    reply_claimed_at: datetime | None = None
+    etag: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,11 @@ class OptOutRepository(Protocol):
     def create_history(self, record: HistoryRecord) -> None: ...
 
     def set_reply_status(self, record: HistoryRecord, status: str) -> None: ...
+
+    def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
+        """Set status `sending` claimed at `at`, if the row is unchanged since `record` was read
+        (its ETag); else raise ConcurrencyConflict."""
+        ...
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState: ...
 
@@ -163,7 +172,9 @@ def _table_missing(exc: HttpResponseError) -> bool:
 
 
 def _translate(exc: AzureError) -> Exception:
-    return StorageUnavailable(f"table storage failed: {type(exc).__name__}")
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "error_code", None)
+    return StorageUnavailable(f"table storage failed: {type(exc).__name__} {status} {code}")
 
 
 class TableOptOutStore:
@@ -183,17 +194,17 @@ class TableOptOutStore:
         self._history = service.get_table_client(history_table)
         self._programs = service.get_table_client(programs_table)
         self._pool = ThreadPoolExecutor(max_workers=max_parallel_queries, thread_name_prefix="tbl")
-        self._ready: set[str] = set()
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, table: TableClient, fn: Callable[[], R]) -> R:
-        """Run `fn`; create the table once if it does not exist yet; map failures."""
+        """Run `fn`; if the table does not exist yet, create it and run `fn` again (once);
+        map failures to the store's exceptions."""
         try:
             try:
                 return fn()
             except HttpResponseError as exc:
-                if table.table_name in self._ready or not _table_missing(exc):
+                if not _table_missing(exc):
                     raise
                 self._create(table)
                 return fn()
@@ -215,7 +226,6 @@ class TableOptOutStore:
     def _create(self, table: TableClient) -> None:
         with contextlib.suppress(ResourceExistsError):
             self._service.create_table(table.table_name)
-        self._ready.add(table.table_name)
 
     def ensure_tables(self) -> None:
         for table in (self._optouts, self._history, self._programs):
@@ -253,7 +263,7 @@ class TableOptOutStore:
         # A delete of a missing entity fails the whole transaction (404), so then read which
         # exist (one query per 14 recipients, in parallel) and delete only those: idempotent.
         candidates = _unique(recipients)
-        for _ in range(4):
+        for _ in range(2):
             ops: list[Any] = [
                 ("delete", {"PartitionKey": sender.e164, "RowKey": r.e164}) for r in candidates
             ]
@@ -263,7 +273,16 @@ class TableOptOutStore:
             except ConcurrencyConflict:
                 present = self.opted_out(sender, candidates)
                 candidates = [r for r in candidates if r.e164 in present]
-        raise ConcurrencyConflict("entries kept changing during remove")
+        # Still racing with other writers: delete one by one, in parallel. A single delete of
+        # a missing entity is not an error, so this cannot conflict.
+        list(
+            self._pool.map(
+                lambda r: self._call(
+                    self._optouts, lambda: self._optouts.delete_entity(sender.e164, r.e164)
+                ),
+                candidates,
+            )
+        )
 
     def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         keys = sorted({r.e164 for r in recipients})
@@ -311,12 +330,13 @@ class TableOptOutStore:
             "Outcome": record.outcome,
             "Keyword": record.keyword,
             "ReplyStatus": record.reply_status,
+            "ReplyClaimedAt": record.reply_claimed_at,
         }
 
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         by_sender: dict[str, dict[str, Any]] = {}
         for rec in records:
-            entity = self._history_entity(rec)
+            entity = {k: v for k, v in self._history_entity(rec).items() if v is not None}
             by_sender.setdefault(rec.sender, {})[entity["RowKey"]] = entity
         for entities in by_sender.values():
             ops: list[Any] = [
@@ -325,7 +345,7 @@ class TableOptOutStore:
             self._transact(self._history, ops)
 
     def create_history(self, record: HistoryRecord) -> None:
-        entity = self._history_entity(record)
+        entity = {k: v for k, v in self._history_entity(record).items() if v is not None}
         self._call(self._history, lambda: self._history.create_entity(entity))
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
@@ -347,6 +367,8 @@ class TableOptOutStore:
                 message_id=e.get("MessageId", ""),
                 keyword=e.get("Keyword", ""),
                 reply_status=e.get("ReplyStatus", "none"),
+                reply_claimed_at=_utc(e.get("ReplyClaimedAt")),
+                etag=e.metadata["etag"],
             )
 
         return self._call(self._history, get)
@@ -359,6 +381,23 @@ class TableOptOutStore:
         }
         self._call(
             self._history, lambda: self._history.update_entity(entity, mode=UpdateMode.MERGE)
+        )
+
+    def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
+        entity = {
+            "PartitionKey": record.sender,
+            "RowKey": history_row_key(record),
+            "ReplyStatus": "sending",
+            "ReplyClaimedAt": at,
+        }
+        self._call(
+            self._history,
+            lambda: self._history.update_entity(
+                entity,
+                mode=UpdateMode.MERGE,
+                etag=record.etag,
+                match_condition=MatchConditions.IfNotModified,
+            ),
         )
 
     def history(self, sender: PhoneNumber, recipient: PhoneNumber | None = None) -> list[dict]:

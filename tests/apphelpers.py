@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,8 +24,16 @@ BASE = "http://127.0.0.1:7071"
 COMPARISON = re.compile(r"\s(eq|ne|gt|ge|lt|le)\s")
 
 
-@functools.cache
+_functions_lock = threading.Lock()
+
+
 def registered_http_functions() -> dict[tuple[str, str], Any]:
+    with _functions_lock:  # get_functions() may be called only once (the host does the same)
+        return _registered_http_functions()
+
+
+@functools.cache
+def _registered_http_functions() -> dict[tuple[str, str], Any]:
     """(route, METHOD) -> user function, from function_app.app.get_functions()."""
     import function_app
 
@@ -72,7 +81,9 @@ def call(
     if key is not None:
         hdrs.update(sign_request(method, url, data, key))
     hdrs.update(headers or {})
-    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
+    # Repeated query parameters reach the function joined with commas, as the host passes them.
+    query_items = parse_qs(urlsplit(url).query, keep_blank_values=True).items()
+    params = {k: ",".join(v) for k, v in query_items}
     req = func.HttpRequest(
         method=method,
         url=url,

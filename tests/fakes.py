@@ -63,7 +63,7 @@ class FakeRepository:
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         self._check()
         for rec in records:
-            self.history_rows[(rec.sender, history_row_key(rec))] = rec
+            self.history_rows[(rec.sender, history_row_key(rec))] = replace(rec, etag=self._etag())
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
         self._check()
@@ -74,12 +74,23 @@ class FakeRepository:
         key = (record.sender, history_row_key(record))
         if key in self.history_rows:
             raise AlreadyRecorded("EntityAlreadyExists")
-        self.history_rows[key] = record
+        self.history_rows[key] = replace(record, etag=self._etag())
 
     def set_reply_status(self, record: HistoryRecord, status: str) -> None:
         self._check()
         key = (record.sender, history_row_key(record))
-        self.history_rows[key] = replace(self.history_rows[key], reply_status=status)
+        self.history_rows[key] = replace(
+            self.history_rows[key], reply_status=status, etag=self._etag()
+        )
+
+    def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
+        self._check()
+        key = (record.sender, history_row_key(record))
+        if self.history_rows[key].etag != record.etag:
+            raise ConcurrencyConflict("history row changed")
+        self.history_rows[key] = replace(
+            self.history_rows[key], reply_status="sending", reply_claimed_at=at, etag=self._etag()
+        )
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
         self._check()
@@ -145,8 +156,13 @@ class FakeRepository:
 class FakeReplies:
     sent: list[tuple[str, str, str]] = field(default_factory=list)
     fail: Exception | None = None
+    # Called once, in the middle of the next send: lets a test run a concurrent delivery there.
+    during_send: Callable[[], None] | None = None
 
     def send(self, from_: str, to: str, text: str) -> str:
+        if self.during_send is not None:
+            hook, self.during_send = self.during_send, None
+            hook()
         if self.fail is not None:
             raise self.fail
         self.sent.append((from_, to, text))

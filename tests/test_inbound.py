@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.events import InboundSms, MalformedEvent
-from shared.inbound import InboundProcessor, handle_queue_message
+from shared.inbound import (
+    REPLY_LEASE,
+    InboundProcessor,
+    ReplyInProgress,
+    handle_queue_message,
+)
 from shared.keywords import Action
 from shared.phone import parse_e164
 from shared.replies import ReplyFailed
@@ -133,6 +139,48 @@ def test_reply_failure_is_retried_without_reapplying_or_double_sending() -> None
     assert (result.outcome, result.reply_status) == ("duplicate", "sent")
     assert len(replies.sent) == 1
     assert proc.handle(sms("STOP", 1)).reply_status == "sent"
+    assert len(replies.sent) == 1
+
+
+def test_concurrent_copies_of_one_event_send_one_reply() -> None:
+    repo, replies, proc = setup()
+    event = sms("STOP", 1)
+    raised: list[Exception] = []
+
+    def second_copy() -> None:  # another instance, while the first is still sending
+        try:
+            InboundProcessor(repo, replies, SETTINGS).handle(event)
+        except ReplyInProgress as exc:
+            raised.append(exc)
+
+    replies.during_send = second_copy
+    assert proc.handle(event).reply_status == "sent"
+    assert len(raised) == 1  # the copy raised, so the host retries it...
+    assert proc.handle(event).outcome == "duplicate"  # ...and the retry finds the reply sent
+    assert len(replies.sent) == 1
+
+
+def test_a_crashed_reply_claim_is_taken_over_after_the_lease() -> None:
+    repo, replies, _ = setup()
+    now = [T0]
+    proc = InboundProcessor(repo, replies, SETTINGS, clock=lambda: now[0])
+    event = sms("HELP", 1)
+
+    def crash() -> None:
+        raise KeyboardInterrupt  # the instance dies mid-send: the claim stays
+
+    replies.during_send = crash
+    with pytest.raises(KeyboardInterrupt):
+        proc.handle(event)
+    (row,) = repo.history_rows.values()
+    row = replace(row, reply_status="sending")  # a crash gives nothing back
+    repo.history_rows = {k: row for k in repo.history_rows}
+    now[0] = T0 + REPLY_LEASE / 2
+    with pytest.raises(ReplyInProgress):
+        proc.handle(event)
+    assert replies.sent == []
+    now[0] = T0 + REPLY_LEASE * 2
+    assert proc.handle(event).reply_status == "sent"
     assert len(replies.sent) == 1
 
 

@@ -326,3 +326,49 @@ def test_misconfigured_keys_are_a_clear_error(
         status, res = call("POST", CHECK, body(SENDER, "+15555555551"))
         assert status == 500
         assert res["error"]["code"] == "ServiceMisconfigured"
+
+
+def test_concurrent_adds_and_removes_on_overlapping_recipients(
+    app: StorageRecorder, service: TableServiceClient, tables: dict[str, str]
+) -> None:
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    people = [f"+1425557{i:04d}" for i in range(8)]
+    rng = random.Random(7)
+    jobs = [(rng.choice([ADD, REMOVE]), rng.sample(people, rng.randint(1, 5))) for _ in range(240)]
+
+    def run(job: tuple[str, list[str]]) -> int:
+        return call("POST", job[0], body(SENDER, *job[1]))[0]
+
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(run, jobs))
+    assert set(statuses) == {200}
+    # Afterwards a remove of everyone always leaves nobody opted out.
+    assert call("POST", REMOVE, body(SENDER, *people))[0] == 200
+    assert rows(service, tables["OPTOUT_TABLE_NAME"]) == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_non_json_content_type_is_415_and_changes_nothing(
+    app: StorageRecorder, content_type: str
+) -> None:
+    status, res = call(
+        "POST", ADD, body(SENDER, "+15555555551"), headers={"content-type": content_type}
+    )
+    assert status == 415 and res["error"]["code"] == "UnsupportedMediaType"
+    assert app.count == 0
+    ok = call(
+        "POST",
+        ADD,
+        body(SENDER, "+1555555555"),
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert ok[0] == 200
+
+
+def test_the_same_api_version_twice_is_accepted(app: StorageRecorder) -> None:
+    twice = "api-version=2026-01-23&api-version=2026-01-23"
+    assert call("POST", CHECK, body(SENDER, "+15555555551"), query=twice)[0] == 200
+    mixed = "api-version=2026-01-23&api-version=2025-09-17"
+    assert call("POST", CHECK, body(SENDER, "+15555555551"), query=mixed)[0] == 400

@@ -11,6 +11,7 @@ import pytest
 from shared.keywords import Action
 from shared.replies import (
     DEFAULT_HELP_TEXT,
+    MAX_REPLY_LENGTH,
     LoggingReplySender,
     ReplyFailed,
     TemplateError,
@@ -56,10 +57,24 @@ def test_bad_stored_template_falls_back_to_the_default() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["", "   ", "{name}", "{brand", "x" * 641, "{0}"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "{name}", "{brand", "x" * 641, "{0}", "{brand:>20000000} STOP", "{brand!r}"],
+)
 def test_template_check_refuses(text: str) -> None:
     with pytest.raises(TemplateError):
         check_template(text)
+
+
+def test_replies_never_grow_past_the_limit() -> None:
+    # A stored template with a format spec (possible before templates were checked for them)
+    # and an oversized brand both fall back, instead of a 20 MB SMS.
+    program = SenderProgram(optout_text="{brand:>20000000}: bye")
+    assert reply_text(Action.OPT_OUT, SETTINGS, program).startswith("Contoso: You are")
+    huge = Settings(access_keys=(), reply_brand="B" * 5000)
+    text = reply_text(Action.HELP, huge, None)
+    assert len(text) <= MAX_REPLY_LENGTH
+    assert "Reply STOP to cancel" in text
 
 
 def test_connection_string_parsing() -> None:
