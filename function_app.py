@@ -85,6 +85,16 @@ def sender_program(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
+@app.function_name("sender_history")
+@app.route(route="sms/senders/{sender}/history", methods=["GET"])
+def sender_history(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(
+        lambda: http_api.handle_history(
+            _to_api(req), req.route_params.get("sender", ""), runtime.settings(), runtime.store()
+        )
+    )
+
+
 @app.function_name("inbound_poison_replay")
 @app.route(route="sms/inbound/poison:replay", methods=["POST"])
 def inbound_poison_replay(req: func.HttpRequest) -> func.HttpResponse:

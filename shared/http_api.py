@@ -20,6 +20,8 @@ from shared.service import OptOutService
 from shared.settings import Settings
 from shared.store import (
     ConcurrencyConflict,
+    HistoryReader,
+    HistoryRecord,
     OptOutRepository,
     SenderProgram,
     StorageUnavailable,
@@ -406,3 +408,51 @@ def handle_replay(
     except StorageUnavailable:
         return storage_unavailable()
     return ApiResponse(200, {"replayed": moved})
+
+
+def history_to_wire(record: HistoryRecord) -> dict[str, Any]:
+    return {
+        "recipient": record.recipient,
+        "action": record.action,
+        "source": record.source,
+        "outcome": record.outcome,
+        "eventTime": record.event_at.isoformat(),
+        "recordedAt": record.recorded_at.isoformat() if record.recorded_at else None,
+        "messageId": record.message_id,
+        "keyword": record.keyword or None,
+        "replyStatus": record.reply_status,
+    }
+
+
+def handle_history(
+    request: ApiRequest, sender_raw: str, settings: Settings, store: HistoryReader
+) -> ApiResponse:
+    """GET /sms/senders/{sender}/history[?recipient=&pageSize=&pageToken=]: the audit trail."""
+    refusal = authenticate(request, settings)
+    if refusal is not None:
+        return refusal
+    errors: dict[str, list[str]] = {}
+    sender = recipient = None
+    try:
+        sender = parse_e164(sender_raw)
+    except InvalidPhoneNumber:
+        errors["sender"] = ["Invalid sender phone number format: E.164."]
+    if request.params.get("recipient"):
+        try:
+            recipient = parse_e164(request.params["recipient"])
+        except InvalidPhoneNumber:
+            errors["recipient"] = ["Invalid recipient phone number format: E.164."]
+    size = request.params.get("pageSize", "100")
+    if not (size.isascii() and size.isdigit() and 1 <= int(size) <= 1000):
+        errors["pageSize"] = ["Must be a whole number from 1 to 1000."]
+    if errors or sender is None:
+        return validation_problem(errors)
+    try:
+        rows, token = store.history_page(
+            sender, recipient, page_size=int(size), token=request.params.get("pageToken") or None
+        )
+    except ValueError:
+        return validation_problem({"pageToken": ["Invalid page token."]})
+    except StorageUnavailable:
+        return storage_unavailable()
+    return ApiResponse(200, {"value": [history_to_wire(r) for r in rows], "nextPageToken": token})

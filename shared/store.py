@@ -18,8 +18,10 @@ Real-service limits are honoured here even where Azurite is lenient: at most 15 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +92,7 @@ class HistoryRecord:
     # When the current reply attempt began (status `sending`): a lease, so that a concurrent
     # delivery of the same event does not send too, and a crashed attempt is taken over later.
     reply_claimed_at: datetime | None = None
+    recorded_at: datetime | None = field(default=None, compare=False)
     etag: str | None = field(default=None, compare=False)
 
 
@@ -147,6 +150,17 @@ class OptOutRepository(Protocol):
     def ping(self) -> None: ...
 
 
+class HistoryReader(Protocol):
+    def history_page(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber | None = None,
+        *,
+        page_size: int = 100,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]: ...
+
+
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -169,6 +183,24 @@ def _utc(value: Any) -> datetime | None:
 
 def _table_missing(exc: HttpResponseError) -> bool:
     return exc.status_code == 404 and "TableNotFound" in f"{exc.error_code} {exc.message}"
+
+
+def _history_record(e: Any) -> HistoryRecord:
+    return HistoryRecord(
+        sender=e["Sender"],
+        recipient=e["Recipient"],
+        action=e["Action"],
+        source=e["Source"],
+        event_id=e["EventId"],
+        event_at=_utc(e["EventTime"]) or datetime.min.replace(tzinfo=UTC),
+        outcome=e["Outcome"],
+        message_id=e.get("MessageId", ""),
+        keyword=e.get("Keyword", ""),
+        reply_status=e.get("ReplyStatus", "none"),
+        reply_claimed_at=_utc(e.get("ReplyClaimedAt")),
+        recorded_at=_utc(e.get("RecordedAt")),
+        etag=e.metadata["etag"],
+    )
 
 
 def _translate(exc: AzureError) -> Exception:
@@ -356,20 +388,7 @@ class TableOptOutStore:
                 if "TableNotFound" in str(exc):
                     raise
                 return None
-            return HistoryRecord(
-                sender=e["Sender"],
-                recipient=e["Recipient"],
-                action=e["Action"],
-                source=e["Source"],
-                event_id=e["EventId"],
-                event_at=_utc(e["EventTime"]) or record.event_at,
-                outcome=e["Outcome"],
-                message_id=e.get("MessageId", ""),
-                keyword=e.get("Keyword", ""),
-                reply_status=e.get("ReplyStatus", "none"),
-                reply_claimed_at=_utc(e.get("ReplyClaimedAt")),
-                etag=e.metadata["etag"],
-            )
+            return _history_record(e)
 
         return self._call(self._history, get)
 
@@ -400,17 +419,36 @@ class TableOptOutStore:
             ),
         )
 
-    def history(self, sender: PhoneNumber, recipient: PhoneNumber | None = None) -> list[dict]:
-        """All history rows of a sender (or of one recipient of it), oldest first per person."""
+    def history_page(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber | None = None,
+        *,
+        page_size: int = 100,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        """One page of a sender's history (or one recipient's), ordered by recipient then event
+        time, and the opaque token of the next page (None at the end)."""
         params = {"pk": sender.e164}
         query = "PartitionKey eq @pk"
         if recipient is not None:
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
             query += " and RowKey gt @lo and RowKey lt @hi"
-        return self._call(
-            self._history,
-            lambda: [dict(e) for e in self._history.query_entities(query, parameters=params)],
-        )
+        try:
+            continuation = json.loads(base64.urlsafe_b64decode(token)) if token else None
+        except ValueError as exc:
+            raise ValueError("invalid page token") from exc
+
+        def read() -> tuple[list[HistoryRecord], str | None]:
+            pages = self._history.query_entities(
+                query, parameters=params, results_per_page=page_size
+            ).by_page(continuation_token=continuation)
+            rows = [_history_record(e) for e in next(pages, [])]
+            nxt = pages.continuation_token
+            encoded = base64.urlsafe_b64encode(json.dumps(nxt).encode()).decode() if nxt else None
+            return rows, encoded
+
+        return self._call(self._history, read)
 
     # -- keyword events ------------------------------------------------------------------
 

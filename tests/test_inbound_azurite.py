@@ -72,15 +72,16 @@ def test_keywords_against_table_storage(store: Any) -> None:
     assert proc.handle(sms("HELP", 4)).outcome == "help"
     assert len(replies.sent) == 3
 
-    rows = s.history(parse_e164(BUSINESS), parse_e164(PERSON))
-    assert [(r["Action"], r["Outcome"]) for r in rows] == [
+    rows, token = s.history_page(parse_e164(BUSINESS), parse_e164(PERSON))
+    assert token is None
+    assert [(r.action, r.outcome) for r in rows] == [
         ("optout", "applied"),
         ("optout", "superseded"),
         ("optin", "applied"),
         ("help", "help"),
     ]
-    assert all(r["Source"] == "keyword" for r in rows)
-    assert all(r["ReplyStatus"] in ("sent", "none") for r in rows)
+    assert all(r.source == "keyword" for r in rows)
+    assert [r.reply_status for r in rows] == ["sent", "none", "sent", "sent"]
 
 
 def test_state_rows_do_not_count_as_opt_outs(store: Any) -> None:
@@ -154,3 +155,37 @@ def test_program_endpoint(azurite: Azurite, monkeypatch: pytest.MonkeyPatch, sto
         assert call("PUT", "sms/senders/+123/program", program, query="")[0] == 400
         assert call("DELETE", route, query="")[0] == 204
         assert call("GET", route, query="")[0] == 404
+
+
+def test_history_endpoint_pages_through_a_senders_trail(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch, store: Any
+) -> None:
+    s, _, suffix = store
+    proc = InboundProcessor(s, FakeReplies(), SETTINGS)
+    for n in range(5):
+        proc.handle(sms("STOP" if n % 2 == 0 else "START", n))
+    proc.handle(sms("STOP", 9, person="+14255550999"))
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "OPTOUT_HISTORY_TABLE_NAME": f"History{suffix}",
+    }
+    route = f"sms/senders/{BUSINESS}/history"
+    with app_against(env, monkeypatch):
+        api_rows = call("GET", route, query="")[1]["value"]
+        assert len(api_rows) == 6
+        seen: list[dict[str, Any]] = []
+        query = f"recipient=%2B{PERSON[1:]}&pageSize=2"
+        while True:
+            status, page = call("GET", route, query=query)
+            assert status == 200 and len(page["value"]) <= 2
+            seen += page["value"]
+            if not page["nextPageToken"]:
+                break
+            query = f"recipient=%2B{PERSON[1:]}&pageSize=2&pageToken={page['nextPageToken']}"
+        assert [r["action"] for r in seen] == ["optout", "optin", "optout", "optin", "optout"]
+        assert {r["recipient"] for r in seen} == {PERSON}
+        assert all(r["source"] == "keyword" and r["outcome"] == "applied" for r in seen)
+        assert call("GET", route, query="pageSize=0")[0] == 400
+        assert call("GET", route, query="pageToken=garbage!")[0] == 400
+        assert call("GET", route, query="", key=None)[0] == 401
