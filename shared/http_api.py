@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from shared.acs_auth import AuthError, verify_request
 from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
@@ -313,6 +313,14 @@ _WIRE_NAMES = {
     "help_text": "helpText",
     "plain_language_optout": "plainLanguageOptOut",
 }
+
+
+class _SenderStore(OptOutRepository, HistoryReader, Protocol):
+    pass
+
+
+# handle_program / handle_history: (request, sender from the route, settings, store)
+SenderHandler = Callable[[ApiRequest, str, Settings, _SenderStore], ApiResponse]
 
 
 def program_to_wire(program: SenderProgram) -> dict[str, Any]:
