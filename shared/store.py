@@ -145,7 +145,7 @@ class OptOutRepository(Protocol):
 
     def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None: ...
 
-    def delete_program(self, sender: PhoneNumber) -> bool: ...
+    def delete_program(self, sender: PhoneNumber) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -552,10 +552,9 @@ class TableOptOutStore:
             self._programs, lambda: self._programs.upsert_entity(entity, mode=UpdateMode.REPLACE)
         )
 
-    def delete_program(self, sender: PhoneNumber) -> bool:
-        existed = self.get_program(sender) is not None
+    def delete_program(self, sender: PhoneNumber) -> None:
+        # Deleting a missing entity is not an error: DELETE is idempotent, one request.
         self._call(self._programs, lambda: self._programs.delete_entity(sender.e164, PROGRAM_ROW))
-        return existed
 
 
 def _unique(numbers: Iterable[PhoneNumber]) -> list[PhoneNumber]:

@@ -144,9 +144,9 @@ class FakeRepository:
         self._check()
         self.programs[sender.e164] = program
 
-    def delete_program(self, sender: PhoneNumber) -> bool:
+    def delete_program(self, sender: PhoneNumber) -> None:
         self._check()
-        return self.programs.pop(sender.e164, None) is not None
+        self.programs.pop(sender.e164, None)
 
     def ping(self) -> None:
         self._check()
