@@ -297,14 +297,6 @@ def handle_health(ping: Callable[[], None]) -> ApiResponse:
 
 # -- per-sender reply programs: GET | PUT | DELETE /sms/senders/{sender}/program ---------------
 
-PROGRAM_FIELDS = {
-    "brand": "brand",
-    "helpcontact": "help_contact",
-    "optouttext": "optout_text",
-    "optintext": "optin_text",
-    "helptext": "help_text",
-}
-_TEMPLATE_FIELDS = ("optout_text", "optin_text", "help_text")
 _WIRE_NAMES = {
     "brand": "brand",
     "help_contact": "helpContact",
@@ -313,6 +305,11 @@ _WIRE_NAMES = {
     "help_text": "helpText",
     "plain_language_optout": "plainLanguageOptOut",
 }
+# The text fields, by lower-cased wire name (property names are case-insensitive).
+PROGRAM_FIELDS = {
+    wire.lower(): attr for attr, wire in _WIRE_NAMES.items() if attr != "plain_language_optout"
+}
+_TEMPLATE_FIELDS = ("optout_text", "optin_text", "help_text")
 
 
 class _SenderStore(OptOutRepository, HistoryReader, Protocol):

@@ -25,12 +25,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
 from shared.keywords import Action, Classification, classify
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
+from shared.service import utcnow
 from shared.settings import Settings
 from shared.store import (
     AlreadyRecorded,
@@ -49,10 +50,6 @@ REPLY_LEASE = timedelta(seconds=90)
 
 class ReplyInProgress(Exception):
     """Another delivery of this event is sending its reply: retry later (the host will)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

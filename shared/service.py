@@ -5,15 +5,12 @@ Knows neither HTTP nor Table entities: it talks to an `OptOutRepository`.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from shared.phone import PhoneNumber
 from shared.store import HistoryRecord, OptOutRepository
-
-log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:

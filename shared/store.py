@@ -22,7 +22,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ from azure.data.tables import TableClient, TableServiceClient, TableTransactionE
 
 from shared.phone import PhoneNumber
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -380,17 +378,23 @@ class TableOptOutStore:
         entity = {k: v for k, v in self._history_entity(record).items() if v is not None}
         self._call(self._history, lambda: self._history.create_entity(entity))
 
-    def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
-        def get() -> HistoryRecord | None:
+    def _get_or_none(self, table: TableClient, partition: str, row: str) -> Any:
+        """The entity, or None when it does not exist (a missing table still raises, so that
+        `_call` creates it)."""
+
+        def get() -> Any:
             try:
-                e = self._history.get_entity(record.sender, history_row_key(record))
+                return table.get_entity(partition, row)
             except ResourceNotFoundError as exc:
-                if "TableNotFound" in str(exc):
+                if _table_missing(exc):
                     raise
                 return None
-            return _history_record(e)
 
-        return self._call(self._history, get)
+        return self._call(table, get)
+
+    def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
+        e = self._get_or_none(self._history, record.sender, history_row_key(record))
+        return None if e is None else _history_record(e)
 
     def set_reply_status(self, record: HistoryRecord, status: str) -> None:
         entity = {
@@ -519,23 +523,17 @@ class TableOptOutStore:
     # -- sender programs ---------------------------------------------------------------------
 
     def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
-        def get() -> SenderProgram | None:
-            try:
-                e = self._programs.get_entity(sender.e164, PROGRAM_ROW)
-            except ResourceNotFoundError as exc:
-                if "TableNotFound" in str(exc):
-                    raise
-                return None
-            return SenderProgram(
-                brand=e.get("Brand"),
-                help_contact=e.get("HelpContact"),
-                optout_text=e.get("OptOutText"),
-                optin_text=e.get("OptInText"),
-                help_text=e.get("HelpText"),
-                plain_language_optout=e.get("PlainLanguageOptOut"),
-            )
-
-        return self._call(self._programs, get)
+        e = self._get_or_none(self._programs, sender.e164, PROGRAM_ROW)
+        if e is None:
+            return None
+        return SenderProgram(
+            brand=e.get("Brand"),
+            help_contact=e.get("HelpContact"),
+            optout_text=e.get("OptOutText"),
+            optin_text=e.get("OptInText"),
+            help_text=e.get("HelpText"),
+            plain_language_optout=e.get("PlainLanguageOptOut"),
+        )
 
     def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
         entity: dict[str, Any] = {"PartitionKey": sender.e164, "RowKey": PROGRAM_ROW}
