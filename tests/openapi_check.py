@@ -1,0 +1,101 @@
+"""Test support: hold an HTTP exchange to `shared/openapi.json` with openapi-core.
+
+`check_response(method, url, status, headers, body)` raises AssertionError when the document
+does not describe the response: an unknown path, method or status, a missing required header,
+another content type, or a body its schema refuses. Validation is strict: every object schema
+that lists its `properties` is closed here (`additionalProperties: false` unless it says
+otherwise), so a property the code sends but the document does not name fails too, while the
+served document stays open to additions, as Azure's are.
+
+Hooked into every way the tests call the app (`tests.apphelpers.call`, and the local host's
+exchange log in the end-to-end tests), so every endpoint is validated without each test asking.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from openapi_core import OpenAPI
+from openapi_core.exceptions import OpenAPIError
+from openapi_core.testing import MockRequest, MockResponse
+
+from shared.openapi import document
+
+
+def close_objects(node: Any) -> Any:
+    """A copy of `node` where each object schema with `properties` forbids other properties."""
+    if isinstance(node, list):
+        return [close_objects(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    closed = {key: close_objects(value) for key, value in node.items()}
+    is_object = node.get("type") == "object" and isinstance(node.get("properties"), dict)
+    if is_object and "additionalProperties" not in node:
+        closed["additionalProperties"] = False
+    return closed
+
+
+@functools.cache
+def strict_openapi() -> OpenAPI:
+    return OpenAPI.from_dict(close_objects(copy.deepcopy(document())))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def check_response(
+    method: str,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    api: OpenAPI | None = None,
+) -> None:
+    """Raise AssertionError unless the document describes this response to `method url`."""
+    parts = urlsplit(url)
+    request = MockRequest(
+        f"{parts.scheme}://{parts.netloc}",
+        method,
+        unquote(parts.path),
+        args=dict(parse_qsl(parts.query, keep_blank_values=True)),
+    )
+    response = MockResponse(
+        body,
+        status_code=status,
+        headers=dict(headers),
+        content_type=_header(headers, "content-type").split(";")[0].strip().lower(),
+    )
+    try:
+        (api or strict_openapi()).validate_response(request, response)
+    except OpenAPIError as exc:
+        raise AssertionError(
+            f"{method} {parts.path} answered {status}, which shared/openapi.json does not "
+            f"describe: {type(exc).__name__}: {exc}\nbody: {body[:600]!r}"
+        ) from exc
+
+
+def check_exchange_log(path: Path, offset: int = 0) -> tuple[int, int]:
+    """Check each response the local host recorded in `path` (its `DEVHOST_EXCHANGE_LOG`)
+    after byte `offset`; return the new offset and how many were checked."""
+    if not path.exists():
+        return offset, 0
+    with path.open("rb") as recorded:
+        recorded.seek(offset)
+        data = recorded.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    lines = complete.splitlines()
+    for line in lines:
+        x = json.loads(line)
+        check_response(
+            x["method"], x["url"], x["status"], x["headers"], base64.b64decode(x["body"])
+        )
+    return offset + len(complete), len(lines)

@@ -1,0 +1,226 @@
+"""shared/openapi.json: a valid OpenAPI 3 document, whose ACS operations agree with the official
+ACS files (committed copies in tests/fixtures/acs-openapi, see SOURCE.md there), that describes
+every HTTP route the app registers; and the checker that holds test responses to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from shared.openapi import DOCUMENT_PATH, document, document_bytes
+from tests.apphelpers import registered_http_functions
+from tests.openapi_check import check_response, close_objects, strict_openapi
+
+OFFICIAL = Path(__file__).resolve().parent / "fixtures" / "acs-openapi"
+VERSIONS = sorted(p.stem for p in OFFICIAL.glob("*.json"))
+OPTOUT_PATHS = ["/sms/optouts:add", "/sms/optouts:remove", "/sms/optouts:check"]
+URL = "http://127.0.0.1:7071"
+JSON = {"content-type": "application/json"}
+# What ours says beyond the official schemas (each documented in the schema's description).
+SUPERSET = {("ErrorDetail", "innerError"): {"nullable": True}}
+COMPARED = ("type", "format", "minLength", "maxLength", "minItems", "maxItems", "$ref")
+
+
+def official(version: str) -> dict[str, Any]:
+    return dict(json.loads((OFFICIAL / f"{version}.json").read_text(encoding="utf-8")))
+
+
+def resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def ref_name(node: dict[str, Any]) -> str:
+    return str(node["$ref"]).rsplit("/", 1)[-1]
+
+
+def test_the_document_is_valid_openapi_3() -> None:
+    doc = document()
+    assert doc["openapi"].startswith("3.0.")
+    validate(doc)
+    validate(close_objects(doc))  # the strict variant the tests check responses with
+
+
+def test_the_document_is_a_file_that_deploys_with_the_app() -> None:
+    assert DOCUMENT_PATH.parent.name == "shared"
+    ignored = (DOCUMENT_PATH.parents[1] / ".funcignore").read_text(encoding="utf-8").split()
+    assert not {"shared/", "shared", "*.json", "shared/openapi.json"} & set(ignored)
+    assert json.loads(document_bytes()) == json.loads(DOCUMENT_PATH.read_text(encoding="utf-8"))
+
+
+def test_every_registered_route_is_described() -> None:
+    registered = {("/" + route, method.lower()) for route, method in registered_http_functions()}
+    described = {
+        (path, method)
+        for path, item in document()["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert registered - described == set()
+    assert described - registered == {("/openapi.json", "get")}  # served once the pipeline is in
+
+
+def test_health_and_the_document_are_anonymous_the_rest_is_signed() -> None:
+    doc = document()
+    assert doc["security"] == [{"AcsHmac": []}]
+    assert doc["components"]["securitySchemes"]["AcsHmac"]["name"] == "Authorization"
+    anonymous = {
+        path
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method != "parameters" and op.get("security") == []
+    }
+    assert anonymous == {"/health", "/openapi.json"}
+
+
+# --- agreement with the official ACS files ----------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("path", OPTOUT_PATHS)
+def test_optout_operation_agrees_with_the_official_file(version: str, path: str) -> None:
+    theirs_doc, ours_doc = official(version), document()
+    theirs, ours = theirs_doc["paths"][path]["post"], ours_doc["paths"][path]["post"]
+    assert set(ours_doc["paths"][path]) == set(theirs_doc["paths"][path]) == {"post"}
+    assert ours["operationId"] == theirs["operationId"]
+    assert ours["tags"] == theirs["tags"]
+    body = next(p for p in theirs["parameters"] if p["in"] == "body")
+    assert body["required"] and ours["requestBody"]["required"]
+    assert set(ours["requestBody"]["content"]) == set(theirs["consumes"]) == {"application/json"}
+    assert ref_name(ours["requestBody"]["content"]["application/json"]["schema"]) == ref_name(
+        body["schema"]
+    )
+    their_params = {
+        (p["name"], p["in"], p["required"], p["type"])
+        for p in theirs["parameters"]
+        if p["in"] != "body"
+    }
+    our_params = [resolve(ours_doc, p) for p in ours["parameters"]]
+    assert {(p["name"], p["in"], p["required"], p["schema"]["type"]) for p in our_params} == (
+        their_params
+    )
+    versions = next(p for p in our_params if p["name"] == "api-version")["schema"]["enum"]
+    assert version in versions
+    for status, response in theirs["responses"].items():
+        our_response = resolve(ours_doc, ours["responses"][status])
+        assert set(our_response["content"]) == set(theirs["produces"])
+        schema = our_response["content"]["application/json"]["schema"]
+        assert ref_name(schema) == ref_name(response["schema"]), status
+
+
+def _compared(schema: dict[str, Any]) -> dict[str, Any]:
+    picked = {k: schema[k] for k in COMPARED if k in schema}
+    if "$ref" in picked:
+        picked["$ref"] = ref_name(picked)
+    if "items" in schema:
+        picked["items"] = _compared(schema["items"])
+    if isinstance(schema.get("additionalProperties"), dict):
+        picked["additionalProperties"] = _compared(schema["additionalProperties"])
+    return picked
+
+
+def _reachable(doc: dict[str, Any], roots: list[str], prefix: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        text = json.dumps(resolve(doc, {"$ref": f"{prefix}{name}"}))
+        todo += [part.split('"')[0] for part in text.split(f'"{prefix}')[1:]]
+    return seen
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_optout_schemas_agree_with_the_official_file(version: str) -> None:
+    theirs_doc, ours_doc = official(version), document()
+    roots = [
+        ref_name(schema_holder["schema"])
+        for path in OPTOUT_PATHS
+        for op in [theirs_doc["paths"][path]["post"]]
+        for schema_holder in [
+            *(p for p in op["parameters"] if p["in"] == "body"),
+            *op["responses"].values(),
+        ]
+    ]
+    names = _reachable(theirs_doc, roots, "#/definitions/")
+    assert {"OptOutRequest", "OptOutRecipient", "OptOutResponse", "OptOutResponseItem"} <= names
+    for name in names:
+        theirs = theirs_doc["definitions"][name]
+        ours = ours_doc["components"]["schemas"][name]
+        assert ours.get("required", []) == theirs.get("required", []), name
+        assert ours.get("type") == theirs.get("type"), name
+        assert set(ours["properties"]) == set(theirs["properties"]), name
+        for prop, their_schema in theirs["properties"].items():
+            our_schema = ours["properties"][prop]
+            extra = {k: v for k, v in our_schema.items() if k not in their_schema}
+            extra.pop("description", None)
+            assert extra == SUPERSET.get((name, prop), {}), (name, prop)
+            assert _compared(our_schema) == _compared(their_schema), (name, prop)
+
+
+@pytest.mark.parametrize("example", sorted((OFFICIAL / "examples").rglob("*.json")), ids=str)
+def test_official_examples_match_the_document(example: Path) -> None:
+    """Every response in ACS's own examples is one that this document describes."""
+    data = json.loads(example.read_text(encoding="utf-8"))
+    action = example.stem.removeprefix("OptOut").lower()
+    version = data["parameters"]["api-version"]
+    url = f"{URL}/sms/optouts:{action}?api-version={version}"
+    for status, response in data["responses"].items():
+        body = json.dumps(response["body"]).encode()
+        check_response("POST", url, int(status), JSON, body)
+
+
+# --- the checker itself: it must refuse what the document does not describe -----------------
+
+ADD = f"{URL}/sms/optouts:add?api-version=2026-01-23"
+ITEM = {"to": "+15555555551", "httpStatusCode": 200}
+
+
+def _check(status: int, body: Any, headers: dict[str, str] | None = None, url: str = ADD) -> None:
+    raw = b"" if body is None else json.dumps(body).encode()
+    check_response("POST", url, status, headers if headers is not None else JSON, raw)
+
+
+def test_checker_accepts_described_responses() -> None:
+    _check(200, {"value": [ITEM, {**ITEM, "httpStatusCode": 400, "errorMessage": "x"}]})
+    _check(
+        503, {"error": {"code": "ServiceUnavailable", "message": "m"}}, {**JSON, "Retry-After": "5"}
+    )
+    _check(400, {"type": "t", "title": "t", "status": 400, "errors": {"From": ["m"]}})
+    check_response("DELETE", f"{URL}/sms/senders/%2B18005550100/program", 204, {}, b"")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "url"),
+    [
+        (200, {"value": [{**ITEM, "extra": 1}]}, JSON, ADD),  # a property not described
+        (200, {"value": [{"to": "+15555555551"}]}, JSON, ADD),  # a required one missing
+        (200, {"value": [{**ITEM, "httpStatusCode": "200"}]}, JSON, ADD),  # wrong type
+        (202, {"value": []}, JSON, ADD),  # a status not described
+        (200, {"value": []}, {"content-type": "text/plain"}, ADD),  # another media type
+        (503, {"error": {"code": "c", "message": "m"}}, JSON, ADD),  # no Retry-After
+        (200, {"value": []}, JSON, f"{URL}/sms/optouts:delete"),  # an unknown path
+    ],
+)
+def test_checker_refuses_what_is_not_described(
+    status: int, body: Any, headers: dict[str, str], url: str
+) -> None:
+    with pytest.raises(AssertionError, match="does not describe"):
+        _check(status, body, headers, url)
+
+
+def test_strictness_is_only_in_the_tests() -> None:
+    served = document()["components"]["schemas"]["OptOutResponseItem"]
+    assert "additionalProperties" not in served  # clients may meet new properties, as in ACS
+    strict = strict_openapi().spec / "components" / "schemas" / "OptOutResponseItem"
+    assert strict["additionalProperties"] is False
