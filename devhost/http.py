@@ -4,12 +4,20 @@ Each request becomes an `azure.functions.HttpRequest` whose URL is exactly what 
 (scheme, Host header, raw path and query), so signatures over them verify. Unknown paths answer
 404, a known path with another method 405, a function that raises 500 with a generic body (the
 exception is logged here, never sent). Request bodies and headers are never logged.
+
+Test support: with `DEVHOST_EXCHANGE_LOG` set to a file, every response that a function gave
+(method, URL, status, headers, body; never the request body) is appended to it as a JSON line,
+so a test can check responses that other processes (the official JS client) received.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
+import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,6 +34,7 @@ log = logging.getLogger("devhost")
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 STATUS_PATH = "/admin/host/status"
+EXCHANGE_LOG_SETTING = "DEVHOST_EXCHANGE_LOG"
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -100,11 +109,37 @@ def to_response(result: Any) -> Response:
     return response
 
 
+class ExchangeLog:
+    """Appends one JSON line per function response to `path` (test support, off by default)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def record(self, request: Request, response: Response) -> None:
+        line = json.dumps(
+            {
+                "method": request.method,
+                "url": request_url(request.scope, request.headers.get("host")),
+                "status": response.status_code,
+                "headers": {
+                    k.decode("latin-1"): v.decode("latin-1") for k, v in response.raw_headers
+                },
+                "body": base64.b64encode(bytes(response.body)).decode("ascii"),
+            }
+        )
+        with self._lock, self.path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+
 class HttpDispatcher:
-    def __init__(self, functions: list[HttpFunction]) -> None:
+    def __init__(
+        self, functions: list[HttpFunction], exchange_log: ExchangeLog | None = None
+    ) -> None:
         self.functions = sorted(
             functions, key=lambda f: f.template.precedence if f.template else ((), 0)
         )
+        self.exchange_log = exchange_log
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
@@ -133,6 +168,14 @@ class HttpDispatcher:
                 headers={"Allow": ", ".join(allowed)},
             )
         fn, route_params = chosen
+        response = await self._invoke(fn, request, route_params)
+        if self.exchange_log is not None:
+            self.exchange_log.record(request, response)
+        return response
+
+    async def _invoke(
+        self, fn: HttpFunction, request: Request, route_params: dict[str, str]
+    ) -> Response:
         body = await request.body()
         http_request = to_http_request(request, body, route_params)
         invocation = Invocation(fn, reason=HTTP_REASON)
@@ -148,5 +191,6 @@ class HttpDispatcher:
 
 
 def create_app(functions: list[HttpFunction]) -> Starlette:
-    dispatcher = HttpDispatcher(functions)
+    log_path = os.environ.get(EXCHANGE_LOG_SETTING)
+    dispatcher = HttpDispatcher(functions, ExchangeLog(log_path) if log_path else None)
     return Starlette(routes=[Route("/{path:path}", dispatcher.handle, methods=METHODS)])

@@ -15,8 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
+from devhost.http import to_response
 from shared import runtime
 from shared.acs_auth import sign_request
+from tests.openapi_check import check_response
 
 TEST_KEY = "dGVzdC1hY2Nlc3Mta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ=="
 OTHER_KEY = "YW5vdGhlci1rZXktdGhhdC1pcy1ub3QtY29uZmlndXJlZA=="
@@ -68,7 +70,9 @@ def call(
     raw: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """Invoke the function registered for `route`/`method` with a signed func.HttpRequest."""
+    """Invoke the function registered for `route`/`method` with a signed func.HttpRequest.
+
+    The response, as the host would send it, must be one that shared/openapi.json describes."""
     functions = registered_http_functions()
     template, route_params = match_route(route, {r for r, _ in functions})
     if template is None:
@@ -94,6 +98,8 @@ def call(
     )
     resp = functions[(template, method)](req)
     payload = resp.get_body()
+    sent = to_response(resp)
+    check_response(method, url, sent.status_code, dict(sent.headers), bytes(sent.body))
     return resp.status_code, (json.loads(payload) if payload else None)
 
 

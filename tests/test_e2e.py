@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -20,12 +21,14 @@ import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
+from devhost.http import EXCHANGE_LOG_SETTING
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import HostProcess, start_host
 from shared.acs_auth import sign_request
 from tests.acs_double import AcsDouble
 from tests.apphelpers import OTHER_KEY, TEST_KEY
 from tests.azurite import ROOT, Azurite
+from tests.openapi_check import check_exchange_log
 
 NODE = shutil.which("node")
 JS_CLIENT = ROOT / "tests" / "js" / "optouts.mjs"
@@ -38,6 +41,8 @@ class App:
     host: HostProcess
     acs: AcsDouble
     azurite: Azurite
+    exchanges: Path  # every response the host gave, checked against the OpenAPI document
+    checked_to: int = 0
 
     @property
     def url(self) -> str:
@@ -68,10 +73,12 @@ class App:
 
 
 @pytest.fixture(scope="module")
-def app(azurite: Azurite) -> Iterator[App]:
+def app(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
+    exchanges = tmp_path_factory.mktemp("e2e") / "exchanges.jsonl"
     env = {
+        EXCHANGE_LOG_SETTING: str(exchanges),
         "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
         "OPTOUT_TABLE_NAME": f"E2eOptOuts{suffix}",
@@ -85,7 +92,7 @@ def app(azurite: Azurite) -> Iterator[App]:
     }
     host = start_host(ROOT, env=env, use_local_settings=False)
     try:
-        yield App(host, acs, azurite)
+        yield App(host, acs, azurite, exchanges)
     finally:
         host.stop()
         acs.stop()
@@ -93,6 +100,13 @@ def app(azurite: Azurite) -> Iterator[App]:
         # No full phone number or message text ever reaches the logs.
         assert "4255550" not in output, output[-2000:]
         assert "Stop texting me" not in output
+
+
+@pytest.fixture(autouse=True)
+def responses_are_described(app: App) -> Iterator[None]:
+    """Whoever called (the JS client, requests), each response must match shared/openapi.json."""
+    yield
+    app.checked_to, _ = check_exchange_log(app.exchanges, app.checked_to)
 
 
 def js(app: App, ops: list[dict[str, Any]], key: str = TEST_KEY) -> list[dict[str, Any]]:
@@ -150,6 +164,19 @@ def test_official_js_client_with_100_recipients(app: App) -> None:
 def test_official_js_client_with_a_wrong_key_is_refused(app: App) -> None:
     (out,) = js(app, [{"op": "check", "from": BUSINESS, "to": ["+14255550101"]}], key=OTHER_KEY)
     assert out["error"]["statusCode"] == 401
+
+
+def test_responses_reach_the_openapi_check(app: App) -> None:
+    start = app.checked_to
+    js(app, [{"op": "check", "from": BUSINESS, "to": ["+14255550109", "+1"]}])
+    requests.get(app.url + "/health", timeout=10)
+    requests.get(app.url + "/no/such/path", timeout=10)  # the host's 404: no function answered
+    app.checked_to, checked = check_exchange_log(app.exchanges, start)
+    assert checked == 2
+    bad = app.exchanges.read_bytes()[start:].replace(b'"status": 200', b'"status": 299', 1)
+    app.exchanges.with_name("bad.jsonl").write_bytes(bad)
+    with pytest.raises(AssertionError, match="299"):
+        check_exchange_log(app.exchanges.with_name("bad.jsonl"))
 
 
 def test_health_and_routing(app: App) -> None:
