@@ -75,21 +75,23 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(lambda: http_api.handle_health(runtime.store().ping))
 
 
-def _per_sender(handle: http_api.SenderHandler, req: func.HttpRequest) -> func.HttpResponse:
+def _per_sender(
+    handle: Callable[..., http_api.ApiResponse], req: func.HttpRequest, repo: Callable[[], object]
+) -> func.HttpResponse:
     sender = req.route_params.get("sender", "")
-    return _respond(lambda: handle(_to_api(req), sender, runtime.settings(), runtime.store()))
+    return _respond(lambda: handle(_to_api(req), sender, runtime.settings(), repo()))
 
 
 @app.function_name("sender_program")
 @app.route(route="sms/senders/{sender}/program", methods=["GET", "PUT", "DELETE"])
 def sender_program(req: func.HttpRequest) -> func.HttpResponse:
-    return _per_sender(http_api.handle_program, req)
+    return _per_sender(http_api.handle_program, req, lambda: runtime.store().programs)
 
 
 @app.function_name("sender_history")
 @app.route(route="sms/senders/{sender}/history", methods=["GET"])
 def sender_history(req: func.HttpRequest) -> func.HttpResponse:
-    return _per_sender(http_api.handle_history, req)
+    return _per_sender(http_api.handle_history, req, lambda: runtime.store().history)
 
 
 @app.function_name("inbound_poison_replay")

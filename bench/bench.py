@@ -93,7 +93,14 @@ def main() -> int:
                         ),
                     )
                 )
-        proc = InboundProcessor(runtime.store(), LoggingReplySender(), runtime.settings())
+        tables = runtime.store()
+        proc = InboundProcessor(
+            tables.optouts,
+            tables.history,
+            tables.programs,
+            LoggingReplySender(),
+            runtime.settings(),
+        )
         t0 = datetime(2026, 1, 1, tzinfo=UTC)
         counter = iter(range(10**9))
 

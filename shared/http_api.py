@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.acs_auth import AuthError, verify_request
-from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
-from shared.poison import MAX_REPLAY
-from shared.replies import TemplateError, check_template
-from shared.service import OptOutService
-from shared.settings import Settings
-from shared.store import (
+from shared.model import (
     ConcurrencyConflict,
-    HistoryReader,
     HistoryRecord,
-    OptOutRepository,
+    InvalidPageToken,
     SenderProgram,
     StorageUnavailable,
 )
+from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
+from shared.poison import MAX_REPLAY
+from shared.replies import TemplateError, check_template
+from shared.repositories import HistoryReader, SenderPrograms
+from shared.service import OptOutService
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ PROGRAM_FIELDS = {
 _TEMPLATE_FIELDS = ("optout_text", "optin_text", "help_text")
 
 
-class _SenderStore(OptOutRepository, HistoryReader, Protocol):
+class _SenderStore(SenderPrograms, HistoryReader, Protocol):
     pass
 
 
@@ -368,7 +368,7 @@ def parse_program(body: bytes) -> SenderProgram | ApiResponse:
 
 
 def handle_program(
-    request: ApiRequest, sender_raw: str, settings: Settings, repo: OptOutRepository
+    request: ApiRequest, sender_raw: str, settings: Settings, repo: SenderPrograms
 ) -> ApiResponse:
     refusal = check_size(request, settings) or authenticate(request, settings)
     if refusal is not None:
@@ -456,7 +456,7 @@ def handle_history(
         rows, token = store.history_page(
             sender, recipient, page_size=int(size), token=request.params.get("pageToken") or None
         )
-    except ValueError:
+    except InvalidPageToken:
         return validation_problem({"pageToken": ["Invalid page token."]})
     except StorageUnavailable:
         return storage_unavailable()
