@@ -18,6 +18,7 @@ from shared.connections import queue_service_client, table_service_client
 from shared.inbound import InboundProcessor
 from shared.poison import replay_poison
 from shared.replies import make_reply_sender
+from shared.repositories import HistoryReader, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import Settings, SettingsError
 from shared.tables import TableStore
@@ -71,6 +72,18 @@ def store() -> TableStore:
         return TableStore(client, s.optout_table, s.history_table, s.programs_table)
 
     return _get("store", build)
+
+
+def programs() -> SenderPrograms:
+    return store().programs
+
+
+def history() -> HistoryReader:
+    return store().history
+
+
+def ping() -> None:
+    store().ping()
 
 
 def optout_service() -> OptOutService:

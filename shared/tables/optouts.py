@@ -104,10 +104,13 @@ class TableOptOuts(TableAdapter):
         return set(self.get_many(sender.e164, (r.e164 for r in recipients)))
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
-        rows = self.get_many(sender.e164, [recipient.e164, STATE_PREFIX + recipient.e164])
-        return state_from_entities(
-            rows.get(recipient.e164), rows.get(STATE_PREFIX + recipient.e164)
-        )
+        # Two point reads, the state row first and in sequence: every keyword change rewrites
+        # the state row, so a change landing between the reads makes the state ETag stale and
+        # the conditional write conflicts. Read concurrently, a START could see "no entry" from
+        # before a concurrent STOP and the state from after it, and leave the STOP's entry.
+        state = self.get_or_none(sender.e164, STATE_PREFIX + recipient.e164)
+        entry = self.get_or_none(sender.e164, recipient.e164)
+        return state_from_entities(entry, state)
 
     def apply_keyword(
         self,
