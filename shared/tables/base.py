@@ -62,8 +62,20 @@ def without_none(entity: Entity) -> Entity:
     return {k: v for k, v in entity.items() if v is not None}
 
 
+def error_code(exc: HttpResponseError) -> str | None:
+    """The service's error code; from the body when the SDK did not decode it (create_entity
+    does not)."""
+    code = getattr(exc, "error_code", None)
+    if code is None and exc.response is not None:
+        try:
+            code = exc.response.json()["odata.error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            return None
+    return code
+
+
 def table_missing(exc: HttpResponseError) -> bool:
-    return exc.error_code == TableErrorCode.TABLE_NOT_FOUND
+    return exc.status_code == 404 and error_code(exc) == TableErrorCode.TABLE_NOT_FOUND
 
 
 def _unavailable(exc: AzureError) -> StorageUnavailable:
@@ -76,12 +88,12 @@ def translate(exc: AzureError) -> Exception:
     """An SDK exception as the domain's: conflicts, duplicates, or storage unavailable."""
     if isinstance(exc, TableTransactionError):
         if exc.status_code in (404, 409, 412) and not table_missing(exc):
-            return ConcurrencyConflict(str(exc.error_code))
+            return ConcurrencyConflict(str(error_code(exc)))
         return _unavailable(exc)
     if isinstance(exc, ResourceExistsError):
-        return AlreadyRecorded(str(exc.error_code))
+        return AlreadyRecorded(str(error_code(exc)))
     if isinstance(exc, HttpResponseError) and exc.status_code == 412:
-        return ConcurrencyConflict(str(exc.error_code))
+        return ConcurrencyConflict(str(error_code(exc)))
     return _unavailable(exc)
 
 
