@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
+from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
 from shared.events import InboundSms  # noqa: E402
 from shared.inbound import InboundProcessor  # noqa: E402
 from shared.replies import LoggingReplySender  # noqa: E402
-from tests.apphelpers import TEST_KEY, StorageRecorder, call  # noqa: E402
-from tests.azurite import start_azurite  # noqa: E402
 
 SENDER = "+18005550100"
 

@@ -59,7 +59,6 @@ class FunctionInfo:
 class HttpFunction(FunctionInfo):
     route: str = ""
     methods: tuple[str, ...] | None = None  # None: every method
-    auth_level: str = "function"
     template: RouteTemplate | None = None
 
 
@@ -71,7 +70,6 @@ class QueueFunction(FunctionInfo):
 
 @dataclass
 class IndexedApp:
-    module: ModuleType
     http: list[HttpFunction]
     queues: list[QueueFunction]
     other: list[FunctionInfo]
@@ -197,19 +195,14 @@ def index_app(
                 template = RouteTemplate(full_template(route_prefix, route))
             except ValueError as exc:
                 raise IndexingError(f"function {info['name']!r}: route {route!r}: {exc}") from exc
-            auth = _enum_value(trigger.auth_level) if trigger.auth_level else "function"
-            http.append(
-                HttpFunction(
-                    **info, route=route, methods=methods, auth_level=auth, template=template
-                )
-            )
+            http.append(HttpFunction(**info, route=route, methods=methods, template=template))
         elif info["trigger_type"] == "queueTrigger":
             queue_name = resolve_binding_expression(trigger.queue_name, environ).lower()
             connection = trigger.connection or DEFAULT_CONNECTION
             queues.append(QueueFunction(**info, queue_name=queue_name, connection=connection))
         else:
             other.append(FunctionInfo(**info))
-    return IndexedApp(module, http, queues, other)
+    return IndexedApp(http, queues, other)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ class ConfigError(ValueError):
 class LocalSettings:
     values: dict[str, str] = field(default_factory=dict)
     local_http_port: int | None = None
-    path: Path | None = None
 
 
 def load_local_settings(script_root: Path) -> LocalSettings:
@@ -66,7 +65,7 @@ def load_local_settings(script_root: Path) -> LocalSettings:
                 port = int(raw_port)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{path}: Host.LocalHttpPort must be a port number") from exc
-    return LocalSettings(values=values, local_http_port=port, path=path)
+    return LocalSettings(values=values, local_http_port=port)
 
 
 def _as_setting(value: Any) -> str:

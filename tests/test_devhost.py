@@ -38,8 +38,7 @@ from devhost.settings import (
     load_local_settings,
     parse_timespan,
 )
-from devhost.testing import HostProcess, start_host
-from tests.azurite import Azurite
+from devhost.testing import Azurite, HostProcess, start_host
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_APP = Path(__file__).resolve().parent / "devhost_app"
