@@ -27,7 +27,8 @@ import azure.functions.queue as func_queue
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from devhost.functions import Invocation, QueueFunction, invoke_sync
+from devhost.functions import QueueFunction
+from devhost.invocation import Invocation, invoke_sync
 from devhost.settings import QueueOptions
 from shared import connections
 from shared.settings import SettingsError
