@@ -7,8 +7,9 @@ that lists its `properties` is closed here (`additionalProperties: false` unless
 otherwise), so a property the code sends but the document does not name fails too, while the
 served document stays open to additions, as Azure's are.
 
-Hooked into every way the tests call the app (`tests.apphelpers.call`, and the local host's
-exchange log in the end-to-end tests), so every endpoint is validated without each test asking.
+Hooked into every way the tests reach the app: `devhost.inprocess.call` (tests/conftest.py
+installs it in RESPONSE_CHECKS) and the local host's exchange log (the end-to-end tests), so
+every endpoint is validated without each test asking.
 """
 
 from __future__ import annotations

@@ -22,12 +22,11 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 from devhost.http import EXCHANGE_LOG_SETTING
+from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
-from devhost.testing import HostProcess, start_host
+from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
 from tests.acs_double import AcsDouble
-from tests.apphelpers import OTHER_KEY, TEST_KEY
-from tests.azurite import ROOT, Azurite
 from tests.openapi_check import check_exchange_log
 
 NODE = shutil.which("node")

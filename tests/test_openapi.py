@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from devhost.inprocess import registered_http_functions
 from shared.openapi import DOCUMENT_PATH, document, document_bytes
-from tests.apphelpers import registered_http_functions
 from tests.openapi_check import check_response, close_objects, strict_openapi
 
 OFFICIAL = Path(__file__).resolve().parent / "fixtures" / "acs-openapi"
