@@ -27,7 +27,7 @@ from openapi_core import OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 
-from shared.openapi import document
+from shared.api.openapi import document
 
 
 def close_objects(node: Any) -> Any:

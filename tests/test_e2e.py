@@ -26,6 +26,7 @@ from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
+from shared.api.openapi import DOCUMENT_PATH
 from tests.acs_double import AcsDouble
 from tests.openapi_check import check_exchange_log
 
@@ -55,11 +56,14 @@ class App:
             self.azurite.connection_string, name, api_version=QUEUE_API_VERSION
         )
 
-    def signed(self, method: str, path: str, body: Any = None) -> requests.Response:
+    def signed(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
         data = b"" if body is None else json.dumps(body).encode()
         url = self.url + path
-        headers = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
-        return requests.request(method, url, data=data, headers=headers, timeout=30)
+        sent = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
+        sent.update(headers or {})
+        return requests.request(method, url, data=data, headers=sent, timeout=30)
 
     def is_opted_out(self, person: str, sender: str = BUSINESS) -> bool:
         res = self.signed(
@@ -183,6 +187,54 @@ def test_health_and_routing(app: App) -> None:
     assert requests.get(app.url + "/sms/optouts:add", timeout=10).status_code in (404, 405)
     bad = app.signed("POST", "/sms/optouts:add", {"from": BUSINESS, "recipients": []})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "ApiVersionUnspecified"
+
+
+def test_the_openapi_document_is_served_anonymously(app: App) -> None:
+    res = requests.get(app.url + "/openapi.json", timeout=10)
+    assert res.status_code == 200
+    assert res.headers["content-type"].startswith("application/json")
+    assert res.json() == json.loads(DOCUMENT_PATH.read_text(encoding="utf-8"))
+    assert uuid.UUID(res.headers["x-ms-request-id"])
+
+
+def test_request_ids_are_sent_echoed_and_logged(app: App) -> None:
+    client_id = str(uuid.uuid4())
+    res = app.signed(
+        "POST",
+        "/sms/optouts:check?api-version=2026-01-23",
+        {"from": BUSINESS, "recipients": [{"to": "+14255550108"}]},
+        headers={"x-ms-client-request-id": client_id},
+    )
+    assert res.status_code == 200
+    assert res.headers["x-ms-client-request-id"] == client_id
+    request_id = res.headers["x-ms-request-id"]
+    assert uuid.UUID(request_id).version == 4
+    other = requests.get(app.url + "/health", timeout=10)
+    assert other.headers["x-ms-request-id"] != request_id
+    assert "x-ms-client-request-id" not in other.headers  # none sent, none echoed
+    refused = requests.post(
+        app.url + "/sms/optouts:check?api-version=2026-01-23",
+        headers={"x-ms-client-request-id": "support-case-42"},
+        timeout=10,
+    )
+    assert refused.status_code == 401  # refusals carry the ids too
+    assert refused.headers["x-ms-client-request-id"] == "support-case-42"
+    assert refused.headers["x-ms-request-id"]
+    tag = f"[request_id={request_id} client_request_id={client_id}]"
+    lines = wait_for(lambda: [ln for ln in app.host.output().splitlines() if tag in ln])
+    assert any("optouts_check: POST answered 200" in ln for ln in lines), lines
+    assert any("optouts:check sender=" in ln for ln in lines), lines  # the handler's own line
+
+
+def test_the_official_js_client_gets_its_request_id_echoed(app: App) -> None:
+    ok, refused = js(app, [{"op": "check", "from": BUSINESS, "to": ["+14255550107"]}]) + js(
+        app, [{"op": "check", "from": BUSINESS, "to": ["+14255550107"]}], key=OTHER_KEY
+    )
+    for out in (ok, refused):
+        ids = out["ids"]
+        assert ids["sent"] and ids["echoed"] == ids["sent"], ids
+        assert uuid.UUID(ids["server"]), ids
+    assert refused["error"]["statusCode"] == 401
 
 
 # --- inbound keywords through the queue -------------------------------------------------------

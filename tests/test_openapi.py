@@ -1,6 +1,7 @@
 """shared/openapi.json: a valid OpenAPI 3 document, whose ACS operations agree with the official
 ACS files (committed copies in tests/fixtures/acs-openapi, see SOURCE.md there), that describes
-every HTTP route the app registers; and the checker that holds test responses to it."""
+every endpoint of the pipeline as it is declared; and the checker that holds test responses to
+it."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import pytest
 from openapi_spec_validator import validate
 
 from devhost.inprocess import registered_http_functions
-from shared.openapi import DOCUMENT_PATH, document, document_bytes
+from shared.api import ENDPOINTS
+from shared.api.openapi import DOCUMENT_PATH, document
+from shared.request_ids import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from tests.openapi_check import check_response, close_objects, strict_openapi
 
 OFFICIAL = Path(__file__).resolve().parent / "fixtures" / "acs-openapi"
 VERSIONS = sorted(p.stem for p in OFFICIAL.glob("*.json"))
 OPTOUT_PATHS = ["/sms/optouts:add", "/sms/optouts:remove", "/sms/optouts:check"]
 URL = "http://127.0.0.1:7071"
-JSON = {"content-type": "application/json"}
+RID = {REQUEST_ID_HEADER: "0f8fad5b-d9cb-469f-a165-70867728950e"}
+JSON = {"content-type": "application/json", **RID}
 # What ours says beyond the official schemas (each documented in the schema's description).
 SUPERSET = {("ErrorDetail", "innerError"): {"nullable": True}}
 COMPARED = ("type", "format", "minLength", "maxLength", "minItems", "maxItems", "$ref")
@@ -53,32 +57,51 @@ def test_the_document_is_a_file_that_deploys_with_the_app() -> None:
     assert DOCUMENT_PATH.parent.name == "shared"
     ignored = (DOCUMENT_PATH.parents[1] / ".funcignore").read_text(encoding="utf-8").split()
     assert not {"shared/", "shared", "*.json", "shared/openapi.json"} & set(ignored)
-    assert json.loads(document_bytes()) == json.loads(DOCUMENT_PATH.read_text(encoding="utf-8"))
 
 
-def test_every_registered_route_is_described() -> None:
-    registered = {("/" + route, method.lower()) for route, method in registered_http_functions()}
-    described = {
-        (path, method)
-        for path, item in document()["paths"].items()
-        for method in item
+def operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (path, method.upper()): op
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
         if method != "parameters"
     }
-    assert registered - described == set()
-    assert described - registered == {("/openapi.json", "get")}  # served once the pipeline is in
 
 
-def test_health_and_the_document_are_anonymous_the_rest_is_signed() -> None:
+def test_every_endpoint_is_described_and_nothing_else() -> None:
+    """A new endpoint fails here until the document has its path and methods."""
+    declared = {("/" + e.route, m) for e in ENDPOINTS for m in e.methods}
+    registered = {("/" + route, method) for route, method in registered_http_functions()}
+    assert declared == registered
+    assert set(operations(document())) == declared
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_security_and_api_versions_are_as_the_endpoint_declares(endpoint: Any) -> None:
     doc = document()
     assert doc["security"] == [{"AcsHmac": []}]
     assert doc["components"]["securitySchemes"]["AcsHmac"]["name"] == "Authorization"
-    anonymous = {
-        path
-        for path, item in doc["paths"].items()
-        for method, op in item.items()
-        if method != "parameters" and op.get("security") == []
-    }
-    assert anonymous == {"/health", "/openapi.json"}
+    for method in endpoint.methods:
+        op = operations(doc)[("/" + endpoint.route, method)]
+        assert (op.get("security", doc["security"]) == []) is (not endpoint.auth)
+        params = {p["name"]: p for p in (resolve(doc, p) for p in op.get("parameters", []))}
+        if endpoint.api_versions is None:
+            assert "api-version" not in params
+        else:
+            assert set(params["api-version"]["schema"]["enum"]) == endpoint.api_versions
+        if endpoint.auth:
+            assert "401" in op["responses"]
+
+
+def test_every_response_declares_the_request_ids() -> None:
+    doc = document()
+    for (path, method), op in operations(doc).items():
+        item_params = [resolve(doc, p)["name"] for p in doc["paths"][path].get("parameters", [])]
+        assert CLIENT_REQUEST_ID_HEADER in item_params, path
+        for status, response in op["responses"].items():
+            headers = resolve(doc, response)["headers"]
+            assert resolve(doc, headers[REQUEST_ID_HEADER])["required"], (path, method, status)
+            assert CLIENT_REQUEST_ID_HEADER in headers, (path, method, status)
 
 
 # --- agreement with the official ACS files ----------------------------------------------------
@@ -89,7 +112,10 @@ def test_health_and_the_document_are_anonymous_the_rest_is_signed() -> None:
 def test_optout_operation_agrees_with_the_official_file(version: str, path: str) -> None:
     theirs_doc, ours_doc = official(version), document()
     theirs, ours = theirs_doc["paths"][path]["post"], ours_doc["paths"][path]["post"]
-    assert set(ours_doc["paths"][path]) == set(theirs_doc["paths"][path]) == {"post"}
+    assert set(ours_doc["paths"][path]) - {"parameters"} == set(theirs_doc["paths"][path])
+    assert set(theirs_doc["paths"][path]) == {"post"}
+    superset = [resolve(ours_doc, p)["name"] for p in ours_doc["paths"][path]["parameters"]]
+    assert superset == [CLIENT_REQUEST_ID_HEADER]  # documented: echoed, as Azure services do
     assert ours["operationId"] == theirs["operationId"]
     assert ours["tags"] == theirs["tags"]
     body = next(p for p in theirs["parameters"] if p["in"] == "body")
@@ -197,7 +223,7 @@ def test_checker_accepts_described_responses() -> None:
         503, {"error": {"code": "ServiceUnavailable", "message": "m"}}, {**JSON, "Retry-After": "5"}
     )
     _check(400, {"type": "t", "title": "t", "status": 400, "errors": {"From": ["m"]}})
-    check_response("DELETE", f"{URL}/sms/senders/%2B18005550100/program", 204, {}, b"")
+    check_response("DELETE", f"{URL}/sms/senders/%2B18005550100/program", 204, RID, b"")
 
 
 @pytest.mark.parametrize(
@@ -209,6 +235,7 @@ def test_checker_accepts_described_responses() -> None:
         (202, {"value": []}, JSON, ADD),  # a status not described
         (200, {"value": []}, {"content-type": "text/plain"}, ADD),  # another media type
         (503, {"error": {"code": "c", "message": "m"}}, JSON, ADD),  # no Retry-After
+        (200, {"value": []}, {"content-type": "application/json"}, ADD),  # no request id
         (200, {"value": []}, JSON, f"{URL}/sms/optouts:delete"),  # an unknown path
     ],
 )

@@ -1,18 +1,21 @@
 """One request pipeline for every HTTP endpoint: an `Endpoint` declares what it needs (auth, a
 body size limit, a JSON body, an api-version set) and its handler; `serve` refuses early, in
 that order, then runs the handler and turns storage failures into 503 and bad settings into 500.
+Every response carries the request's ids (`shared.request_ids`), and every log line written
+while it is handled ends with them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from shared.acs_auth import AuthError, verify_request
 from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse, error, storage_unavailable
 from shared.model import ConcurrencyConflict, StorageUnavailable
+from shared.request_ids import RequestIds
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -60,6 +63,14 @@ class Endpoint:
 
 
 def serve(endpoint: Endpoint, request: ApiRequest, services: Services) -> ApiResponse:
+    ids = RequestIds.from_headers(request.headers)
+    with ids.bound():
+        result = _serve(endpoint, request, services)
+        log.info("%s: %s answered %d", endpoint.name, request.method, result.status)
+    return replace(result, headers={**result.headers, **ids.response_headers()})
+
+
+def _serve(endpoint: Endpoint, request: ApiRequest, services: Services) -> ApiResponse:
     try:
         return _gates(endpoint, request, services) or endpoint.handler(Call(request, services))
     except SettingsError as exc:
