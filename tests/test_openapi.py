@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 from devhost.inprocess import registered_http_functions
 from shared.api import ENDPOINTS
 from shared.api.openapi import DOCUMENT_PATH, document
+from shared.model import Action, Outcome, ReplyStatus, Source
 from shared.request_ids import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from tests.openapi_check import check_response, close_objects, strict_openapi
 
@@ -251,3 +252,13 @@ def test_strictness_is_only_in_the_tests() -> None:
     assert "additionalProperties" not in served  # clients may meet new properties, as in ACS
     strict = strict_openapi().spec / "components" / "schemas" / "OptOutResponseItem"
     assert strict["additionalProperties"] is False
+
+
+def test_history_vocabulary_is_the_domain_models() -> None:
+    """A new Action, Source or ReplyStatus fails here until the document lists it."""
+    record = document()["components"]["schemas"]["HistoryRecord"]["properties"]
+    assert set(record["action"]["enum"]) == {str(a) for a in Action}
+    assert set(record["source"]["enum"]) == {str(s) for s in Source}
+    assert set(record["replyStatus"]["enum"]) == {str(r) for r in ReplyStatus}
+    recorded = {Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.HELP}  # the others are not stored
+    assert set(record["outcome"]["enum"]) == {str(o) for o in recorded}
