@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 from devhost.inprocess import registered_http_functions
 from shared.api import ENDPOINTS
 from shared.api.openapi import DOCUMENT_PATH, document
+from shared.api.programs import WIRE_NAMES
 from shared.model import Action, Outcome, ReplyStatus, Source
 from shared.request_ids import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from tests.openapi_check import check_response, close_objects, strict_openapi
@@ -262,3 +263,10 @@ def test_history_vocabulary_is_the_domain_models() -> None:
     assert set(record["replyStatus"]["enum"]) == {str(r) for r in ReplyStatus}
     recorded = {Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.HELP}  # the others are not stored
     assert set(record["outcome"]["enum"]) == {str(o) for o in recorded}
+
+
+def test_program_fields_are_the_handlers() -> None:
+    """A new program field fails here until the document lists it (both ways)."""
+    schemas = document()["components"]["schemas"]
+    assert set(schemas["SenderProgram"]["properties"]) == {"sender", *WIRE_NAMES.values()}
+    assert set(schemas["SenderProgramUpdate"]["properties"]) == set(WIRE_NAMES.values())
