@@ -28,7 +28,6 @@ MAX_CLIENT_REQUEST_ID = 1024  # what Azure Storage accepts; longer ones are not 
 
 _current: ContextVar[RequestIds | None] = ContextVar("request_ids", default=None)
 _install_lock = threading.Lock()
-_installed: list[Callable[..., logging.LogRecord]] = []
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -92,20 +91,21 @@ def install_log_tagging() -> None:
     """Make every log record created inside `RequestIds.bound()` end with the ids.
 
     A record factory (not a handler filter) so that it works whatever handlers the Functions
-    worker or the local host installed. Idempotent."""
+    worker or the local host installed. Installed again if something replaced it since; a
+    record is tagged once however many times the factory is wrapped."""
     with _install_lock:
-        if _installed:
-            return
         previous = logging.getLogRecordFactory()
+        if getattr(previous, "tags_request_ids", False):
+            return
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             ids = _current.get()
-            if ids is not None:
+            if ids is not None and not hasattr(record, "request_id"):
                 _tag(record, ids)
             return record
 
-        _installed.append(previous)
+        factory.tags_request_ids = True  # type: ignore[attr-defined]
         logging.setLogRecordFactory(factory)
 
 

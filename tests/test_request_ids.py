@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -95,3 +96,26 @@ def test_concurrent_requests_keep_their_own_ids(caplog: pytest.LogCaptureFixture
         t.join()
     lines = sorted(r.getMessage() for r in caplog.records)
     assert lines == sorted(f"request {n} [request_id=r{n}]" for n in range(8))
+
+
+def test_tagging_survives_a_replaced_record_factory(caplog: pytest.LogCaptureFixture) -> None:
+    """The Functions worker may install its own factory after ours: requests still get tagged,
+    once."""
+    caplog.set_level(logging.INFO)
+    original = logging.getLogRecordFactory()
+    with RequestIds("r-0").bound():
+        log.info("installed")
+
+    def other(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return original(*args, **kwargs)
+
+    logging.setLogRecordFactory(other)
+    try:
+        with RequestIds("r-2").bound():
+            log.info("after another factory")
+    finally:
+        logging.setLogRecordFactory(original)
+    assert [r.getMessage() for r in caplog.records] == [
+        "installed [request_id=r-0]",
+        "after another factory [request_id=r-2]",
+    ]
