@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from azure.core.credentials import AzureKeyCredential
@@ -78,12 +79,14 @@ class EventPublisher(Protocol):
 
 class QueuePublisher:
     """One message per event (its JSON text, not base64) on a storage queue, created if
-    missing."""
+    missing. Each sender/recipient's events are sent one after the other, in the given order;
+    different pairs in parallel."""
 
-    def __init__(self, queue: QueueClient, service_source: str) -> None:
+    def __init__(self, queue: QueueClient, service_source: str, parallel: int = 8) -> None:
         self._queue = queue
         self._source = service_source
         self._ready = False
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="events")
 
     def _ensure(self) -> None:
         if not self._ready:
@@ -94,12 +97,19 @@ class QueuePublisher:
     def publish(self, changes: Sequence[OptOutChange]) -> None:
         if not changes:
             return
+        pairs: dict[tuple[str, str], list[str]] = {}
+        for change in changes:
+            key = (change.sender, change.recipient)
+            pairs.setdefault(key, []).append(event_json(change, self._source))
         try:
             self._ensure()
-            for change in changes:
-                self._send(event_json(change, self._source))
+            list(self._pool.map(self._send_all, pairs.values()))
         except AzureError as exc:
             raise PublishFailed(f"queue {self._queue.queue_name}: {type(exc).__name__}") from exc
+
+    def _send_all(self, texts: list[str]) -> None:
+        for text in texts:
+            self._send(text)
 
     def _send(self, text: str) -> None:
         try:
