@@ -20,7 +20,7 @@ Guarantees (README "Events"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -51,6 +51,7 @@ class FeedWriter(Protocol):
         source: str,
         message_id: str = "",
         keyword: str = "",
+        times: Mapping[str, datetime] | None = None,
     ) -> list[Applied]: ...
 
     def clear(self, rows: Sequence[FeedRow]) -> None: ...
@@ -82,9 +83,11 @@ class ChangeFeed:
         at: datetime | None = None,
         message_id: str = "",
         keyword: str = "",
+        times: Mapping[str, datetime] | None = None,
     ) -> list[OptOutChange]:
         """Opt recipients out (or in) and publish the events of what actually changed. A
-        recipient already in that state changes nothing and gets no event."""
+        recipient already in that state changes nothing and gets no event. `times` (E.164 ->
+        time) gives some recipients their own time (an import's opted-out-at)."""
         applied = self._writer.apply(
             sender,
             recipients,
@@ -93,6 +96,7 @@ class ChangeFeed:
             source=source,
             message_id=message_id,
             keyword=keyword,
+            times=times,
         )
         self.publish([a.row for a in applied])
         return [a.change for a in applied]

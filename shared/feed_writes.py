@@ -11,7 +11,7 @@ recipients and decides again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -65,8 +65,10 @@ class TableChangeWriter:
         source: str,
         message_id: str = "",
         keyword: str = "",
+        times: Mapping[str, datetime] | None = None,
     ) -> list[Applied]:
-        """Opt the recipients out (or in); returns the changes actually made, in order."""
+        """Opt the recipients out (or in); returns the changes actually made, in order.
+        `times` (E.164 -> time) overrides `at` per recipient (an import's own opt-out times)."""
         pending = list({r.e164: r for r in recipients}.values())
         applied: list[Applied] = []
         for _ in range(MAX_CONFLICT_RETRIES):
@@ -77,7 +79,16 @@ class TableChangeWriter:
             pending = []
             for chunk in chunks(todo, CHANGES_PER_TRANSACTION):
                 planned = [
-                    self._plan(sender, p, opt_out, at, source, message_id, keyword) for p in chunk
+                    self._plan(
+                        sender,
+                        p,
+                        opt_out,
+                        (times or {}).get(p.recipient.e164, at),
+                        source,
+                        message_id,
+                        keyword,
+                    )
+                    for p in chunk
                 ]
                 try:
                     results = self._feed.transact([op for _, ops in planned for op in ops])
