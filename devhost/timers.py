@@ -30,10 +30,9 @@ from devhost.functions import (
     FunctionInfo,
     IndexedApp,
     IndexingError,
-    Invocation,
-    invoke_sync,
     resolve_binding_expression,
 )
+from devhost.invocation import Invocation, invoke_sync
 
 log = logging.getLogger("devhost")
 

@@ -27,9 +27,9 @@ from typing import Protocol
 from shared.event_publishers import EventPublisher, PublishFailed
 from shared.feed_store import FeedRow
 from shared.feed_writes import Applied
+from shared.model import StorageUnavailable
 from shared.optout_events import OptOutChange
 from shared.phone import PhoneNumber
-from shared.store import StorageUnavailable
 
 log = logging.getLogger(__name__)
 

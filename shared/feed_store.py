@@ -34,8 +34,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
+from shared.model import ConcurrencyConflict, StorageUnavailable
 from shared.optout_events import OptOutChange
-from shared.store import ConcurrencyConflict, StorageUnavailable
 
 R = TypeVar("R")
 

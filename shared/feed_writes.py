@@ -24,9 +24,10 @@ from shared.feed_store import (
     TableFeed,
     feed_operation,
 )
+from shared.model import ConcurrencyConflict
 from shared.optout_events import ChangeKind, OptOutChange
 from shared.phone import PhoneNumber, mask
-from shared.store import MAX_TRANSACTION_OPERATIONS, ConcurrencyConflict, chunks
+from shared.tables.base import MAX_TRANSACTION_OPERATIONS, chunks
 
 log = logging.getLogger(__name__)
 

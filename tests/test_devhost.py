@@ -12,6 +12,7 @@ import http.client
 import itertools
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -39,8 +40,7 @@ from devhost.settings import (
     load_local_settings,
     parse_timespan,
 )
-from devhost.testing import HostProcess, start_host
-from tests.azurite import Azurite
+from devhost.testing import Azurite, HostProcess, start_host
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_APP = Path(__file__).resolve().parent / "devhost_app"
@@ -523,6 +523,32 @@ def test_local_host_in_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         requests.get(host.base_url + "/items/7", timeout=2)
 
 
+def test_kept_alive_connections_have_no_nagle_delay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every accepted connection has TCP_NODELAY, as Kestrel's have: with Nagle on, each
+    response on a kept-alive connection waits for the client's delayed ACK (~40 ms)."""
+    monkeypatch.setenv("DEVHOST_OK_QUEUE", "unused-ok")
+    monkeypatch.setenv("DEVHOST_FAIL_QUEUE", "unused-fail")
+    shutil.copy(TOY_APP / "function_app.py", tmp_path / "devhost_toy_nodelay.py")
+    shutil.copy(TOY_APP / "host.json", tmp_path)
+    host = LocalHost(
+        tmp_path, "devhost_toy_nodelay", port=0, use_local_settings=False, start_queues=False
+    )
+    with host:
+        conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+        for _ in range(2):  # the same connection, kept alive
+            conn.request("GET", "/items/7")
+            assert conn.getresponse().read() == b'{"id": "7"}'
+        assert host._server is not None
+        accepted = [
+            c.transport.get_extra_info("socket") for c in host._server.server_state.connections
+        ]
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        conn.close()
+
+
 def _listener_for(
     azurite: Azurite, handler: Callable[[func.QueueMessage], None], options: QueueOptions
 ) -> tuple[QueueListener, QueueClient]:
@@ -584,10 +610,12 @@ def test_failed_message_waits_for_the_visibility_timeout(azurite: Azurite) -> No
 
 def test_timer_runs_on_startup_on_schedule_and_one_at_a_time(toy: ToyHost) -> None:
     # `tick` runs every second (%DEVHOST_TIMER_SCHEDULE% from the settings) but takes 1.3 s.
-    runs = wait_for(lambda: len(toy.records("timer")) >= 3 and toy.records("timer"), 20, "ticks")
+    runs = wait_for(lambda: len(toy.records("timer")) >= 4 and toy.records("timer"), 20, "ticks")
     for before, after in itertools.pairwise(runs):
         assert after["started"] >= before["ended"]  # never two at once
+    for before, after in itertools.pairwise(runs[1:]):  # after the start-up run: on the grid
         # The occurrence missed while a run overran is skipped, not queued (as the host does).
         assert after["started"] - before["started"] > 1.9
+        assert abs(after["started"] - round(after["started"])) < 0.5  # on whole seconds
     assert not any(r["past_due"] for r in runs)
     assert "Executing 'Functions.tick' (Reason='Timer fired at" in toy.process.output()

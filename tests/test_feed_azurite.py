@@ -22,6 +22,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
+from devhost.testing import Azurite
 from shared.connections import QUEUE_API_VERSION
 from shared.event_publishers import EventPublisher, QueuePublisher
 from shared.feed import ChangeFeed
@@ -29,7 +30,6 @@ from shared.feed_store import MAX_OWED, FeedBacklogFull, FeedRow, TableFeed, fee
 from shared.feed_writes import TableChangeWriter
 from shared.optout_events import ChangeKind, OptOutChange
 from shared.phone import PhoneNumber, parse_e164
-from tests.azurite import Azurite
 
 SENDER = parse_e164("+18005550100")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -17,6 +17,7 @@ from azure.storage.queue import QueueClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devhost.testing import Azurite
 from shared.connections import QUEUE_API_VERSION
 from shared.event_publishers import (
     EventGridPublisher,
@@ -32,7 +33,6 @@ from shared.event_publishers import (
 from shared.feed_settings import DEFAULT_EVENTS_QUEUE, FeedSettings
 from shared.optout_events import ChangeKind, OptOutChange
 from shared.settings import SettingsError
-from tests.azurite import Azurite
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)
 
