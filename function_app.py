@@ -49,3 +49,9 @@ for _endpoint in ENDPOINTS:
 @app.queue_trigger(arg_name="msg", queue_name="sms-inbound", connection="AzureWebJobsStorage")
 def sms_inbound(msg: func.QueueMessage) -> None:
     inbound.handle_queue_message(msg.get_body(), runtime.inbound_processor())
+
+
+@app.function_name("optout_events_sweep")
+@app.timer_trigger(arg_name="timer", schedule="%OPTOUT_EVENTS_SWEEP_SCHEDULE%")
+def optout_events_sweep(timer: func.TimerRequest) -> None:
+    runtime.sweep_events()

@@ -1,7 +1,7 @@
 """The change feed: apply a change with the event it owes, publish owed events, sweep.
 
-Knows neither Table entities nor the destinations' wire formats: it talks to a `FeedWriter`
-(`shared.feed_writes.TableChangeWriter`) and an `EventPublisher`.
+Knows neither Table entities nor the destinations' wire formats: it talks to a
+`ChangeFeedStore` (`shared/tables/feed.py`) and an `EventPublisher`.
 
 Guarantees (README "Events"):
 - Nothing lost: a change is committed only together with the record that its event is owed
@@ -20,16 +20,14 @@ Guarantees (README "Events"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from shared.event_publishers import EventPublisher, PublishFailed
-from shared.feed_store import FeedRow
-from shared.feed_writes import Applied
-from shared.model import StorageUnavailable
-from shared.optout_events import OptOutChange
+from shared.model import Source, StorageUnavailable
+from shared.optout_events import FeedRow, OptOutChange
 from shared.phone import PhoneNumber
+from shared.repositories import ChangeFeedStore
 
 log = logging.getLogger(__name__)
 
@@ -40,35 +38,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class FeedWriter(Protocol):
-    def apply(
-        self,
-        sender: PhoneNumber,
-        recipients: Sequence[PhoneNumber],
-        *,
-        opt_out: bool,
-        at: datetime,
-        source: str,
-        message_id: str = "",
-        keyword: str = "",
-        times: Mapping[str, datetime] | None = None,
-    ) -> list[Applied]: ...
-
-    def clear(self, rows: Sequence[FeedRow]) -> None: ...
-
-    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]: ...
-
-
 class ChangeFeed:
     def __init__(
         self,
-        writer: FeedWriter,
+        store: ChangeFeedStore,
         publisher: EventPublisher,
         *,
         sweep_grace: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._writer = writer
+        self._store = store
         self._publisher = publisher
         self._grace = sweep_grace
         self._clock = clock
@@ -79,23 +58,21 @@ class ChangeFeed:
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,
-        source: str,
+        source: Source,
         at: datetime | None = None,
         message_id: str = "",
-        keyword: str = "",
         times: Mapping[str, datetime] | None = None,
     ) -> list[OptOutChange]:
         """Opt recipients out (or in) and publish the events of what actually changed. A
         recipient already in that state changes nothing and gets no event. `times` (E.164 ->
         time) gives some recipients their own time (an import's opted-out-at)."""
-        applied = self._writer.apply(
+        applied = self._store.apply(
             sender,
             recipients,
             opt_out=opt_out,
             at=at or self._clock(),
             source=source,
             message_id=message_id,
-            keyword=keyword,
             times=times,
         )
         self.publish([a.row for a in applied])
@@ -113,7 +90,7 @@ class ChangeFeed:
             log.warning("%d event(s) stay owed; the sweep will retry: %s", len(changes), exc)
             return 0
         try:
-            self._writer.clear(rows)
+            self._store.clear(rows)
         except StorageUnavailable as exc:
             log.warning("Published events not cleared (they will go out again): %s", exc)
         return len(changes)
@@ -124,7 +101,7 @@ class ChangeFeed:
         cutoff = self._clock() - self._grace
         published = 0
         batch: list[FeedRow] = []
-        for row in self._writer.owed_rows(cutoff):
+        for row in self._store.owed_rows(cutoff):
             batch.append(row)
             if len(batch) >= SWEEP_BATCH:
                 published += self.publish(batch)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
+from shared.feed import ChangeFeed
 from shared.keywords import Classification, classify
 from shared.model import (
     Action,
@@ -39,6 +40,7 @@ from shared.model import (
     SenderProgram,
     Source,
 )
+from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
 from shared.repositories import History, KeywordStates, SenderPrograms
@@ -72,7 +74,12 @@ class InboundProcessor:
         replies: ReplySender,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        feed: ChangeFeed | None = None,
     ) -> None:
+        """`feed` publishes a change's event right after it is applied; without it the event
+        stays owed in the store and the feed's sweep publishes it later."""
+        self._feed = feed
         self._states = states
         self._history = history
         self._programs = programs
@@ -111,7 +118,8 @@ class InboundProcessor:
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
+            opt_out = found.action is Action.OPT_OUT
+            outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -141,13 +149,21 @@ class InboundProcessor:
         return self._settings.plain_language_optout
 
     def _apply(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber,
+        sms: InboundSms,
+        keyword: str,
+        *,
+        opt_out: bool,
     ) -> Outcome:
         event_key = (sms.received_at, sms.message_id)
         for _ in range(MAX_CONFLICT_RETRIES):
             state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
-                return Outcome.APPLIED  # applied by an earlier try whose history write failed
+                # Applied by an earlier try whose history write failed: its event may be owed.
+                self._publish(state.feed)
+                return Outcome.APPLIED
             last = state.last_event_at
             if last is not None and (last, state.last_message_id or "") > event_key:
                 return Outcome.SUPERSEDED
@@ -160,18 +176,25 @@ class InboundProcessor:
             ):
                 return Outcome.SUPERSEDED
             try:
-                self._states.apply_keyword(
+                row = self._states.apply_keyword(
                     sender,
                     recipient,
                     state,
                     opt_out=opt_out,
                     event_at=sms.received_at,
                     message_id=sms.message_id,
+                    keyword=keyword,
                 )
-                return Outcome.APPLIED
             except ConcurrencyConflict:
                 log.info("Concurrent change for %s; reading again", mask(recipient))
+                continue
+            self._publish(row)
+            return Outcome.APPLIED
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+    def _publish(self, row: FeedRow | None) -> None:
+        if self._feed is not None and row is not None and row.owed:
+            self._feed.publish([row])
 
     def _take_over_reply(
         self, existing: HistoryRecord, found: Classification, program: SenderProgram | None

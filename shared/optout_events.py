@@ -1,4 +1,5 @@
-"""The change feed's domain: one applied change of opt-out state, and the event it becomes.
+"""The change feed's domain: one applied change of opt-out state (`OptOutChange`), the event it
+becomes, and what a sender/recipient pair owes (`FeedRow`).
 
 Knows no Azure. An `OptOutChange` is what the store records (in the outbox) in the same
 transaction as the change itself; everything an event carries is derived from it, so the event
@@ -12,22 +13,20 @@ carry it as the CloudEvents `sequence` extension (zero-padded, so it also sorts 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from shared.model import ChangeKind, StorageUnavailable
 
 # Fixed namespace for the events' name-based (v5) UUIDs: never change it, or ids change.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f6c3e-4a51-4d0e-9a0c-6f1d2f0f7e11")
 SEQUENCE_DIGITS = 20
 DEFAULT_EVENT_SOURCE = "/sms-optout"
-
-
-class ChangeKind(StrEnum):
-    """The CloudEvents `type` of each kind of change."""
-
-    ADDED = "Sms.OptOut.Added"
-    REMOVED = "Sms.OptOut.Removed"
+# Owed events of one pair are kept in one Table string property (at most 32K characters); a
+# change record is under 400.
+MAX_OWED = 64
 
 
 class EventField(StrEnum):
@@ -121,3 +120,76 @@ class OptOutChange:
             message_id=record.get("messageId") or "",
             opted_out_at=datetime.fromisoformat(opted) if opted else None,
         )
+
+
+class FeedBacklogFull(StorageUnavailable):
+    """A pair has MAX_OWED unpublished changes (the destinations have been down for long):
+    further changes of it are refused (like a storage outage: 503, or the message is retried)
+    rather than made without their event."""
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A pair's change count and the changes whose events are owed (oldest first), as read or
+    committed; `etag` is the store's version token for the conditional write that follows."""
+
+    sender: str
+    recipient: str
+    version: int = 0
+    owed: tuple[OptOutChange, ...] = ()
+    owed_since: datetime | None = None
+    # The pair's state after its last change (None: no row, or written before it was kept).
+    opted_out: bool | None = None
+    etag: str | None = field(default=None, compare=False)
+
+    def appended(self, change: OptOutChange, owed_at: datetime) -> FeedRow:
+        """With `change` owed too (since `owed_at`, when it is committed, if nothing was)."""
+        if len(self.owed) >= MAX_OWED:
+            raise FeedBacklogFull(f"{MAX_OWED} events of one recipient are still unpublished")
+        return FeedRow(
+            self.sender,
+            self.recipient,
+            change.version,
+            (*self.owed, change),
+            self.owed_since or owed_at,
+            change.kind is ChangeKind.ADDED,
+            self.etag,
+        )
+
+    def without(self, published: tuple[OptOutChange, ...]) -> FeedRow:
+        done = {c.version for c in published}
+        owed = tuple(c for c in self.owed if c.version not in done)
+        return replace(self, owed=owed, owed_since=self.owed_since if owed else None)
+
+    def next_change(
+        self,
+        kind: ChangeKind,
+        effective_at: datetime,
+        source: str,
+        *,
+        country: str = "",
+        keyword: str = "",
+        message_id: str = "",
+    ) -> OptOutChange:
+        """The pair's next change (version + 1); an opt-out's time is `effective_at`."""
+        return OptOutChange(
+            kind=kind,
+            sender=self.sender,
+            recipient=self.recipient,
+            version=self.version + 1,
+            effective_at=effective_at,
+            source=source,
+            country=country,
+            keyword=keyword,
+            message_id=message_id,
+            opted_out_at=effective_at if kind is ChangeKind.ADDED else None,
+        )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A committed change and its pair's feed row as committed (owing this change's event and
+    possibly older ones of the same pair), with the row's new ETag."""
+
+    change: OptOutChange
+    row: FeedRow

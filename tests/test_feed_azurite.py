@@ -26,10 +26,12 @@ from devhost.testing import Azurite
 from shared.connections import QUEUE_API_VERSION
 from shared.event_publishers import EventPublisher, QueuePublisher
 from shared.feed import ChangeFeed
-from shared.feed_store import MAX_OWED, FeedBacklogFull, FeedRow, TableFeed, feed_key
-from shared.feed_writes import TableChangeWriter
-from shared.optout_events import ChangeKind, OptOutChange
+from shared.model import ChangeKind, Source
+from shared.optout_events import MAX_OWED, FeedBacklogFull, FeedRow, OptOutChange
 from shared.phone import PhoneNumber, parse_e164
+from shared.tables import TableStore
+from shared.tables.feed import TableChangeFeed
+from shared.tables.feed_rows import feed_key
 
 SENDER = parse_e164("+18005550100")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -66,7 +68,7 @@ class Rig:
     service: TableServiceClient
     table: str
     queue: QueueClient
-    writer: TableChangeWriter
+    writer: TableChangeFeed
     publisher: QueuePublisher
     dead: QueuePublisher
 
@@ -113,7 +115,7 @@ def rig(azurite: Azurite) -> Rig:
         service,
         table,
         queue,
-        TableChangeWriter(TableFeed(service, table)),
+        TableStore(service, table, table + "H", table + "P").feed,
         QueuePublisher(queue, "/sms-optout"),
         QueuePublisher(dead_queue, "/sms-optout"),
     )
@@ -122,7 +124,7 @@ def rig(azurite: Azurite) -> Rig:
 def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Rig) -> None:
     feed = rig.feed()
     [a, b] = nums(1, 2)
-    made = feed.apply(SENDER, [a, b, a], opt_out=True, source="api", at=T0)
+    made = feed.apply(SENDER, [a, b, a], opt_out=True, source=Source.API, at=T0)
     assert [(c.recipient, c.kind, c.version) for c in made] == [
         (a.e164, ChangeKind.ADDED, 1),
         (b.e164, ChangeKind.ADDED, 1),
@@ -144,10 +146,10 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
         "2026-11-26T10:00:00Z",
     )
     # Adding someone already opted out changes nothing and publishes nothing.
-    assert feed.apply(SENDER, [a], opt_out=True, source="api") == []
+    assert feed.apply(SENDER, [a], opt_out=True, source=Source.API) == []
     assert rig.events() == []
     later = T0 + timedelta(minutes=1)
-    [removed] = feed.apply(SENDER, [a, *nums(3)], opt_out=False, source="api", at=later)
+    [removed] = feed.apply(SENDER, [a, *nums(3)], opt_out=False, source=Source.API, at=later)
     assert (removed.recipient, removed.kind, removed.version) == (a.e164, ChangeKind.REMOVED, 2)
     [event] = rig.events()
     assert event["type"] == "Sms.OptOut.Removed" and event["sequence"].endswith("2")
@@ -156,16 +158,27 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
     assert all(r["OwedCount"] == 0 for r in rig.feed_rows())  # published, then cleared
 
 
-def test_import_source_message_id_and_keyword_are_carried(rig: Rig) -> None:
-    feed = rig.feed()
-    feed.apply(SENDER, nums(5), opt_out=True, source="import", message_id="batch-7", keyword="STOP")
-    [event] = rig.events()
-    assert event["data"]["source"] == "import"
-    assert (event["data"]["messageId"], event["data"]["keyword"]) == ("batch-7", "STOP")
+def test_import_carries_its_source_reference_and_own_times(rig: Rig) -> None:
+    then = T0 - timedelta(days=400)
+    [a, b] = nums(5, 6)
+    rig.feed().apply(
+        SENDER,
+        [a, b],
+        opt_out=True,
+        source=Source.IMPORT,
+        at=T0,
+        message_id="batch-7",
+        times={a.e164: then},
+    )
+    events = {e["data"]["recipient"]: e for e in rig.events()}
+    assert events[a.e164]["data"]["optedOutAt"] == events[a.e164]["time"] == "2025-10-22T10:00:00Z"
+    assert events[b.e164]["data"]["optedOutAt"] == "2026-11-26T10:00:00Z"
+    data = events[a.e164]["data"]
+    assert (data["source"], data["messageId"], data["keyword"]) == ("import", "batch-7", None)
 
 
 def test_a_hundred_recipients_take_two_transactions_and_publish_a_hundred_events(rig: Rig) -> None:
-    made = rig.feed().apply(SENDER, nums(*range(100)), opt_out=True, source="api")
+    made = rig.feed().apply(SENDER, nums(*range(100)), opt_out=True, source=Source.API)
     assert len(made) == 100
     assert sorted(e["id"] for e in rig.events()) == sorted(c.event_id for c in made)
     assert len(rig.opted_out()) == 100
@@ -173,7 +186,7 @@ def test_a_hundred_recipients_take_two_transactions_and_publish_a_hundred_events
 
 def test_crash_after_commit_before_publish_is_published_once_by_the_sweep(rig: Rig) -> None:
     with pytest.raises(Crash):
-        rig.feed(CrashingPublisher()).apply(SENDER, nums(1, 2), opt_out=True, source="api")
+        rig.feed(CrashingPublisher()).apply(SENDER, nums(1, 2), opt_out=True, source=Source.API)
     assert rig.opted_out() == {(SENDER.e164, n.e164) for n in nums(1, 2)}  # committed
     assert rig.events() == []  # but nothing published
     assert [r["OwedCount"] for r in rig.feed_rows()] == [1, 1]
@@ -189,7 +202,7 @@ def test_crash_after_commit_before_publish_is_published_once_by_the_sweep(rig: R
 
 def test_sweep_leaves_events_younger_than_the_grace_period(rig: Rig) -> None:
     with pytest.raises(Crash):
-        rig.feed(CrashingPublisher()).apply(SENDER, nums(1), opt_out=True, source="api")
+        rig.feed(CrashingPublisher()).apply(SENDER, nums(1), opt_out=True, source=Source.API)
     patient = ChangeFeed(rig.writer, rig.publisher, sweep_grace=timedelta(minutes=5))
     assert patient.sweep() == 0
     assert rig.feed().sweep() == 1
@@ -199,9 +212,9 @@ def test_queue_outage_then_every_event_arrives_once_per_change(rig: Rig) -> None
     switch = Switch(rig.publisher, rig.dead)
     feed = rig.feed(switch)
     switch.is_up = False
-    made = feed.apply(SENDER, nums(1, 2, 3), opt_out=True, source="api")
-    made += feed.apply(SENDER, nums(1), opt_out=False, source="api")
-    made += feed.apply(SENDER, nums(1), opt_out=True, source="api")
+    made = feed.apply(SENDER, nums(1, 2, 3), opt_out=True, source=Source.API)
+    made += feed.apply(SENDER, nums(1), opt_out=False, source=Source.API)
+    made += feed.apply(SENDER, nums(1), opt_out=True, source=Source.API)
     assert feed.sweep() == 0  # still down: still owed
     assert [r["OwedCount"] for r in sorted(rig.feed_rows(), key=lambda r: r["RowKey"])] == [
         3,
@@ -221,9 +234,9 @@ def test_a_pair_owes_at_most_max_owed_events() -> None:
     row = FeedRow(SENDER.e164, "+14255550001")
     change = OptOutChange(ChangeKind.ADDED, SENDER.e164, "+14255550001", 1, T0, "api")
     for v in range(1, MAX_OWED + 1):
-        row = row.appended(change.__class__(**{**change.__dict__, "version": v}))
+        row = row.appended(change.__class__(**{**change.__dict__, "version": v}), T0)
     with pytest.raises(FeedBacklogFull):
-        row.appended(change)
+        row.appended(change, T0)
     assert feed_key("+1") == "~feed|+1" and "~feed|" > "+99999999999999"
 
 
@@ -246,7 +259,7 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
         with lock:
             done[0] += 1
             switch.is_up = not (100 < done[0] < 160)  # an outage part-way through
-        return len(feed.apply(sender, who, opt_out=opt_out, source="api"))
+        return len(feed.apply(sender, who, opt_out=opt_out, source=Source.API))
 
     with ThreadPoolExecutor(8) as pool:
         changed = sum(pool.map(run, requests))

@@ -31,7 +31,8 @@ from shared.event_publishers import (
     to_cloud_event,
 )
 from shared.feed_settings import DEFAULT_EVENTS_QUEUE, FeedSettings
-from shared.optout_events import ChangeKind, OptOutChange
+from shared.model import ChangeKind
+from shared.optout_events import OptOutChange
 from shared.settings import SettingsError
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)
