@@ -22,6 +22,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
+from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
 from shared.connections import QUEUE_API_VERSION
 from shared.event_publishers import EventPublisher, QueuePublisher
@@ -287,3 +288,27 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
         if int(e["sequence"]) > seen.get(pair, 0):
             assert int(e["sequence"]) == seen.get(pair, 0) + 1
             seen[pair] = int(e["sequence"])
+
+
+def test_what_each_kind_of_change_costs_in_table_requests(azurite: Azurite) -> None:
+    recorder = StorageRecorder()
+    service = TableServiceClient.from_connection_string(
+        azurite.connection_string, raw_request_hook=recorder
+    )
+    store = TableStore(service, f"Cost{uuid.uuid4().hex[:8]}", "UnusedH", "UnusedP").feed
+    people = nums(*range(100))
+    store.apply(SENDER, people[:1], opt_out=True, at=T0, source=Source.API)  # creates the table
+    recorder.clear()
+
+    def cost(opt_out: bool, who: list[PhoneNumber]) -> tuple[int, int, int]:
+        recorder.clear()
+        made = store.apply(SENDER, who, opt_out=opt_out, at=T0, source=Source.API)
+        gets = sum(1 for m, _, _ in recorder.requests if m == "GET")
+        return len(made), gets, recorder.count - gets
+
+    # (changes, point reads, transactions)
+    assert cost(True, people[1:]) == (99, 0, 2)  # new people: no reads, 50 per transaction
+    assert cost(True, people) == (0, 100, 2)  # all known: both guesses fail, entries read
+    assert cost(False, people) == (100, 100, 2)  # feed rows say "opted out": trusted
+    assert cost(False, people) == (0, 200, 0)  # feed rows say "not": entries read to be sure
+    assert recorder.rowkey_or_filters() == []

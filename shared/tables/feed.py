@@ -152,20 +152,23 @@ class TableChangeFeed(TableAdapter):
     def _to_change(
         self, sender: PhoneNumber, pending: Sequence[PhoneNumber], opt_out: bool, *, guess: bool
     ) -> list[tuple[PhoneNumber, Entity | None, FeedRow]]:
-        """The recipients that must change, with their entry (None: absent or not read) and
-        feed row as read (or guessed)."""
+        """The recipients that must change, with their entry (None: absent, or not read) and
+        feed row as read (or guessed). The entry, not the feed row, is the authority: a feed
+        row is trusted only to say "opted out" for an opt-in, where a wrong guess fails the
+        delete. Unchanged recipients cost one read: their feed row is not read."""
         if guess and opt_out:
             return [(r, None, FeedRow(sender.e164, r.e164)) for r in pending]
-        rows = self.feed_rows(sender.e164, [r.e164 for r in pending])
-        # An opt-in trusts a feed row that says "opted out" (a wrong guess fails the delete);
-        # every other case is decided by the entry itself, the authority.
-        trusted = {row.recipient for row in rows if guess and row.opted_out}
+        rows_by: dict[str, FeedRow] = {}
+        if guess:
+            rows_by = {
+                row.recipient: row for row in self.feed_rows(sender.e164, [r.e164 for r in pending])
+            }
+        trusted = {k for k, row in rows_by.items() if row.opted_out}
         entries = self.get_many(sender.e164, [r.e164 for r in pending if r.e164 not in trusted])
-        return [
-            (r, entries.get(r.e164), row)
-            for r, row in zip(pending, rows, strict=True)
-            if (r.e164 in trusted or r.e164 in entries) != opt_out
-        ]
+        changing = [r for r in pending if (r.e164 in trusted or r.e164 in entries) != opt_out]
+        unread = [r.e164 for r in changing if r.e164 not in rows_by]
+        rows_by.update((row.recipient, row) for row in self.feed_rows(sender.e164, unread))
+        return [(r, entries.get(r.e164), rows_by[r.e164]) for r in changing]
 
     def clear(self, rows: Sequence[FeedRow]) -> None:
         """Forget the owed changes of `rows` (as read or committed, with their ETags) now that
