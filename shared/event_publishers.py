@@ -82,7 +82,7 @@ class QueuePublisher:
     missing. Each sender/recipient's events are sent one after the other, in the given order;
     different pairs in parallel."""
 
-    def __init__(self, queue: QueueClient, service_source: str, parallel: int = 8) -> None:
+    def __init__(self, queue: QueueClient, service_source: str, parallel: int = 16) -> None:
         self._queue = queue
         self._source = service_source
         self._ready = False
@@ -169,9 +169,13 @@ def event_grid_client(settings: FeedSettings, **client_kwargs: Any) -> EventGrid
 
 
 def make_publisher(
-    settings: FeedSettings, queue: QueueClient, client_kwargs: Mapping[str, Any] | None = None
+    settings: FeedSettings,
+    queue: QueueClient,
+    client_kwargs: Mapping[str, Any] | None = None,
+    *,
+    parallel: int = 16,
 ) -> EventPublisher:
-    publishers: list[EventPublisher] = [QueuePublisher(queue, settings.event_source)]
+    publishers: list[EventPublisher] = [QueuePublisher(queue, settings.event_source, parallel)]
     if settings.topic_enabled:
         client = event_grid_client(settings, **dict(client_kwargs or {}))
         publishers.append(EventGridPublisher(client, settings.event_source))

@@ -36,6 +36,8 @@ STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
     "read_timeout": 15,
 }
 
+EVENT_SENDS_IN_PARALLEL = 16
+
 log = logging.getLogger(__name__)
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -100,8 +102,11 @@ def change_feed() -> ChangeFeed:
 
     def build() -> ChangeFeed:
         s = feed_settings()
-        queues = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
-        publisher = make_publisher(s, queues.get_queue_client(s.queue_name))
+        # Its own connection pool: events of different recipients are sent in parallel.
+        transport = pooled_transport(EVENT_SENDS_IN_PARALLEL)
+        queues = queue_service_client(transport=transport, **STORAGE_CLIENT_OPTIONS)
+        queue = queues.get_queue_client(s.queue_name)
+        publisher = make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL)
         grace = timedelta(seconds=s.sweep_grace_seconds)
         return ChangeFeed(store().feed, publisher, sweep_grace=grace)
 

@@ -126,9 +126,9 @@ class TableChangeFeed(TableAdapter):
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
             todo = self._to_change(sender, pending, opt_out, guess=attempt == 0)
             pending = []
-            # After a conflict, one transaction per recipient: the others of a contended chunk
-            # then go through even while one pair keeps changing.
-            size = CHANGES_PER_TRANSACTION if attempt == 0 else 1
+            # After a second conflict, one transaction per recipient: the others of a contended
+            # chunk then go through even while one pair keeps changing.
+            size = CHANGES_PER_TRANSACTION if attempt < 2 else 1
             for chunk in chunks(todo, size):
                 now = datetime.now(UTC)
                 plans = [
