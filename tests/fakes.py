@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.event_publishers import PublishFailed
 from shared.model import (
@@ -178,7 +178,7 @@ class FakeRepository:
                 keyword=keyword,
                 message_id=message_id,
             )
-            feed = feed.appended(change, event_at)
+            feed = feed.appended(change, datetime.now(UTC))
         self.feeds[key] = feed = replace(feed, opted_out=opt_out, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
@@ -213,7 +213,7 @@ class FakeRepository:
             kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
             feed = self._feed(key)
             change = feed.next_change(kind, when, source, country=r.country, message_id=message_id)
-            feed = replace(feed.appended(change, at), etag=self._etag())
+            feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
             self.feeds[key] = feed
             if opt_out:
                 data = {"OptedOutAt": when, "Source": source, "Country": r.country}
