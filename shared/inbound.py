@@ -35,6 +35,7 @@ from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
+    KeywordState,
     Outcome,
     ReplyStatus,
     SenderProgram,
@@ -157,23 +158,13 @@ class InboundProcessor:
         *,
         opt_out: bool,
     ) -> Outcome:
-        event_key = (sms.received_at, sms.message_id)
         for _ in range(MAX_CONFLICT_RETRIES):
             state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
                 # Applied by an earlier try whose history write failed: its event may be owed.
                 self._publish(state.feed)
                 return Outcome.APPLIED
-            last = state.last_event_at
-            if last is not None and (last, state.last_message_id or "") > event_key:
-                return Outcome.SUPERSEDED
-            if (
-                not opt_out
-                and state.opted_out
-                and state.opt_out_source == Source.API
-                and state.opted_out_at is not None
-                and state.opted_out_at > sms.received_at
-            ):
+            if _superseded(state, sms, opt_out=opt_out):
                 return Outcome.SUPERSEDED
             try:
                 row = self._states.apply_keyword(
@@ -242,6 +233,21 @@ def _keyword_record(
         event_at=sms.received_at,
         outcome=Outcome.PENDING,
         keyword=found.keyword or "",
+    )
+
+
+def _superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
+    """An older event than the newest applied keyword event, or a START older than an opt-out
+    made through the API."""
+    last = state.last_event_at
+    if last is not None and (last, state.last_message_id or "") > (sms.received_at, sms.message_id):
+        return True
+    return (
+        not opt_out
+        and state.opted_out
+        and state.opt_out_source == Source.API
+        and state.opted_out_at is not None
+        and state.opted_out_at > sms.received_at
     )
 
 

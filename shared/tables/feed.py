@@ -130,24 +130,35 @@ class TableChangeFeed(TableAdapter):
             # chunk then go through even while one pair keeps changing.
             size = CHANGES_PER_TRANSACTION if attempt < 2 else 1
             for chunk in chunks(todo, size):
-                now = datetime.now(UTC)
-                plans = [
-                    request.plan(r, entry, row, (times or {}).get(r.e164, at), now)
-                    for r, entry, row in chunk
-                ]
-                try:
-                    results = self.submit([op for plan in plans for op in plan[2]])
-                except ConcurrencyConflict:
+                done = self._submit(request, chunk, at, times or {})
+                if done is None:
                     log.info("Concurrent change for sender %s; reading again", mask(sender.e164))
                     pending.extend(r for r, _, _ in chunk)
-                    continue
-                # Results are in operation order; each pair's feed row is its second operation.
-                for i, (change, row, _) in enumerate(plans):
-                    etag = results[2 * i + 1].get("etag")
-                    applied.append(Applied(change, replace(row, etag=etag)))
+                else:
+                    applied.extend(done)
         if pending:
             raise ConcurrencyConflict("too many concurrent changes of the same recipients")
         return applied
+
+    def _submit(
+        self,
+        request: _Request,
+        chunk: Sequence[tuple[PhoneNumber, Entity | None, FeedRow]],
+        at: datetime,
+        times: Mapping[str, datetime],
+    ) -> list[Applied] | None:
+        """One transaction for `chunk`: the applied changes, or None on a conflict."""
+        now = datetime.now(UTC)
+        plans = [request.plan(r, e, row, times.get(r.e164, at), now) for r, e, row in chunk]
+        try:
+            results = self.submit([op for plan in plans for op in plan[2]])
+        except ConcurrencyConflict:
+            return None
+        # Results are in operation order; each pair's feed row is its second operation.
+        return [
+            Applied(change, replace(row, etag=results[2 * i + 1].get("etag")))
+            for i, (change, row, _) in enumerate(plans)
+        ]
 
     def _to_change(
         self, sender: PhoneNumber, pending: Sequence[PhoneNumber], opt_out: bool, *, guess: bool
