@@ -198,26 +198,34 @@ def test_make_publisher_is_the_queue_only_without_a_topic(azurite: Azurite) -> N
 
 
 class TopicDouble:
+    """Accepts what a custom topic (`aeg-sas-key`) or a namespace topic (`Authorization:
+    SharedAccessKey ...`, POST /topics/<name>:publish) accepts, checking the key."""
+
     def __init__(self, key: str, fail: int = 0) -> None:
         self.key, self.fail = key, fail
         self.received: list[dict[str, Any]] = []
         self.content_types: list[str] = []
+        self.paths: list[str] = []
         double = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.headers.get("aeg-sas-key") != double.key:
+                keys = {self.headers.get("aeg-sas-key"), self.headers.get("Authorization")}
+                if not keys & {double.key, f"SharedAccessKey {double.key}"}:
                     self.send_response(401)
                 elif double.fail:
                     double.fail -= 1
                     self.send_response(503)
                 else:
+                    double.paths.append(self.path)
                     double.content_types.append(self.headers.get("Content-Type", ""))
                     double.received.extend(json.loads(body))
                     self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
                 self.end_headers()
+                self.wfile.write(b"{}")
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -228,6 +236,10 @@ class TopicDouble:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/api/events"
+
+    @property
+    def namespace_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
 @pytest.fixture
@@ -248,8 +260,17 @@ def test_event_grid_publisher_sends_cloudevents_with_the_key(topic: TopicDouble)
     assert all("cloudevents-batch+json" in ct for ct in topic.content_types)
 
 
+def test_event_grid_namespace_topic_gets_the_same_events(topic: TopicDouble) -> None:
+    settings = FeedSettings(
+        topic_endpoint=topic.namespace_endpoint, topic_name="optouts", topic_key="topic-key"
+    )
+    EventGridPublisher(event_grid_client(settings, retry_total=0), "/svc").publish([change()])
+    assert topic.paths[0].startswith("/topics/optouts:publish?")
+    assert topic.received == [structured(to_cloud_event(change(), "/svc"))]
+
+
 def test_fanout_fails_when_the_topic_fails(azurite: Azurite, topic: TopicDouble) -> None:
-    topic.fail = 100  # down for longer than the client's own retries
+    topic.fail = 100  # down for longer than the client's own retries (4 tries, ~5 s)
     queue = _queue(azurite, f"ev{uuid.uuid4().hex[:12]}")
     settings = FeedSettings(topic_endpoint=topic.endpoint, topic_key="topic-key")
     publisher = make_publisher(settings, queue, {"retry_total": 1, "retry_backoff_factor": 0})
