@@ -51,7 +51,8 @@ def sms_inbound(msg: func.QueueMessage) -> None:
     inbound.handle_queue_message(msg.get_body(), runtime.inbound_processor())
 
 
+# Every 5 minutes, and when the host starts (after a crash, owed events go out at once).
 @app.function_name("optout_events_sweep")
-@app.timer_trigger(arg_name="timer", schedule="%OPTOUT_EVENTS_SWEEP_SCHEDULE%")
+@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=True)
 def optout_events_sweep(timer: func.TimerRequest) -> None:
     runtime.sweep_events()

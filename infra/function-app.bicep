@@ -147,8 +147,6 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPTOUT_HISTORY_TABLE_NAME: tableNames.history
     SENDER_PROGRAMS_TABLE_NAME: tableNames.programs
     OPTOUT_EVENTS_TOPIC_ENDPOINT: eventsTopicEndpoint
-    // The change feed's sweep (timer trigger schedule, NCRONTAB with seconds).
-    OPTOUT_EVENTS_SWEEP_SCHEDULE: '0 */5 * * * *'
   }
 }
 

@@ -78,7 +78,6 @@ def app(azurite: Azurite) -> Iterator[App]:
         "SENDER_PROGRAMS_TABLE_NAME": f"E2ePrograms{suffix}",
         "ACS_CONNECTION_STRING": acs.connection_string,
         "REPLY_BRAND": "Contoso",
-        "OPTOUT_EVENTS_SWEEP_SCHEDULE": "0 */5 * * * *",
         # host.json overrides, as app settings do in Azure: fast retries for the poison test.
         "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00.200",
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",

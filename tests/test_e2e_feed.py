@@ -1,7 +1,7 @@
 """End to end for the change feed: the real app in the local host (subprocess), Azurite, a STOP
 put on `sms-inbound` as Event Grid delivers it and a signed API add, read back as CloudEvents
-from the events queue; and the sweep, run by the host's timer, publishing an event owed by a
-"crashed" writer."""
+from the events queue; and the sweep, the host's timer function (run on start-up too),
+publishing an event owed by a writer that "crashed" after its commit."""
 
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ from shared.phone import parse_e164
 from shared.tables import TableStore
 from tests.test_e2e import BUSINESS, App, event_grid, put
 
-SWEEP_GRACE_SECONDS = 2
-
 
 @dataclass
 class FeedApp(App):
@@ -48,22 +46,23 @@ class FeedApp(App):
         return [e for e in self.events() if e["data"]["recipient"] == person]
 
 
-@pytest.fixture(scope="module")
-def feed_app(azurite: Azurite) -> Iterator[FeedApp]:
-    suffix = uuid.uuid4().hex[:8]
-    env = {
+def feed_env(azurite: Azurite, suffix: str, grace: int = 30) -> dict[str, str]:
+    return {
         "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
         "OPTOUT_TABLE_NAME": f"FeedOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"FeedHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"FeedPrograms{suffix}",
         "OPTOUT_EVENTS_QUEUE_NAME": f"events-{suffix}",
-        # The host's timer runs the sweep every second; it publishes what is owed for 2 s.
-        "OPTOUT_EVENTS_SWEEP_SCHEDULE": "*/1 * * * * *",
-        "OPTOUT_EVENTS_SWEEP_GRACE_SECONDS": str(SWEEP_GRACE_SECONDS),
+        "OPTOUT_EVENTS_SWEEP_GRACE_SECONDS": str(grace),
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",
     }
-    host: HostProcess = start_host(ROOT, env=env, use_local_settings=False)
+
+
+@pytest.fixture(scope="module")
+def feed_app(azurite: Azurite) -> Iterator[FeedApp]:
+    suffix = uuid.uuid4().hex[:8]
+    host: HostProcess = start_host(ROOT, env=feed_env(azurite, suffix), use_local_settings=False)
     try:
         yield FeedApp(host, None, azurite, f"events-{suffix}", f"FeedOptOuts{suffix}")  # type: ignore[arg-type]
     finally:
@@ -119,7 +118,7 @@ def test_a_stop_and_an_api_add_become_events_within_seconds(feed_app: FeedApp) -
     assert res.status_code == 200
     for person, source in ((stopper, "keyword"), (added, "api")):
         events = wait_for_events(feed_app, person, 2)
-        time.sleep(SWEEP_GRACE_SECONDS + 1.5)  # the sweep ran meanwhile: still nothing more
+        time.sleep(1)  # nothing more arrives
         events = feed_app.events_for(person)
         assert [e["type"] for e in events] == ["Sms.OptOut.Added", "Sms.OptOut.Removed"]
         assert [e["sequence"][-1] for e in events] == ["1", "2"]
@@ -127,11 +126,13 @@ def test_a_stop_and_an_api_add_become_events_within_seconds(feed_app: FeedApp) -
         assert len({e["id"] for e in events}) == 2
 
 
-def test_the_host_timer_sweeps_an_event_left_owed(feed_app: FeedApp) -> None:
+def test_the_host_sweeps_events_left_owed_when_it_starts(azurite: Azurite) -> None:
     person = "+14255550303"
-    # A writer that "dies" after its commit: the change and its owed event, never published.
-    service = TableServiceClient.from_connection_string(feed_app.azurite.connection_string)
-    store = TableStore(service, feed_app.optout_table, "Unused1", "Unused2")
+    suffix = uuid.uuid4().hex[:8]
+    env = feed_env(azurite, suffix, grace=0)
+    # A writer that "died" after its commit: the change and its owed event, never published.
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    store = TableStore(service, env["OPTOUT_TABLE_NAME"], "Unused1", "Unused2")
     [applied] = store.feed.apply(
         parse_e164(BUSINESS),
         [parse_e164(person)],
@@ -139,10 +140,18 @@ def test_the_host_timer_sweeps_an_event_left_owed(feed_app: FeedApp) -> None:
         at=datetime.now(UTC),
         source=Source.IMPORT,
     )
-    assert feed_app.events_for(person) == []
-    [event] = wait_for_events(feed_app, person, 1, timeout=SWEEP_GRACE_SECONDS + 10)
-    assert event["id"] == applied.change.event_id
-    assert event["data"]["source"] == "import"
-    assert "Executing 'Functions.optout_events_sweep'" in feed_app.host.output()
-    time.sleep(2)
-    assert len(feed_app.events_for(person)) == 1  # cleared: published once
+    host = start_host(ROOT, env=env, use_local_settings=False)
+    try:
+        app = FeedApp(host, None, azurite, env["OPTOUT_EVENTS_QUEUE_NAME"], "")  # type: ignore[arg-type]
+        [event] = wait_for_events(app, person, 1)
+        assert event["id"] == applied.change.event_id
+        assert event["data"]["source"] == "import"
+        assert "Executing 'Functions.optout_events_sweep'" in host.output()
+        deadline = time.monotonic() + 10
+        while "The next occurrence of 'Functions.optout_events_sweep'" not in host.output():
+            assert time.monotonic() < deadline, host.output()[-2000:]
+            time.sleep(0.1)
+        assert "Executed 'Functions.optout_events_sweep' (Succeeded" in host.output()
+        assert len(app.events_for(person)) == 1  # cleared: published once
+    finally:
+        host.stop()

@@ -105,7 +105,6 @@ PLATFORM = STORAGE_IDENTITY_SETTINGS | {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
-    "OPTOUT_EVENTS_SWEEP_SCHEDULE",  # read by the host: the sweep's timer trigger schedule
 }
 # Not on Flex Consumption (runtime is in functionAppConfig) or never wanted in Azure.
 FORBIDDEN_SETTINGS = {
