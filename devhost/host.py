@@ -96,7 +96,7 @@ class LocalHost:
         self._socket = self._bind(self.bind, DEFAULT_PORT if port is None else port)
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
-            create_app(self.app.http),
+            create_app(self.app.http, f"{self.script_root}:{self.app_module}"),
             log_config=None,
             access_log=False,
             proxy_headers=False,

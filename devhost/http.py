@@ -5,9 +5,11 @@ Each request becomes an `azure.functions.HttpRequest` whose URL is exactly what 
 404, a known path with another method 405, a function that raises 500 with a generic body (the
 exception is logged here, never sent). Request bodies and headers are never logged.
 
-Test support: with `DEVHOST_EXCHANGE_LOG` set to a file, every response that a function gave
-(method, URL, status, headers, body; never the request body) is appended to it as a JSON line,
-so a test can check responses that other processes (the official JS client) received.
+Test support: with `DEVHOST_EXCHANGE_LOG_DIR` set to a directory, every response that a function
+gave (app as `<script root>:<module>`, method, URL, status, headers, body; never the request
+body) is appended as a
+JSON line to `exchanges-<pid>.jsonl` there, so the tests can check responses that other
+processes (the official JS client) received. Off unless set; never set in Azure.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ log = logging.getLogger("devhost")
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 STATUS_PATH = "/admin/host/status"
-EXCHANGE_LOG_SETTING = "DEVHOST_EXCHANGE_LOG"
+EXCHANGE_LOG_SETTING = "DEVHOST_EXCHANGE_LOG_DIR"
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -111,15 +113,17 @@ def to_response(result: Any) -> Response:
 
 
 class ExchangeLog:
-    """Appends one JSON line per function response to `path` (test support, off by default)."""
+    """Appends one JSON line per function response (test support, off by default)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, directory: str | os.PathLike[str], app: str) -> None:
+        self.path = Path(directory) / f"exchanges-{os.getpid()}.jsonl"
+        self.app = app
         self._lock = threading.Lock()
 
     def record(self, request: Request, response: Response) -> None:
         line = json.dumps(
             {
+                "app": self.app,
                 "method": request.method,
                 "url": request_url(request.scope, request.headers.get("host")),
                 "status": response.status_code,
@@ -191,7 +195,8 @@ class HttpDispatcher:
             return _error(500, "InternalServerError", "An internal error occurred.")
 
 
-def create_app(functions: list[HttpFunction]) -> Starlette:
-    log_path = os.environ.get(EXCHANGE_LOG_SETTING)
-    dispatcher = HttpDispatcher(functions, ExchangeLog(log_path) if log_path else None)
+def create_app(functions: list[HttpFunction], app: str = "") -> Starlette:
+    directory = os.environ.get(EXCHANGE_LOG_SETTING)
+    exchanges = ExchangeLog(directory, app) if directory else None
+    dispatcher = HttpDispatcher(functions, exchanges)
     return Starlette(routes=[Route("/{path:path}", dispatcher.handle, methods=METHODS)])

@@ -7,9 +7,9 @@ that lists its `properties` is closed here (`additionalProperties: false` unless
 otherwise), so a property the code sends but the document does not name fails too, while the
 served document stays open to additions, as Azure's are.
 
-Hooked into every way the tests reach the app: `devhost.inprocess.call` (tests/conftest.py
-installs it in RESPONSE_CHECKS) and the local host's exchange log (the end-to-end tests), so
-every endpoint is validated without each test asking.
+Hooked by tests/conftest.py into every way the tests reach the app: `devhost.inprocess.call`
+(RESPONSE_CHECKS) and every local host the tests start (their exchange logs, checked after each
+test), so every endpoint is validated without each test asking.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import copy
 import functools
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -27,6 +28,7 @@ from openapi_core import OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 
+from devhost.host import REPO_ROOT as ROOT
 from shared.api.openapi import document
 
 
@@ -84,19 +86,29 @@ def check_response(
         ) from exc
 
 
-def check_exchange_log(path: Path, offset: int = 0) -> tuple[int, int]:
-    """Check each response the local host recorded in `path` (its `DEVHOST_EXCHANGE_LOG`)
-    after byte `offset`; return the new offset and how many were checked."""
-    if not path.exists():
-        return offset, 0
-    with path.open("rb") as recorded:
-        recorded.seek(offset)
-        data = recorded.read()
-    complete = data[: data.rfind(b"\n") + 1]
-    lines = complete.splitlines()
-    for line in lines:
-        x = json.loads(line)
-        check_response(
-            x["method"], x["url"], x["status"], x["headers"], base64.b64decode(x["body"])
-        )
-    return offset + len(complete), len(lines)
+@dataclass
+class ExchangeLogs:
+    """The responses local hosts recorded in `directory` (their DEVHOST_EXCHANGE_LOG_DIR), one
+    file per host process; `check_new` checks the ones not checked yet."""
+
+    directory: Path
+    app: str = f"{ROOT}:function_app"  # other apps' hosts (test_devhost's toy app) are not ours
+    offsets: dict[Path, int] = field(default_factory=dict)
+
+    def check_new(self) -> int:
+        """Check every complete record since the last call; return how many were ours."""
+        checked = 0
+        for path in sorted(self.directory.glob("exchanges-*.jsonl")):
+            offset = self.offsets.get(path, 0)
+            with path.open("rb") as recorded:
+                recorded.seek(offset)
+                data = recorded.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self.offsets[path] = offset + len(complete)
+            for line in complete.splitlines():
+                x = json.loads(line)
+                if x["app"] == self.app:
+                    body = base64.b64decode(x["body"])
+                    check_response(x["method"], x["url"], x["status"], x["headers"], body)
+                    checked += 1
+        return checked

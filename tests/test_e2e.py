@@ -21,14 +21,14 @@ import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-from devhost.http import EXCHANGE_LOG_SETTING
 from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
 from shared.api.openapi import DOCUMENT_PATH
 from tests.acs_double import AcsDouble
-from tests.openapi_check import check_exchange_log
+from tests.conftest import EXCHANGES
+from tests.openapi_check import ExchangeLogs
 
 NODE = shutil.which("node")
 JS_CLIENT = ROOT / "tests" / "js" / "optouts.mjs"
@@ -41,8 +41,6 @@ class App:
     host: HostProcess
     acs: AcsDouble
     azurite: Azurite
-    exchanges: Path  # every response the host gave, checked against the OpenAPI document
-    checked_to: int = 0
 
     @property
     def url(self) -> str:
@@ -76,12 +74,10 @@ class App:
 
 
 @pytest.fixture(scope="module")
-def app(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+def app(azurite: Azurite) -> Iterator[App]:
     acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
-    exchanges = tmp_path_factory.mktemp("e2e") / "exchanges.jsonl"
     env = {
-        EXCHANGE_LOG_SETTING: str(exchanges),
         "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
         "OPTOUT_TABLE_NAME": f"E2eOptOuts{suffix}",
@@ -95,7 +91,7 @@ def app(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     }
     host = start_host(ROOT, env=env, use_local_settings=False)
     try:
-        yield App(host, acs, azurite, exchanges)
+        yield App(host, acs, azurite)
     finally:
         host.stop()
         acs.stop()
@@ -103,13 +99,6 @@ def app(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         # No full phone number or message text ever reaches the logs.
         assert "4255550" not in output, output[-2000:]
         assert "Stop texting me" not in output
-
-
-@pytest.fixture(autouse=True)
-def responses_are_described(app: App) -> Iterator[None]:
-    """Whoever called (the JS client, requests), each response must match shared/openapi.json."""
-    yield
-    app.checked_to, _ = check_exchange_log(app.exchanges, app.checked_to)
 
 
 def js(app: App, ops: list[dict[str, Any]], key: str = TEST_KEY) -> list[dict[str, Any]]:
@@ -169,17 +158,20 @@ def test_official_js_client_with_a_wrong_key_is_refused(app: App) -> None:
     assert out["error"]["statusCode"] == 401
 
 
-def test_responses_reach_the_openapi_check(app: App) -> None:
-    start = app.checked_to
+def test_responses_reach_the_openapi_check(app: App, tmp_path: Path) -> None:
+    EXCHANGES.check_new()  # what the earlier tests left (the conftest fixture checks it anyway)
     js(app, [{"op": "check", "from": BUSINESS, "to": ["+14255550109", "+1"]}])
     requests.get(app.url + "/health", timeout=10)
     requests.get(app.url + "/no/such/path", timeout=10)  # the host's 404: no function answered
-    app.checked_to, checked = check_exchange_log(app.exchanges, start)
-    assert checked == 2
-    bad = app.exchanges.read_bytes()[start:].replace(b'"status": 200', b'"status": 299', 1)
-    app.exchanges.with_name("bad.jsonl").write_bytes(bad)
+    assert EXCHANGES.check_new() == 2
+    # A response the document does not describe fails: the last one, with another status.
+    files = sorted(EXCHANGES.directory.glob("exchanges-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    last = files[-1].read_bytes().splitlines()[-1]
+    (tmp_path / "exchanges-1.jsonl").write_bytes(
+        last.replace(b'"status": 200', b'"status": 299') + b"\n"
+    )
     with pytest.raises(AssertionError, match="299"):
-        check_exchange_log(app.exchanges.with_name("bad.jsonl"))
+        ExchangeLogs(tmp_path).check_new()
 
 
 def test_health_and_routing(app: App) -> None:
