@@ -38,7 +38,7 @@ from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
 from shared.events import MAX_MESSAGE_BYTES
-from shared.store import StorageUnavailable
+from shared.model import StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from azure.storage.queue import QueueClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devhost.testing import Azurite
 from shared.connections import BLOB_API_VERSION, QUEUE_API_VERSION
 from shared.deadletter import (
     DEADLETTER_FIELDS,
@@ -31,8 +32,7 @@ from shared.deadletter import (
 )
 from shared.deadletter import _delete as delete_if_unchanged
 from shared.events import MAX_MESSAGE_BYTES, parse_queue_message
-from shared.store import StorageUnavailable
-from tests.azurite import Azurite
+from shared.model import StorageUnavailable
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SUBSCRIPTION = "sms-inbound-abc123"
