@@ -14,9 +14,11 @@ from typing import Any
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 
-from shared.connections import queue_service_client, table_service_client
+from shared.connections import blob_service_client, queue_service_client, table_service_client
+from shared.deadletter import DEADLETTER_CONTAINER, ReplayResult
+from shared.deadletter import replay_deadletters as replay_deadletter_blobs
 from shared.inbound import InboundProcessor
-from shared.poison import replay_poison
+from shared.poison import INBOUND_QUEUE, replay_poison
 from shared.replies import make_reply_sender
 from shared.repositories import HistoryReader, SenderPrograms
 from shared.service import OptOutService
@@ -104,6 +106,16 @@ def inbound_processor() -> InboundProcessor:
 def replay_poison_messages(limit: int) -> int:
     service = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
     return replay_poison(service, limit)
+
+
+def replay_deadletters(limit: int) -> ReplayResult:
+    queues = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
+    blobs = _get("blobs", lambda: blob_service_client(**STORAGE_CLIENT_OPTIONS))
+    return replay_deadletter_blobs(
+        blobs.get_container_client(DEADLETTER_CONTAINER),
+        queues.get_queue_client(INBOUND_QUEUE),
+        limit,
+    )
 
 
 def reset() -> None:
