@@ -103,7 +103,7 @@ param pythonVersion string = '3.11'
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Storage redundancy. Empty: Standard_ZRS in regions with availability zones, else Standard_LRS.')
+@description('Storage redundancy. Empty: Standard_ZRS in regions that support zone-redundant storage, else Standard_LRS.')
 @allowed([
   ''
   'Standard_LRS'

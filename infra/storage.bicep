@@ -14,7 +14,7 @@ param location string
 @description('Tags for the account.')
 param tags object = {}
 
-@description('Redundancy (SKU) of the account. main.bicep picks Standard_ZRS where the region has availability zones.')
+@description('Redundancy (SKU) of the account. main.bicep picks Standard_ZRS where the region supports zone-redundant storage.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
