@@ -103,14 +103,20 @@ def inbound_processor() -> InboundProcessor:
     return _get("inbound", build)
 
 
+def _storage_options() -> dict[str, Any]:
+    """Queue and blob clients retry with the storage SDKs' own policy, whose default back-off
+    (15 s, then 15 + 3^n s) would hold a replay request for over 40 s when storage is down."""
+    return {**STORAGE_CLIENT_OPTIONS, "initial_backoff": 0.5, "increment_base": 2}
+
+
 def replay_poison_messages(limit: int) -> int:
-    service = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
+    service = _get("queues", lambda: queue_service_client(**_storage_options()))
     return replay_poison(service, limit)
 
 
 def replay_deadletters(limit: int) -> ReplayResult:
-    queues = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
-    blobs = _get("blobs", lambda: blob_service_client(**STORAGE_CLIENT_OPTIONS))
+    queues = _get("queues", lambda: queue_service_client(**_storage_options()))
+    blobs = _get("blobs", lambda: blob_service_client(**_storage_options()))
     return replay_deadletter_blobs(
         blobs.get_container_client(DEADLETTER_CONTAINER),
         queues.get_queue_client(INBOUND_QUEUE),

@@ -8,6 +8,7 @@ queue must be what the inbound handler parses.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import uuid
@@ -17,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ServiceRequestError
+from azure.core.exceptions import ResourceExistsError, ServiceRequestError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devhost.testing import Azurite
+from devhost.inprocess import TEST_KEY, app_against, call
+from devhost.testing import ACCOUNT, ACCOUNT_KEY, Azurite, free_port
 from shared.connections import BLOB_API_VERSION, QUEUE_API_VERSION
 from shared.deadletter import (
+    DEADLETTER_CONTAINER,
     DEADLETTER_FIELDS,
     parse_deadletter_blob,
     replay_deadletters,
@@ -271,3 +274,54 @@ def test_a_blob_changed_after_it_was_read_is_not_deleted(storage: Any) -> None:
     fresh = str(container.get_blob_client(name).get_blob_properties().etag)
     assert delete_if_unchanged(container, name, fresh) is True
     assert delete_if_unchanged(container, name, fresh) is False  # already gone
+
+
+# --- Through the app's HTTP function (in process) ----------------------------------------------
+
+
+def test_storage_outage_during_replay_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()  # nothing listens there
+    dead = (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+        f"QueueEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+        f"TableEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+    )
+    env = {"AzureWebJobsStorage": dead, "OPTOUT_ACCESS_KEYS": TEST_KEY}
+    with app_against(env, monkeypatch):
+        status, res = call("POST", "sms/inbound/deadletter:replay", query="limit=5")
+    assert status == 503
+    assert res["error"]["code"] == "ServiceUnavailable"
+
+
+def test_replay_through_the_function_reports_what_it_did(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = BlobServiceClient.from_connection_string(
+        azurite.connection_string, api_version=BLOB_API_VERSION
+    )
+    container = blobs.get_container_client(DEADLETTER_CONTAINER)
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+    for existing in container.list_blobs():  # other tests may have left theirs
+        container.delete_blob(existing.name)
+    inbound = QueueClient.from_connection_string(
+        azurite.connection_string, "sms-inbound", api_version=QUEUE_API_VERSION
+    )
+    with contextlib.suppress(ResourceExistsError):
+        inbound.create_queue()
+    kept = blob_name()
+    container.upload_blob(kept, json.dumps([deadlettered(sms_event(1)), 42]).encode())
+    put(container, sms_event(2), sms_event(3))
+    env = {"AzureWebJobsStorage": azurite.connection_string, "OPTOUT_ACCESS_KEYS": TEST_KEY}
+    with app_against(env, monkeypatch):
+        unsigned, _ = call("POST", "sms/inbound/deadletter:replay", query="", key=None)
+        status, res = call("POST", "sms/inbound/deadletter:replay", query="")
+    try:
+        assert unsigned == 401
+        assert status == 200
+        assert res == {"replayed": 3, "blobsDeleted": 1, "blobsKept": [kept]}
+        assert len(queued(inbound)) == 3
+    finally:  # leave the shared queue and container as found (the end-to-end tests use them)
+        inbound.clear_messages()
+        container.delete_blob(kept)

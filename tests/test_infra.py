@@ -1,10 +1,10 @@
 """Checks on the Bicep templates in infra/, read offline with pycep-parser.
 
 The templates are the deployment's contract with the code: these tests parse every `.bicep`
-file and assert what must hold in Azure (shared keys off, only data roles plus the ACS role, each
-on the one resource it is for, SMSReceived events to the `sms-inbound` queue, the app settings the code
-reads). App settings are compared with names derived from the code, so a new setting in the code
-fails here until the template provides it (or it is listed as optional below).
+file and assert what must hold in Azure (shared keys off, only data roles plus the ACS role,
+each on the one resource it is for, SMSReceived events to the `sms-inbound` queue, the app
+settings the code reads). App settings are compared with names derived from the code, so a new
+setting in the code fails here until the template provides it (or it is listed as optional).
 """
 
 from __future__ import annotations
