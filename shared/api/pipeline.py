@@ -19,6 +19,7 @@ from shared.request_ids import RequestIds
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from shared.deadletter import ReplayResult
     from shared.repositories import HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
@@ -39,6 +40,8 @@ class Services(Protocol):
     def ping(self) -> None: ...
 
     def replay_poison_messages(self, limit: int) -> int: ...
+
+    def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
 
 @dataclass(frozen=True)
