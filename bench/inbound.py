@@ -1,0 +1,306 @@
+"""Benchmark: inbound keyword throughput through the real local host.
+
+    make bench            # or: .venv/bin/python -m bench.inbound --events 500
+
+A private in-memory Azurite, a local ACS double (tests/acs_double.py) that receives the replies,
+and the local host as a subprocess (`bench/counting_host.py`: `python -m devhost serve` with the
+app's Table requests counted). After one warm-up event, N STOP events (distinct recipients, one
+sender, as a campaign's STOPs arrive) are put on `sms-inbound` at once; the benchmark reports
+how long until all are applied (opted out in the table) and all confirmed (each person got one
+reply and its history row says so), the rate, and the Table requests per event by kind. It
+fails (exit code 1) if any person got no reply or more than one.
+
+Azurite and this machine's load make the times a relative measure; the request counts are what
+the real Table service would bill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devhost.queues import QUEUE_API_VERSION  # noqa: E402
+from devhost.testing import HostProcess, free_port  # noqa: E402
+from tests.acs_double import AcsDouble  # noqa: E402
+from tests.apphelpers import TEST_KEY  # noqa: E402
+from tests.azurite import Azurite, start_azurite  # noqa: E402
+
+SENDER = "+18005550100"
+GOAL_RATE = 100.0  # keyword events per second, applied and confirmed
+GOAL_REQUESTS = 4.0  # Table requests per keyword event
+
+
+def stop_event(person: str, when: str) -> str:
+    message_id = f"Incoming_{uuid.uuid4().hex}"
+    return json.dumps(
+        {
+            "id": message_id,
+            "eventType": "Microsoft.Communication.SMSReceived",
+            "eventTime": when,
+            "data": {
+                "MessageId": message_id,
+                "From": person[1:],
+                "To": SENDER[1:],
+                "Message": "STOP",
+                "ReceivedTimestamp": when,
+            },
+        }
+    )
+
+
+@dataclass
+class Rig:
+    azurite: Azurite
+    acs: AcsDouble
+    host: HostProcess
+    count_file: Path
+    tables: dict[str, str]
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def queue(self) -> QueueClient:
+        return QueueClient.from_connection_string(
+            self.azurite.connection_string, "sms-inbound", api_version=QUEUE_API_VERSION
+        )
+
+    def table(self, setting: str) -> TableClient:
+        return TableClient.from_connection_string(
+            self.azurite.connection_string, self.tables[setting]
+        )
+
+    def counts(self) -> Counter[str]:
+        with contextlib.suppress(OSError, ValueError):
+            return Counter(json.loads(self.count_file.read_text(encoding="utf-8")))
+        return Counter()
+
+
+def start_rig(extra_env: dict[str, str]) -> Rig:
+    azurite = start_azurite()
+    acs = AcsDouble().start()
+    suffix = uuid.uuid4().hex[:8]
+    tables = {
+        "OPTOUT_TABLE_NAME": f"BenchOptOuts{suffix}",
+        "OPTOUT_HISTORY_TABLE_NAME": f"BenchHistory{suffix}",
+        "SENDER_PROGRAMS_TABLE_NAME": f"BenchPrograms{suffix}",
+    }
+    count_file = Path(tempfile.mkdtemp(prefix="bench-")) / "counts.json"
+    env = {
+        **os.environ,
+        **tables,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "ACS_CONNECTION_STRING": acs.connection_string,
+        "BENCH_COUNT_FILE": str(count_file),
+        "PYTHONUNBUFFERED": "1",
+        **extra_env,
+    }
+    port = free_port()
+    log_path = count_file.with_name("host.log")
+    cmd = [sys.executable, "-m", "bench.counting_host", "serve", "--port", str(port)]
+    cmd += ["--script-root", str(ROOT), "--no-local-settings"]
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    host = HostProcess(proc, port, log_path)
+    host.wait_ready(60)
+    return Rig(azurite, acs, host, count_file, tables, extra_env)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far; 0 where /proc is unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> float:
+    """Seconds since the call when `condition()` first held; TimeoutError after `timeout`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError("the benchmark did not finish in time")
+        time.sleep(poll)
+    return time.monotonic() - start
+
+
+def opted_out_count(rig: Rig) -> int:
+    rows = rig.table("OPTOUT_TABLE_NAME").query_entities(
+        "PartitionKey eq @pk and RowKey lt @state",
+        parameters={"pk": SENDER, "state": "~"},
+        select=["RowKey"],
+        results_per_page=1000,
+    )
+    return sum(1 for _ in rows)
+
+
+def unconfirmed_count(rig: Rig) -> int:
+    rows = rig.table("OPTOUT_HISTORY_TABLE_NAME").query_entities(
+        "PartitionKey eq @pk and ReplyStatus ne @sent",
+        parameters={"pk": SENDER, "sent": "sent"},
+        select=["RowKey"],
+    )
+    return sum(1 for _ in rows)
+
+
+@dataclass
+class Result:
+    events: int
+    enqueue_s: float
+    applied_s: float
+    confirmed_s: float
+    requests: Counter[str]
+    replies: Counter[str]
+    failed_invocations: int
+    host_cpu_s: float
+    azurite_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / max(self.applied_s, self.confirmed_s)
+
+    @property
+    def requests_per_event(self) -> float:
+        return sum(self.requests.values()) / self.events
+
+    @property
+    def exactly_once(self) -> bool:
+        return len(self.replies) == self.events and set(self.replies.values()) == {1}
+
+
+def enqueue(rig: Rig, people: list[str]) -> None:
+    queue = rig.queue()
+    when = "2026-11-26T10:00:00Z"
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda p: queue.send_message(stop_event(p, when)), people))
+
+
+def warm_up(rig: Rig) -> None:
+    """One event first: imports, tables and connections are ready, as on a running host."""
+    with contextlib.suppress(ResourceExistsError):
+        rig.queue().create_queue()
+    enqueue(rig, ["+14165550100"])
+    wait_until(lambda: len(rig.acs.sent) == 1 and unconfirmed_count(rig) == 0, 60, 0.1)
+
+
+def run(rig: Rig, n: int, timeout: float) -> Result:
+    warm_up(rig)
+    people = [f"+1425{i:07d}" for i in range(n)]
+    before = rig.counts()
+    log_before = rig.host.output().count("(Failed,")
+    host_cpu, azurite_cpu = cpu_seconds(rig.host.proc.pid), cpu_seconds(rig.azurite.proc.pid)
+    start = time.monotonic()
+    enqueue(rig, people)
+    enqueued = time.monotonic() - start
+    applied = confirmed = 0.0
+    while not (applied and confirmed):
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"not done after {timeout}s")
+        time.sleep(0.2)
+        now = time.monotonic() - start
+        if not applied and opted_out_count(rig) == n + 1:
+            applied = now
+        replied = len({s.to for s in rig.acs.sent}) == n + 1
+        if not confirmed and replied and unconfirmed_count(rig) == 0:
+            confirmed = now
+    host_cpu = cpu_seconds(rig.host.proc.pid) - host_cpu
+    azurite_cpu = cpu_seconds(rig.azurite.proc.pid) - azurite_cpu
+    wait_until(lambda: rig.counts() == rig.counts(), 10, 0.3)  # the last writes are counted
+    time.sleep(0.3)
+    return Result(
+        events=n,
+        enqueue_s=enqueued,
+        applied_s=applied,
+        confirmed_s=confirmed,
+        requests=relabel(rig.counts() - before, rig.tables),
+        replies=Counter(s.to for s in rig.acs.sent if s.to in set(people)),
+        failed_invocations=rig.host.output().count("(Failed,") - log_before,
+        host_cpu_s=host_cpu,
+        azurite_cpu_s=azurite_cpu,
+    )
+
+
+def relabel(counts: Counter[str], tables: dict[str, str]) -> Counter[str]:
+    """Request kinds with the benchmark's private table names shown as the default names."""
+    names = {
+        tables["OPTOUT_TABLE_NAME"]: "OptOuts",
+        tables["OPTOUT_HISTORY_TABLE_NAME"]: "OptOutHistory",
+        tables["SENDER_PROGRAMS_TABLE_NAME"]: "SenderPrograms",
+    }
+    out: Counter[str] = Counter()
+    for kind, count in counts.items():
+        method, _, rest = kind.partition(" ")
+        table, _, tail = rest.partition(" ")
+        out[" ".join(x for x in (method, names.get(table, table), tail) if x)] += count
+    return out
+
+
+def report(r: Result, env: dict[str, str]) -> str:
+    lines = [f"inbound keyword throughput: {r.events} STOPs on sms-inbound at once", ""]
+    for name, value in env.items():
+        lines.append(f"  host setting {name}={value}")
+    lines += [
+        f"  enqueued in         {r.enqueue_s:6.1f} s",
+        f"  all applied after   {r.applied_s:6.1f} s",
+        f"  all confirmed after {r.confirmed_s:6.1f} s",
+        f"  rate                {r.rate:6.1f} events/s (goal >= {GOAL_RATE:.0f})",
+        f"  Table requests      {r.requests_per_event:6.2f} per event "
+        f"(goal <= {GOAL_REQUESTS:.0f})",
+    ]
+    for kind, count in sorted(r.requests.items()):
+        lines.append(f"    {kind:<36}{count / r.events:6.2f}")
+    lines += [
+        f"  CPU used            host {r.host_cpu_s:.1f} s, Azurite {r.azurite_cpu_s:.1f} s "
+        f"(of {os.cpu_count()} cores)",
+        f"  failed invocations  {r.failed_invocations:6d} (retried by the host)",
+        f"  replies             exactly one per person: {'yes' if r.exactly_once else 'NO'}",
+    ]
+    met = r.rate >= GOAL_RATE and r.requests_per_event <= GOAL_REQUESTS and r.exactly_once
+    lines.append(f"  goal                {'met' if met else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting for the host, e.g. AzureFunctionsJobHost__extensions__queues__batchSize=32",
+    )  # fmt: skip
+    args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.env)
+    rig = start_rig(extra)
+    try:
+        result = run(rig, args.events, args.timeout)
+    finally:
+        rig.host.stop()
+        rig.acs.stop()
+        rig.azurite.stop()
+    print(report(result, extra))
+    return 0 if result.exactly_once else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
