@@ -33,6 +33,7 @@ from devhost.functions import QueueFunction
 from devhost.invocation import Invocation, invoke_sync
 from devhost.settings import QueueOptions
 from shared import connections
+from shared.http_transport import pooled_transport
 from shared.settings import SettingsError
 
 log = logging.getLogger("devhost")
@@ -70,24 +71,6 @@ def worker_thread_count(environ: Mapping[str, str] | None = None) -> int:
     return value
 
 
-def _pooled_transport(pool_size: int) -> Any:
-    """azure-core's default transport keeps 10 connections per host; with more threads than that,
-    each extra connection would be opened, used once and discarded."""
-    import requests
-    from azure.core.pipeline.transport import RequestsTransport
-    from urllib3.util.retry import Retry
-
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(
-        pool_maxsize=pool_size, max_retries=Retry(total=False, redirect=False)
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return RequestsTransport(
-        session=session, session_owner=True, connection_timeout=5, read_timeout=30
-    )
-
-
 class ConnectionSettingError(ValueError):
     pass
 
@@ -104,8 +87,10 @@ def queue_service_client(
         "initial_backoff": 0.5,
         "increment_base": 2,
         "api_version": QUEUE_API_VERSION,
-        # the polling thread and every worker thread share the client
-        "transport": _pooled_transport(worker_thread_count(env) + 2),
+        # the polling thread and every worker thread share the client: a connection each
+        "transport": pooled_transport(
+            worker_thread_count(environ) + 2, connection_timeout=5, read_timeout=30
+        ),
     }
     try:
         return connections.queue_service_client(environ, connection, **kwargs)

@@ -15,7 +15,7 @@ from azure.storage.queue import QueueClient
 from devhost.functions import QueueFunction, function_info
 from devhost.queues import QUEUE_API_VERSION, QueueListener, worker_thread_count
 from devhost.settings import QueueOptions
-from tests.azurite import ROOT, Azurite
+from devhost.testing import ROOT, Azurite
 
 
 @pytest.mark.parametrize(
