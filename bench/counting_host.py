@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from collections import Counter
@@ -25,14 +26,28 @@ sys.path.insert(0, str(ROOT))
 from shared import runtime  # noqa: E402
 
 WRITE_INTERVAL = 0.1
+# In a transaction's multipart body: each operation's request line names its table.
+BATCH_OPERATION = re.compile(rb"^(?:POST|PUT|PATCH|MERGE|DELETE) \S+ HTTP/1\.1", re.MULTILINE)
+BATCH_TABLE = re.compile(
+    rb"^(?:POST|PUT|PATCH|MERGE|DELETE) https?://[^ ]*?/([A-Za-z0-9]+)[(\s]", re.MULTILINE
+)
 
 
-def request_kind(method: str, url: str) -> str:
-    """A short label: `GET OptOuts query`, `POST $batch`, `PATCH OptOutHistory entity`, ..."""
+def batch_kind(method: str, body: Any) -> str:
+    """`POST $batch <table> xN`: the table a transaction writes to and how many operations."""
+    data = body if isinstance(body, bytes) else str(body or "").encode()
+    tables = sorted({t.decode() for t in BATCH_TABLE.findall(data)})
+    count = len(BATCH_OPERATION.findall(data))
+    return f"{method} $batch {','.join(tables) or '?'} x{count}"
+
+
+def request_kind(method: str, url: str, body: Any = None) -> str:
+    """A short label: `GET OptOuts query`, `POST $batch OptOuts x4`, `PATCH OptOutHistory
+    entity`, ..."""
     parts = urlsplit(url)
     path = unquote(parts.path).rsplit("/", 1)[-1]
     if path == "$batch":
-        return f"{method} $batch"
+        return batch_kind(method, body)
     table, _, rest = path.partition("(")
     if rest and rest != ")":
         return f"{method} {table} entity"
@@ -48,7 +63,7 @@ class RequestCounter:
 
     def __call__(self, request: Any) -> None:
         http = request.http_request
-        kind = request_kind(http.method, http.url)
+        kind = request_kind(http.method, http.url, http.body)
         with self._lock:
             self._counts[kind] += 1
 

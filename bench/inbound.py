@@ -266,10 +266,26 @@ def relabel(counts: Counter[str], tables: dict[str, str]) -> Counter[str]:
     }
     out: Counter[str] = Counter()
     for kind, count in counts.items():
-        method, _, rest = kind.partition(" ")
-        table, _, tail = rest.partition(" ")
-        out[" ".join(x for x in (method, names.get(table, table), tail) if x)] += count
+        out[" ".join(names.get(word, word) for word in kind.split())] += count
     return out
+
+
+def request_lines(requests: Counter[str], events: int) -> list[str]:
+    """Requests per event by kind; transactions grouped by table, with their average size."""
+    counts: Counter[str] = Counter()
+    operations: Counter[str] = Counter()
+    for kind, count in requests.items():
+        head, _, size = kind.rpartition(" x")
+        if "$batch" in kind and size.isdigit():
+            counts[head] += count
+            operations[head] += count * int(size)
+        else:
+            counts[kind] += count
+    lines = []
+    for kind, count in sorted(counts.items()):
+        size = f"  ({operations[kind] / count:.1f} operations each)" if operations[kind] else ""
+        lines.append(f"    {kind:<36}{count / events:6.2f}{size}")
+    return lines
 
 
 def report(r: Result, env: dict[str, str]) -> str:
@@ -284,8 +300,7 @@ def report(r: Result, env: dict[str, str]) -> str:
         f"  Table requests      {r.requests_per_event:6.2f} per event "
         f"(goal <= {GOAL_REQUESTS:.0f})",
     ]
-    for kind, count in sorted(r.requests.items()):
-        lines.append(f"    {kind:<36}{count / r.events:6.2f}")
+    lines += request_lines(r.requests, r.events)
     lines += [
         f"  CPU used            host {r.host_cpu_s:.1f} s, Azurite {r.azurite_cpu_s:.1f} s "
         f"(of {os.cpu_count()} cores)",

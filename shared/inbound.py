@@ -3,12 +3,13 @@
 Delivery from the queue is at least once and in any order; the effect must be exactly once:
 
 - Each keyword event has a history row whose key is derived from the event, so a redelivered
-  event finds its row and changes nothing. The row's ReplyStatus says whether the reply went
-  (`sent`), is being sent (`sending`, with the time the attempt claimed it) or still has to go
-  (`pending`, after a failed attempt). A delivery sends only after winning the claim (the row's
-  creation, or an ETag-conditional update), so concurrent copies of one event send one reply; a
-  copy that finds a live claim raises so the host retries it later, and a claim older than
-  REPLY_LEASE (its sender crashed) is taken over, so the reply is not lost either.
+  event finds its row (creating it fails) and changes nothing. The row's ReplyStatus says
+  whether the reply went (`sent`), is being sent (`sending`, with the time the attempt claimed
+  it) or still has to go (`pending`, after a failed attempt). A delivery sends only after
+  winning the claim (the row's creation, or an ETag-conditional update), so concurrent copies
+  of one event send one reply; a copy that finds a live claim raises so the host retries it
+  later, and a claim older than REPLY_LEASE (its sender crashed) is taken over, so the reply is
+  not lost either.
 - STOP/START apply in ReceivedTimestamp order: the store keeps the newest applied event per
   sender/recipient, and an older event that arrives later is recorded as `superseded`. The state
   row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
@@ -91,22 +92,18 @@ class InboundProcessor:
             log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         record = _keyword_record(sms, found, sender, recipient)
-        existing = self._history.get_history(record)
-        if existing is not None:
-            status = ReplyStatus(existing.reply_status)
-            if status.in_progress:
-                status = self._take_over_reply(existing, found, program)
-            log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
-            return InboundResult(found.action, Outcome.DUPLICATE, status)
-        return self._first_delivery(sms, found, program, record)
+        return self._deliver(sms, found, program, record)
 
-    def _first_delivery(
+    def _deliver(
         self,
         sms: InboundSms,
         found: Classification,
         program: SenderProgram | None,
         record: HistoryRecord,
     ) -> InboundResult:
+        """Apply (idempotent: a redelivery finds its own event in the state row, or a newer
+        one), then create the history row, which claims the reply; a redelivery meets the row
+        there and finishes what the first delivery left (`_redelivered`)."""
         sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
         if found.action is Action.HELP:
             outcome = Outcome.HELP
@@ -122,8 +119,7 @@ class InboundProcessor:
         try:
             self._history.create_history(record)  # creating the row claims the reply
         except AlreadyRecorded:
-            # A concurrent delivery of the same event got there first; it sends the reply.
-            return InboundResult(found.action, Outcome.DUPLICATE)
+            return self._redelivered(record, found, program)
         status = self._send(record, found, program) if reply_due else ReplyStatus.NONE
         log.info(
             "%s from %s to %s: %s (reply %s)",
@@ -135,6 +131,18 @@ class InboundProcessor:
         )
         return InboundResult(found.action, outcome, status)
 
+    def _redelivered(
+        self, record: HistoryRecord, found: Classification, program: SenderProgram | None
+    ) -> InboundResult:
+        existing = self._history.get_history(record)
+        if existing is None:  # cannot be (rows are never deleted): let the host retry
+            raise ConcurrencyConflict("history row exists but cannot be read")
+        status = ReplyStatus(existing.reply_status)
+        if status.in_progress:
+            status = self._take_over_reply(existing, found, program)
+        log.info("Duplicate delivery of a %s event from %s", found.action, mask(existing.recipient))
+        return InboundResult(found.action, Outcome.DUPLICATE, status)
+
     def _plain_language_enabled(self, program: SenderProgram | None) -> bool:
         if program is not None and program.plain_language_optout is not None:
             return program.plain_language_optout
@@ -145,7 +153,8 @@ class InboundProcessor:
     ) -> Outcome:
         event_key = (sms.received_at, sms.message_id)
         for _ in range(MAX_CONFLICT_RETRIES):
-            state = self._states.keyword_state(sender, recipient)
+            # An opt-out replaces the entry whatever it holds: only an opt-in reads it.
+            state = self._states.keyword_state(sender, recipient, entry=not opt_out)
             if state.last_message_id == sms.message_id:
                 return Outcome.APPLIED  # applied by an earlier try whose history write failed
             last = state.last_event_at

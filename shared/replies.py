@@ -13,7 +13,12 @@ from typing import Any, Protocol
 
 from shared.model import Action, ReplyStatus, SenderProgram
 from shared.phone import mask
-from shared.settings import Settings, SettingsError
+from shared.settings import (
+    ACS_CONNECTION_STRING,
+    Settings,
+    SettingsError,
+    parse_acs_connection_string,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +153,16 @@ class AcsReplySender:
         return ReplyStatus.FAILED
 
 
-def parse_acs_connection_string(conn: str) -> tuple[str, str]:
-    parts: dict[str, str] = {}
-    for item in conn.split(";"):
-        name, sep, value = item.partition("=")
-        if sep:
-            parts[name.strip().lower()] = value.strip()
-    endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
-    if not endpoint or not key:
-        raise SettingsError("ACS_CONNECTION_STRING must be 'endpoint=...;accesskey=...'")
-    return endpoint, key
+class UnavailableReplySender:
+    """ACS is configured but unusable (a malformed connection string): the keyword is still
+    applied and recorded, and each reply fails for now, so its claim is given back and the
+    host retries it (after the fix, replaying the poison queue sends what is missing)."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+        raise ReplyFailed(f"replies cannot be sent: {self._reason}")
 
 
 def make_reply_sender(settings: Settings) -> ReplySender:
@@ -165,11 +170,20 @@ def make_reply_sender(settings: Settings) -> ReplySender:
         return LoggingReplySender()
     from azure.communication.sms import SmsClient
 
-    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 20}
+    from shared.http_transport import pooled_transport
+
+    # One connection per concurrent invocation (the default pool keeps 10).
+    options: dict[str, Any] = {
+        "retry_total": 2,
+        "transport": pooled_transport(connection_timeout=5, read_timeout=20),
+    }
     if settings.acs_connection_string:
         from azure.core.credentials import AzureKeyCredential
 
-        endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
+        try:
+            endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
+        except SettingsError as exc:
+            return UnavailableReplySender(f"{ACS_CONNECTION_STRING} {exc}")
         # Not SmsClient.from_connection_string: it forces https (reference §2). The SDK signs
         # the endpoint minus its scheme as the host, so a trailing slash would break the HMAC.
         client = SmsClient(endpoint.rstrip("/"), AzureKeyCredential(key), **options)

@@ -30,7 +30,12 @@ class OptOutEntries(Protocol):
 class KeywordStates(Protocol):
     """Keyword events' view of one sender/recipient pair, changed only conditionally."""
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState: ...
+    def keyword_state(
+        self, sender: PhoneNumber, recipient: PhoneNumber, *, entry: bool = True
+    ) -> KeywordState:
+        """The state row, then (with `entry`) the opt-out entry; without it, the entry's fields
+        read as absent (an opt-out does not need them)."""
+        ...
 
     def apply_keyword(
         self,
@@ -42,8 +47,9 @@ class KeywordStates(Protocol):
         event_at: datetime,
         message_id: str,
     ) -> None:
-        """Record the event and opt in or out, all or nothing; ConcurrencyConflict if either
-        row changed since `state` was read."""
+        """Record the event and opt in or out, all or nothing; ConcurrencyConflict if the state
+        row (or, for an opt-in, the entry) changed since `state` was read. An opt-out replaces
+        the entry whatever it holds."""
         ...
 
 

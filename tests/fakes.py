@@ -121,17 +121,20 @@ class FakeRepository:
         end = start + page_size
         return rows[start:end], (str(end) if end < len(rows) else None)
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+    def keyword_state(
+        self, sender: PhoneNumber, recipient: PhoneNumber, *, entry: bool = True
+    ) -> KeywordState:
         self._check()
         key = (sender.e164, recipient.e164)
-        entry, state = self.optouts.get(key), self.states.get(key)
+        state = self.states.get(key)
+        row = self.optouts.get(key) if entry else None
         return KeywordState(
-            opted_out=entry is not None,
-            opted_out_at=entry.data["OptedOutAt"] if entry else None,
-            opt_out_source=entry.data["Source"] if entry else None,
+            opted_out=row is not None,
+            opted_out_at=row.data["OptedOutAt"] if row else None,
+            opt_out_source=row.data["Source"] if row else None,
             last_event_at=state.data["LastEventAt"] if state else None,
             last_message_id=state.data["LastMessageId"] if state else None,
-            entry_etag=entry.etag if entry else None,
+            entry_etag=row.etag if row else None,
             state_etag=state.etag if state else None,
         )
 
@@ -154,8 +157,8 @@ class FakeRepository:
         # The same preconditions as the Table transaction: all or nothing.
         if (current.etag if current else None) != state.state_etag:
             raise ConcurrencyConflict("state")
-        if (entry.etag if entry else None) != state.entry_etag:
-            raise ConcurrencyConflict("entry")
+        if not opt_out and (entry.etag if entry else None) != state.entry_etag:
+            raise ConcurrencyConflict("entry")  # an opt-out replaces the entry unconditionally
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             self.optouts[key] = Row(

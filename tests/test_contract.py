@@ -111,14 +111,36 @@ def test_keyword_apply_is_conditional_on_what_was_read(repos: Repos) -> None:
     assert repos.entries.opted_out(SENDER, [PEOPLE[0]]) == set()
 
 
-def test_an_api_add_changes_the_entry_under_a_keyword_read(repos: Repos) -> None:
-    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+def test_an_api_add_under_an_opt_in_read_conflicts(repos: Repos) -> None:
     repos.entries.add(SENDER, [PEOPLE[0]], T0)
-    with pytest.raises(ConcurrencyConflict):
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    repos.entries.add(SENDER, [PEOPLE[0]], T0 + timedelta(seconds=5))
+    with pytest.raises(ConcurrencyConflict):  # a START must see the API's opt-out first
         repos.states.apply_keyword(
-            SENDER, PEOPLE[0], state, opt_out=True, event_at=T0, message_id="m1"
+            SENDER, PEOPLE[0], state, opt_out=False, event_at=T0, message_id="m1"
         )
     assert repos.states.keyword_state(SENDER, PEOPLE[0]).opt_out_source == Source.API
+
+
+def test_an_opt_out_needs_only_the_state_row(repos: Repos) -> None:
+    repos.entries.add(SENDER, [PEOPLE[0]], T0)
+    state = repos.states.keyword_state(SENDER, PEOPLE[0], entry=False)
+    assert (state.opted_out, state.entry_etag) == (False, None)  # not read
+    later = T0 + timedelta(seconds=1)
+    repos.entries.remove(SENDER, [PEOPLE[0]])  # whatever the entry holds meanwhile
+    repos.states.apply_keyword(
+        SENDER, PEOPLE[0], state, opt_out=True, event_at=later, message_id="m1"
+    )
+    after = repos.states.keyword_state(SENDER, PEOPLE[0])
+    assert (after.opted_out, after.opt_out_source, after.opted_out_at) == (
+        True,
+        Source.KEYWORD,
+        later,
+    )
+    with pytest.raises(ConcurrencyConflict):  # the state row still orders keyword events
+        repos.states.apply_keyword(
+            SENDER, PEOPLE[0], state, opt_out=True, event_at=later, message_id="m2"
+        )
 
 
 def test_history_rows_are_created_once_per_event(repos: Repos) -> None:
@@ -185,6 +207,7 @@ def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
     from shared import runtime
     from shared.tables.base import MAX_PARALLEL_READS
 
-    transport = runtime.pooled_transport(MAX_PARALLEL_READS)
+    transport = runtime.pooled_transport(runtime.STORAGE_POOL_SIZE)
     adapter = transport.session.get_adapter("https://account.table.core.windows.net")
-    assert adapter.poolmanager.connection_pool_kw["maxsize"] == MAX_PARALLEL_READS
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == runtime.STORAGE_POOL_SIZE
+    assert runtime.STORAGE_POOL_SIZE >= MAX_PARALLEL_READS + 32  # reads + worker threads

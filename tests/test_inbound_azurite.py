@@ -16,6 +16,7 @@ from devhost.testing import Azurite
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
+from shared.program_cache import CachedPrograms
 from shared.settings import Settings
 from shared.tables import TableStore
 from shared.tables.optouts import STATE_PREFIX
@@ -60,19 +61,29 @@ def is_opted_out(s: TableStore, person: str = PERSON) -> bool:
 def test_keywords_against_table_storage(store: Any) -> None:
     s, recorder, _ = store
     replies = FakeReplies()
-    proc = InboundProcessor(s.optouts, s.history, s.programs, replies, SETTINGS)
+    programs = CachedPrograms(s.programs)
+    proc = InboundProcessor(s.optouts, s.history, programs, replies, SETTINGS)
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
-    # program read, history read, state (two point reads), transaction, history write,
-    # reply status
-    assert recorder.count == 7
+    # program read (then remembered), state row read (a STOP needs no entry), transaction,
+    # history row (the reply's claim), reply status
+    assert recorder.count == 5
     assert is_opted_out(s)
+    recorder.clear()
     assert proc.handle(stop).outcome == "duplicate"
+    # state read (its own event: applied already), the claim fails, the row read
+    assert recorder.count == 3
+    recorder.clear()
     assert proc.handle(sms("START", 3)).outcome == "applied"
+    assert recorder.count == 5  # state row and entry (an opt-in checks for an API opt-out) + 3
     assert not is_opted_out(s)
+    recorder.clear()
     assert proc.handle(sms("STOP", 2)).outcome == "superseded"  # older, arrived late
+    assert recorder.count == 2  # state read, history row (no reply due)
     assert not is_opted_out(s)
+    recorder.clear()
     assert proc.handle(sms("HELP", 4)).outcome == "help"
+    assert recorder.count == 2  # claim, reply status
     assert len(replies.sent) == 3
 
     rows, token = s.history.history_page(parse_e164(BUSINESS), parse_e164(PERSON))

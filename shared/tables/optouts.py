@@ -6,16 +6,22 @@ PartitionKey = sender (E.164). Two kinds of rows:
 - RowKey = `~state|<recipient>`: the newest keyword event applied for that person (time, message
   id), so that a late, older event cannot undo a newer one. `~` sorts after `+`, so the opt-out
   rows are exactly the RowKeys below `~`. A keyword change writes both rows in one entity-group
-  transaction, conditional on their ETags.
+  transaction, conditional on the state row's ETag (and, for an opt-in, the entry's).
+
+Keyword changes for one sender that run at the same moment (a campaign's STOPs) share their
+transactions (`shared.group_commit`): one request for several events, each event's operations
+still conditional on its own ETags.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from azure.data.tables import TransactionOperation
 
+from shared.group_commit import GroupCommit
 from shared.model import ConcurrencyConflict, KeywordState, Source
 from shared.phone import PhoneNumber
 from shared.tables.base import (
@@ -80,6 +86,13 @@ def _unique(numbers: Iterable[PhoneNumber]) -> list[PhoneNumber]:
 class TableOptOuts(TableAdapter):
     """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._group = GroupCommit(self._submit)
+
+    def _submit(self, ops: list[Operation]) -> None:
+        self.call(lambda: self._table.submit_transaction(ops))
+
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self.transact(
             [upsert(entry_to_entity(sender, r, at, Source.API)) for r in _unique(recipients)]
@@ -103,14 +116,16 @@ class TableOptOuts(TableAdapter):
     def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         return set(self.get_many(sender.e164, (r.e164 for r in recipients)))
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+    def keyword_state(
+        self, sender: PhoneNumber, recipient: PhoneNumber, *, entry: bool = True
+    ) -> KeywordState:
         # Two point reads, the state row first and in sequence: every keyword change rewrites
         # the state row, so a change landing between the reads makes the state ETag stale and
         # the conditional write conflicts. Read concurrently, a START could see "no entry" from
         # before a concurrent STOP and the state from after it, and leave the STOP's entry.
         state = self.get_or_none(sender.e164, STATE_PREFIX + recipient.e164)
-        entry = self.get_or_none(sender.e164, recipient.e164)
-        return state_from_entities(entry, state)
+        found = self.get_or_none(sender.e164, recipient.e164) if entry else None
+        return state_from_entities(found, state)
 
     def apply_keyword(
         self,
@@ -125,11 +140,14 @@ class TableOptOuts(TableAdapter):
         marker = state_to_entity(sender, recipient, event_at, message_id)
         ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
         if opt_out:
-            entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
-            ops.append(replace_or_create(entry, state.entry_etag))
+            # An applied STOP opts the person out whatever the entry holds (an API opt-out or
+            # none): only the state row's ETag orders keyword events, so the entry is not read.
+            ops.append(
+                upsert(entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id))
+            )
         elif state.entry_etag:
             ops.append(_delete(sender, recipient, if_unchanged(state.entry_etag)))
-        self.call(lambda: self._table.submit_transaction(ops))
+        self._group.write(sender.e164, ops)
 
 
 def _delete(
