@@ -52,6 +52,15 @@ ENQUEUE_S_PER_EVENT = 0.01
 # Poll an empty queue at most every 100 ms (devhost's local default is 2 s, Azure's 1 min):
 # the benchmark measures processing, not how long an idle host takes to notice a burst.
 HOST_SETTINGS = {"AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.100"}
+THREADS = "PYTHON_THREADPOOL_THREAD_COUNT"
+
+
+def run_settings() -> dict[str, str]:
+    """The worker's thread count `make run` uses (local.settings.sample.json), so that the
+    benchmark measures the configuration developers run."""
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))
+    value = sample.get("Values", {}).get(THREADS)
+    return {THREADS: value} if value else {}
 
 
 def stop_event(person: str, when: str) -> str:
@@ -321,7 +330,7 @@ def main() -> int:
         help="a setting for the host, e.g. AzureFunctionsJobHost__extensions__queues__batchSize=32",
     )  # fmt: skip
     args = parser.parse_args()
-    extra = dict(item.split("=", 1) for item in args.env)
+    extra = run_settings() | dict(item.split("=", 1) for item in args.env)
     rig = start_rig(extra)
     try:
         result = run(rig, args.events, args.timeout)

@@ -92,19 +92,20 @@ class InboundProcessor:
             log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         record = _keyword_record(sms, found, sender, recipient)
-        return self._deliver(sms, found, program, record)
+        return self._deliver(sms, found, program, (sender, recipient), record)
 
     def _deliver(
         self,
         sms: InboundSms,
         found: Classification,
         program: SenderProgram | None,
+        parties: tuple[PhoneNumber, PhoneNumber],
         record: HistoryRecord,
     ) -> InboundResult:
         """Apply (idempotent: a redelivery finds its own event in the state row, or a newer
         one), then create the history row, which claims the reply; a redelivery meets the row
         there and finishes what the first delivery left (`_redelivered`)."""
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        sender, recipient = parties
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:

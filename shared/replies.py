@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import string
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from shared.group_send import GroupSend
 from shared.model import Action, ReplyStatus, SenderProgram
 from shared.phone import mask
 from shared.settings import (
@@ -127,30 +129,49 @@ class LoggingReplySender:
 
 
 class AcsReplySender:
+    """Sends through azure-communication-sms. Concurrent replies with the same sender and text
+    share one request (`shared.group_send`); each recipient still gets its own outcome."""
+
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._group: GroupSend[ReplyStatus] = GroupSend(self._send_many)
 
     def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+        return self._group.send(from_, to, text)
+
+    def _send_many(
+        self, key: tuple[str, str], recipients: Sequence[str]
+    ) -> dict[str, ReplyStatus | Exception]:
         from azure.core.exceptions import AzureError, HttpResponseError
 
+        from_, text = key
         try:
-            results = self._client.send(from_=from_, to=[to], message=text)
+            results = self._client.send(from_=from_, to=list(recipients), message=text)
         except HttpResponseError as exc:
             code = exc.status_code or 500
+            if code in PERMANENT_STATUSES and len(recipients) > 1:
+                # Refused as a whole (nothing sent), perhaps for one recipient: each alone.
+                return {to: self._send_many(key, [to])[to] for to in recipients}
             if code in PERMANENT_STATUSES:
-                log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), code)
-                return ReplyStatus.FAILED
-            raise ReplyFailed(f"ACS send failed: HTTP {exc.status_code}") from exc
+                log.error(
+                    "ACS refused the reply to %s (HTTP %s): not retried", mask(recipients[0]), code
+                )
+                return {recipients[0]: ReplyStatus.FAILED}
+            return dict.fromkeys(recipients, ReplyFailed(f"ACS send failed: HTTP {code}"))
         except AzureError as exc:
-            raise ReplyFailed(f"ACS send failed: {type(exc).__name__}") from exc
-        result = results[0]
-        if result.successful:
-            return ReplyStatus.SENT
-        status = result.http_status_code or 500
-        if status not in PERMANENT_STATUSES:
-            raise ReplyFailed(f"ACS send failed for the recipient: HTTP {status}")
-        log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), status)
-        return ReplyStatus.FAILED
+            return dict.fromkeys(recipients, ReplyFailed(f"ACS send failed: {type(exc).__name__}"))
+        # One result per recipient, in request order.
+        return {to: _outcome(to, result) for to, result in zip(recipients, results, strict=False)}
+
+
+def _outcome(to: str, result: Any) -> ReplyStatus | Exception:
+    if result.successful:
+        return ReplyStatus.SENT
+    status = result.http_status_code or 500
+    if status not in PERMANENT_STATUSES:
+        return ReplyFailed(f"ACS send failed for the recipient: HTTP {status}")
+    log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), status)
+    return ReplyStatus.FAILED
 
 
 class UnavailableReplySender:
