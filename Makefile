@@ -36,6 +36,7 @@ test: install
 ## host, against a private Azurite.
 bench: install
 	$(PY) -m bench.bench
+	$(PY) -m bench.hotpath
 	$(PY) -m bench.inbound
 
 lint: install
