@@ -99,20 +99,20 @@ class _Reader:
             return default
         return int(value)
 
-    def access_keys(self) -> tuple[bytes, ...]:
+    def access_keys(self, name: str) -> tuple[bytes, ...]:
         try:
-            return _decode_keys(self.raw(ACCESS_KEYS))
+            return _decode_keys(self.raw(name))
         except SettingsError as exc:
-            self.problem(ACCESS_KEYS, str(exc))
+            self.problem(name, str(exc))
             return ()
 
-    def acs_connection_string(self) -> str:
-        value = self.raw(ACS_CONNECTION_STRING).strip()
+    def acs_connection_string(self, name: str) -> str:
+        value = self.raw(name).strip()
         if value:
             try:
                 parse_acs_connection_string(value)
             except SettingsError as exc:
-                self.problem(ACS_CONNECTION_STRING, f"{exc}; replies cannot be sent")
+                self.problem(name, f"{exc}; replies cannot be sent")
         return value
 
 
@@ -187,13 +187,15 @@ class Settings:
         """Never raises: unusable values are recorded in `problems` (name and reason only)."""
         r = _Reader(os.environ if env is None else env)
         settings = cls(
-            access_keys=r.access_keys(),
+            access_keys=r.access_keys("OPTOUT_ACCESS_KEYS"),
             optout_table=r.text("OPTOUT_TABLE_NAME", DEFAULT_OPTOUT_TABLE),
             history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
             programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
-            max_body_bytes=r.integer(MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 1024),
-            clock_skew_seconds=r.integer(CLOCK_SKEW_SECONDS, DEFAULT_CLOCK_SKEW_SECONDS, 1),
-            acs_connection_string=r.acs_connection_string(),
+            max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
+            clock_skew_seconds=r.integer(
+                "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1
+            ),
+            acs_connection_string=r.acs_connection_string("ACS_CONNECTION_STRING"),
             acs_endpoint=r.text("ACS_ENDPOINT").strip(),
             reply_brand=r.text("REPLY_BRAND", DEFAULT_BRAND),
             reply_help_contact=r.text("REPLY_HELP_CONTACT", DEFAULT_HELP_CONTACT),
