@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -62,7 +63,10 @@ def test_keywords_against_table_storage(store: Any) -> None:
     s, recorder, _ = store
     replies = FakeReplies()
     programs = CachedPrograms(s.programs)
-    proc = InboundProcessor(s.optouts, s.history, programs, replies, SETTINGS)
+    ticks = itertools.count(step=60)  # a minute between events: no burst
+    proc = InboundProcessor(
+        s.optouts, s.history, programs, replies, SETTINGS, monotonic=lambda: next(ticks)
+    )
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
     # program read (then remembered), state row read (a STOP needs no entry), transaction,
@@ -96,6 +100,29 @@ def test_keywords_against_table_storage(store: Any) -> None:
     ]
     assert all(r.source == "keyword" for r in rows)
     assert [r.reply_status for r in rows] == ["sent", "none", "sent", "sent"]
+
+
+def test_in_a_burst_a_stop_from_someone_new_is_written_without_a_read(store: Any) -> None:
+    s, recorder, _ = store
+    replies = FakeReplies()
+    proc = InboundProcessor(s.optouts, s.history, CachedPrograms(s.programs), replies, SETTINGS)
+    assert proc.handle(sms("STOP", 1, person="+14255550401")).outcome == "applied"
+    recorder.clear()
+    # The next STOP for the same sender within a second: a burst. Someone new: the transaction
+    # (state row created), the claim, the reply status.
+    assert proc.handle(sms("STOP", 2, person="+14255550402")).outcome == "applied"
+    assert recorder.count == 3
+    assert is_opted_out(s, "+14255550402")
+    # Someone with keyword history (a START before): the bet fails (the state row exists), then
+    # the state is read and decided as usual: 5 requests.
+    assert proc.handle(sms("START", 3, person="+14255550401")).outcome == "applied"
+    recorder.clear()
+    assert proc.handle(sms("STOP", 2, person="+14255550401")).outcome == "superseded"  # older
+    assert recorder.count == 3  # failed bet, state read, history row
+    assert not is_opted_out(s, "+14255550401")
+    assert proc.handle(sms("STOP", 4, person="+14255550401")).outcome == "applied"
+    assert is_opted_out(s, "+14255550401")
+    assert len(replies.sent) == 4
 
 
 def test_state_rows_do_not_count_as_opt_outs(store: Any) -> None:
