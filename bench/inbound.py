@@ -193,6 +193,7 @@ class Result:
     failed_invocations: int
     host_cpu_s: float
     azurite_cpu_s: float
+    acs_requests: int
 
     @property
     def rate(self) -> float:
@@ -243,6 +244,7 @@ def run(rig: Rig, n: int, timeout: float) -> Result:
     enqueue(rig, people, start)
     enqueued = start - time.time()
     host_cpu, azurite_cpu = cpu_seconds(rig.host.proc.pid), cpu_seconds(rig.azurite.proc.pid)
+    acs_before = rig.acs.requests
     # Each reply is sent after its event was applied and recorded: wait for all of them (the
     # ACS double is in this process), then for the last reply status to be written.
     wait_until(lambda: len({s.to for s in rig.acs.sent}) == n + 1, timeout)
@@ -263,6 +265,7 @@ def run(rig: Rig, n: int, timeout: float) -> Result:
         failed_invocations=rig.host.output().count("(Failed,") - log_before,
         host_cpu_s=host_cpu,
         azurite_cpu_s=azurite_cpu,
+        acs_requests=rig.acs.requests - acs_before,
     )
 
 
@@ -310,6 +313,7 @@ def report(r: Result, env: dict[str, str]) -> str:
         f"(goal <= {GOAL_REQUESTS:.0f})",
     ]
     lines += request_lines(r.requests, r.events)
+    lines.append(f"  ACS send requests   {r.acs_requests / r.events:6.2f} per event (shared)")
     lines += [
         f"  CPU used            host {r.host_cpu_s:.1f} s, Azurite {r.azurite_cpu_s:.1f} s "
         f"(of {os.cpu_count()} cores)",

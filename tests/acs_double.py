@@ -38,6 +38,7 @@ class AcsDouble:
     key: str = ACS_KEY
     sent: list[SentSms] = field(default_factory=list)
     refused: int = 0
+    requests: int = 0  # send requests accepted (each may carry several recipients)
     fail_next: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,6 +99,7 @@ class AcsDouble:
                 request = json.loads(body)
                 results = []
                 with double._lock:
+                    double.requests += 1
                     for recipient in request["smsRecipients"]:
                         double.sent.append(
                             SentSms(request["from"], recipient["to"], request["message"])
