@@ -1,8 +1,9 @@
-"""The local host (`python -m devhost serve ...`) with the app's Table requests counted.
+"""The local host (`python -m devhost serve ...`) with the app's storage requests counted.
 
     BENCH_COUNT_FILE=/tmp/counts.json python -m bench.counting_host serve --port 7072 ...
 
-Every Table request the app sends (retries included: each is billed) is counted by kind, and
+Every Table and queue request the app sends (retries included: each is billed; queue: the
+change feed's event messages) is counted by kind, and
 the counts are written as JSON to `BENCH_COUNT_FILE` every 100 ms, so a benchmark in another
 process can read them while the host runs. Queue requests made by the host itself (polling,
 deleting processed messages) are not the app's and are not counted, as in `bench/bench.py`.

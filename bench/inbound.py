@@ -4,10 +4,10 @@
 
 A private in-memory Azurite, a local ACS double (tests/acs_double.py) that receives the replies,
 and the local host as a subprocess (`bench/counting_host.py`: `python -m devhost serve` with the
-app's Table requests counted). After one warm-up event, N STOP events (distinct recipients, one
+app's storage requests counted). After one warm-up event, N STOP events (distinct recipients, one
 sender, as a campaign's STOPs arrive) are put on `sms-inbound` at once; the benchmark reports
 how long until all are applied (opted out in the table) and all confirmed (each person got one
-reply and its history row says so), the rate, and the Table requests per event by kind. It
+reply and its history row says so), the rate, and the storage requests per event by kind. It
 fails (exit code 1) if any person got no reply or more than one.
 
 Azurite and this machine's load make the times a relative measure; the request counts are what
@@ -41,7 +41,7 @@ from bench.inbound_rig import (
 )
 
 GOAL_RATE = 100.0  # keyword events per second, applied and confirmed
-GOAL_REQUESTS = 4.0  # Table requests per keyword event
+GOAL_REQUESTS = 4.0  # storage requests (Table and queue) per keyword event
 ENQUEUE_LEAD_S = 2.0
 ENQUEUE_S_PER_EVENT = 0.01
 THREADS = "PYTHON_THREADPOOL_THREAD_COUNT"
@@ -157,7 +157,7 @@ def report(r: Result, env: dict[str, str]) -> str:
         f"  all applied after   {r.applied_s:6.1f} s",
         f"  all confirmed after {r.confirmed_s:6.1f} s",
         f"  rate                {r.rate:6.1f} events/s (goal >= {GOAL_RATE:.0f})",
-        f"  Table requests      {r.requests_per_event:6.2f} per event "
+        f"  storage requests    {r.requests_per_event:6.2f} per event "
         f"(goal <= {GOAL_REQUESTS:.0f})",
     ]
     lines += request_lines(r.requests, r.events)

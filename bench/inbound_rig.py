@@ -1,5 +1,5 @@
 """The inbound benchmark's rig: a private Azurite, the ACS double and the local host as a
-subprocess with the app's Table requests counted (bench/counting_host.py); how to put events
+subprocess with the app's storage requests counted (bench/counting_host.py); how to put events
 on the queue and read back when they were applied and confirmed."""
 
 from __future__ import annotations
