@@ -22,6 +22,7 @@ from shared.settings import (
 )
 
 if TYPE_CHECKING:
+    from shared.deadletter import ReplayResult
     from shared.repositories import HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
@@ -42,6 +43,8 @@ class Services(Protocol):
     def ping(self) -> None: ...
 
     def replay_poison_messages(self, limit: int) -> int: ...
+
+    def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
 
 @dataclass(frozen=True)
