@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.bursts import Bursts
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
 from shared.feed import ChangeFeed
 from shared.keywords import Classification, classify
@@ -54,8 +53,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-# Keyword events for one sender closer together than this are a burst (see _first_keyword).
-BURST_SECONDS = 1.0
 NO_HISTORY = KeywordState(
     opted_out=False,
     opted_out_at=None,
@@ -89,14 +86,12 @@ class InboundProcessor:
         clock: Callable[[], datetime] = utcnow,
         *,
         feed: ChangeFeed | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        bursts: Bursts | None = None,
     ) -> None:
         """`feed` publishes a change's event right after it is applied; without it the event
         stays owed in the store and the feed's sweep publishes it later."""
         self._feed = feed
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._last_keyword: dict[str, float] = {}
+        self._bursts = bursts or Bursts()
         self._states = states
         self._history = history
         self._programs = programs
@@ -182,7 +177,7 @@ class InboundProcessor:
         *,
         opt_out: bool,
     ) -> Outcome:
-        if opt_out and self._in_burst(sender):
+        if opt_out and self._bursts.arrived(sender.e164):
             row = self._first_keyword(sender, recipient, sms, keyword)
             if row is not None:
                 self._publish(row)
@@ -211,14 +206,6 @@ class InboundProcessor:
             self._publish(row)
             return Outcome.APPLIED
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
-
-    def _in_burst(self, sender: PhoneNumber) -> bool:
-        """Whether another keyword event for this sender arrived within BURST_SECONDS."""
-        now = self._monotonic()
-        with self._lock:
-            last = self._last_keyword.get(sender.e164)
-            self._last_keyword[sender.e164] = now
-        return last is not None and now - last < BURST_SECONDS
 
     def _first_keyword(
         self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, keyword: str

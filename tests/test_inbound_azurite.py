@@ -14,6 +14,7 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
+from shared.bursts import Bursts
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
@@ -69,7 +70,7 @@ def test_keywords_against_table_storage(store: Any) -> None:
         CachedPrograms(s.programs),
         replies,
         SETTINGS,
-        monotonic=lambda: next(ticks),
+        bursts=Bursts(clock=lambda: next(ticks)),
     )
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
