@@ -12,9 +12,10 @@ When a word is in more than one place (STOP is in every pack, CANCELAR in es and
    ARRET in French (CWTA), STOP to a French sender (fr) in French, CANCELAR to (es, pt) in
    Spanish and to (pt, es) in Portuguese.
 
-Plain-language revocation ("stop texting me") stays English (`keywords.classify_plain_language`,
-with its false-positive guard); its reply is in English unless the phrase was built on another
-pack's word ("arrêt svp" -> French).
+Plain-language revocation ("stop texting me") is English (`keywords.classify_plain_language`,
+with its false-positive guard) for every sender, answered in English unless the phrase was built
+on another pack's word ("arrêt svp" -> French); and French (`shared.plain_language_fr`, the same
+kind of guard) for senders that chose `fr`, answered in French. Other languages have none yet.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from shared.language_packs import (
     KeywordPack,
     Language,
 )
+from shared.plain_language_fr import KEYWORD as FR_KEYWORD
+from shared.plain_language_fr import is_revocation_fr
 
 _RANK = {Action.OPT_OUT: 0, Action.HELP: 1, Action.OPT_IN: 2}
 
@@ -128,11 +131,19 @@ def classify_in(
     if entry is not None:
         return LocalizedClassification(entry.action, entry.canonical, False, entry.language)
     if plain_language:
-        found = classify_plain_language(text)
-        if found is not None and found.keyword is not None:
-            return LocalizedClassification(
-                Action.OPT_OUT, found.keyword, True, _plain_language_language(found.keyword, table)
-            )
+        return _classify_plain_language(text, languages, table)
+    return NO_MATCH
+
+
+def _classify_plain_language(
+    text: str, languages: Sequence[Language], table: _Table
+) -> LocalizedClassification:
+    found = classify_plain_language(text)
+    if found is not None and found.keyword is not None:
+        language = _plain_language_language(found.keyword, table)
+        return LocalizedClassification(Action.OPT_OUT, found.keyword, True, language)
+    if Language.FR in languages and is_revocation_fr(text):
+        return LocalizedClassification(Action.OPT_OUT, FR_KEYWORD, True, Language.FR)
     return NO_MATCH
 
 
