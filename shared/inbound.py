@@ -9,10 +9,13 @@ Delivery from the queue is at least once and in any order; the effect must be ex
   creation, or an ETag-conditional update), so concurrent copies of one event send one reply; a
   copy that finds a live claim raises so the host retries it later, and a claim older than
   REPLY_LEASE (its sender crashed) is taken over, so the reply is not lost either.
-- STOP/START apply in ReceivedTimestamp order: the store keeps the newest applied event per
-  sender/recipient, and an older event that arrives later is recorded as `superseded`. The state
-  row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
-  instances cannot both win; the loser reads again and decides again.
+- STOP/START apply in ReceivedTimestamp order (`shared/ordering.py`): the store keeps the newest
+  applied event per sender/recipient, and an older event that arrives later is recorded as
+  `superseded`. The state row and the opt-out row change in one transaction, conditional on
+  their ETags, so concurrent instances cannot both win; the loser reads again and decides again.
+- Keywords are matched in the sender's languages (`shared/multilingual.py`) and answered in the
+  language of the matched word; for a revoke-all sender, STOP/START also change the group-wide
+  entry, with the same ordering rule in the group's partition (`shared/groups.py`).
 - An opt-in never undoes a newer opt-out made through the API (the conservative direction).
 - Transient failures raise (the host retries the message); nothing is left half-written
   because the state change is one transaction and the history row is written after it, keyed so
@@ -28,26 +31,30 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
-from shared.keywords import Classification, classify
+from shared.membership import membership_of
 from shared.model import (
     Action,
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
+    Language,
     Outcome,
     ReplyStatus,
     SenderProgram,
     Source,
 )
+from shared.multilingual import LocalizedClassification, classify_in
+from shared.ordering import apply_in_order
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
-from shared.repositories import History, KeywordStates, SenderPrograms
+from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
+from shared.sender_languages import languages_for
 from shared.service import utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+ALL_LANGUAGES = tuple(Language)
 
-MAX_CONFLICT_RETRIES = 5
 # Longer than one send can take (SmsClient: 2 tries of at most 5 s connect + 15 s read).
 REPLY_LEASE = timedelta(seconds=90)
 
@@ -72,8 +79,11 @@ class InboundProcessor:
         replies: ReplySender,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        groups: GroupOptOuts | None = None,
     ) -> None:
         self._states = states
+        self._groups = groups
         self._history = history
         self._programs = programs
         self._replies = replies
@@ -81,15 +91,10 @@ class InboundProcessor:
         self._clock = clock
 
     def handle(self, sms: InboundSms) -> InboundResult:
-        found = classify(sms.text, plain_language=True)
-        if found.action is Action.NONE:
-            log.info("Inbound message from %s: no keyword", mask(sms.recipient))
+        classified = self._classify(sms)
+        if classified is None:
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
-        program = self._programs.get_program(sender)
-        if found.plain_language and not self._plain_language_enabled(program):
-            log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
-            return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
+        found, sender, recipient, program = classified
         record = _keyword_record(sms, found, sender, recipient)
         existing = self._history.get_history(record)
         if existing is not None:
@@ -103,7 +108,7 @@ class InboundProcessor:
     def _first_delivery(
         self,
         sms: InboundSms,
-        found: Classification,
+        found: LocalizedClassification,
         program: SenderProgram | None,
         record: HistoryRecord,
     ) -> InboundResult:
@@ -111,7 +116,7 @@ class InboundProcessor:
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
+            outcome = self._change(sender, recipient, sms, found, program)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -135,46 +140,89 @@ class InboundProcessor:
         )
         return InboundResult(found.action, outcome, status)
 
+    def _classify(
+        self, sms: InboundSms
+    ) -> tuple[LocalizedClassification, PhoneNumber, PhoneNumber, SenderProgram | None] | None:
+        """The keyword in the sender's languages, or None. A text that is no keyword in any
+        language costs no storage request; otherwise the program (languages, options) is read."""
+        if not classify_in(sms.text, ALL_LANGUAGES).is_keyword:
+            log.info("Inbound message from %s: no keyword", mask(sms.recipient))
+            return None
+        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        program = self._programs.get_program(sender)
+        languages = languages_for(sender, program.languages if program else None)
+        found = classify_in(sms.text, languages)
+        if not found.is_keyword:
+            log.info("Inbound message from %s: no keyword in its languages", mask(recipient))
+            return None
+        if found.plain_language and not self._plain_language_enabled(program):
+            log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
+            return None
+        return found, sender, recipient, program
+
+    def _change(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber,
+        sms: InboundSms,
+        found: LocalizedClassification,
+        program: SenderProgram | None,
+    ) -> Outcome:
+        """Opt in or out at the sender and, for a revoke-all sender, at its group (in that
+        order: a retry after a failure in between finds the sender's change already made)."""
+        opt_out = found.action is Action.OPT_OUT
+        outcome = apply_in_order(
+            lambda: self._states.keyword_state(sender, recipient),
+            lambda state: self._states.apply_keyword(
+                sender,
+                recipient,
+                state,
+                opt_out=opt_out,
+                event_at=sms.received_at,
+                message_id=sms.message_id,
+            ),
+            sms,
+            opt_out=opt_out,
+        )
+        group = membership_of(program).revoke_all_group
+        if group is None or self._groups is None:
+            return outcome
+        group_outcome = self._apply_group(self._groups, group, sender, recipient, sms, opt_out)
+        log.info("Group-wide %s for %s: %s", found.action, mask(recipient), group_outcome)
+        applied = Outcome.APPLIED in (outcome, group_outcome)
+        return Outcome.APPLIED if applied else Outcome.SUPERSEDED
+
+    def _apply_group(
+        self,
+        groups: GroupOptOuts,
+        group: str,
+        sender: PhoneNumber,
+        recipient: PhoneNumber,
+        sms: InboundSms,
+        opt_out: bool,
+    ) -> Outcome:
+        return apply_in_order(
+            lambda: groups.group_state(group, recipient),
+            lambda state: groups.apply_group_keyword(
+                group,
+                recipient,
+                state,
+                opt_out=opt_out,
+                sender=sender,
+                event_at=sms.received_at,
+                message_id=sms.message_id,
+            ),
+            sms,
+            opt_out=opt_out,
+        )
+
     def _plain_language_enabled(self, program: SenderProgram | None) -> bool:
         if program is not None and program.plain_language_optout is not None:
             return program.plain_language_optout
         return self._settings.plain_language_optout
 
-    def _apply(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
-    ) -> Outcome:
-        event_key = (sms.received_at, sms.message_id)
-        for _ in range(MAX_CONFLICT_RETRIES):
-            state = self._states.keyword_state(sender, recipient)
-            if state.last_message_id == sms.message_id:
-                return Outcome.APPLIED  # applied by an earlier try whose history write failed
-            last = state.last_event_at
-            if last is not None and (last, state.last_message_id or "") > event_key:
-                return Outcome.SUPERSEDED
-            if (
-                not opt_out
-                and state.opted_out
-                and state.opt_out_source == Source.API
-                and state.opted_out_at is not None
-                and state.opted_out_at > sms.received_at
-            ):
-                return Outcome.SUPERSEDED
-            try:
-                self._states.apply_keyword(
-                    sender,
-                    recipient,
-                    state,
-                    opt_out=opt_out,
-                    event_at=sms.received_at,
-                    message_id=sms.message_id,
-                )
-                return Outcome.APPLIED
-            except ConcurrencyConflict:
-                log.info("Concurrent change for %s; reading again", mask(recipient))
-        raise ConcurrencyConflict("too many concurrent changes; the host will retry")
-
     def _take_over_reply(
-        self, existing: HistoryRecord, found: Classification, program: SenderProgram | None
+        self, existing: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
     ) -> ReplyStatus:
         claimed = existing.reply_claimed_at
         if (
@@ -190,9 +238,10 @@ class InboundProcessor:
         return self._send(existing, found, program)
 
     def _send(
-        self, record: HistoryRecord, found: Classification, program: SenderProgram | None
+        self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
     ) -> ReplyStatus:
-        text = reply_text(found.action, self._settings, program)
+        language = found.language or Language.EN
+        text = reply_text(found.action, self._settings, program, language)
         try:
             status = self._replies.send(record.sender, record.recipient, text)
         except Exception:
@@ -206,7 +255,7 @@ class InboundProcessor:
 
 
 def _keyword_record(
-    sms: InboundSms, found: Classification, sender: PhoneNumber, recipient: PhoneNumber
+    sms: InboundSms, found: LocalizedClassification, sender: PhoneNumber, recipient: PhoneNumber
 ) -> HistoryRecord:
     """The event's history record, before its outcome is known (its key finds a redelivery)."""
     return HistoryRecord(

@@ -38,20 +38,8 @@ tells the person to send), never a common word such as SI/OUI/JA.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-from shared.keywords import Action
-
-
-class Language(StrEnum):
-    """ISO 639-1 codes of the keyword packs."""
-
-    EN = "en"
-    FR = "fr"
-    ES = "es"
-    PT = "pt"
-    IT = "it"
-    DE = "de"
+from shared.model import Action, Language
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from shared.keywords import (
-    Action,
-    _keyword_form,
     classify_plain_language,
+    keyword_form,
     plain_language_form,
 )
 from shared.language_packs import (
@@ -37,8 +36,8 @@ from shared.language_packs import (
     ENGLISH,
     PACKS,
     KeywordPack,
-    Language,
 )
+from shared.model import Action, Language
 from shared.plain_language_fr import KEYWORD as FR_KEYWORD
 from shared.plain_language_fr import is_revocation_fr
 
@@ -68,7 +67,7 @@ class _Entry:
 
 
 def _canonical(word: str) -> str:
-    return _keyword_form(word).upper()
+    return keyword_form(word).upper()
 
 
 def _pack_words(pack: KeywordPack) -> Iterable[tuple[str, Action]]:
@@ -82,8 +81,8 @@ def _sources(languages: tuple[Language, ...]) -> list[tuple[Language, list[tuple
     sources = [(lang, list(_pack_words(PACKS[lang]))) for lang in languages]
     for lang, words in ALWAYS_ON:
         pack = PACKS[lang]
-        actions = dict((_keyword_form(w), a) for w, a in _pack_words(pack))
-        sources.append((lang, [(w, actions[_keyword_form(w)]) for w in words]))
+        actions = dict((keyword_form(w), a) for w, a in _pack_words(pack))
+        sources.append((lang, [(w, actions[keyword_form(w)]) for w in words]))
     return sources
 
 
@@ -98,12 +97,12 @@ def _table(languages: tuple[Language, ...]) -> _Table:
     exact: dict[str, _Entry] = {}
     for lang, words in _sources(languages):
         for word, action in words:
-            form = _keyword_form(word)
+            form = keyword_form(word)
             current = exact.get(form)
             if current is None or _RANK[action] < _RANK[current.action]:
                 exact[form] = _Entry(action, _canonical(word), lang)
-    code_forms = {_keyword_form(w) for lang in languages for w in PACKS[lang].code_suffix}
-    code_forms |= {_keyword_form(w) for w in ALWAYS_ON_CODE_SUFFIX}
+    code_forms = {keyword_form(w) for lang in languages for w in PACKS[lang].code_suffix}
+    code_forms |= {keyword_form(w) for w in ALWAYS_ON_CODE_SUFFIX}
     code_forms = {f for f in code_forms if f in exact and exact[f].action is Action.OPT_OUT}
     alternation = "|".join(re.escape(f) for f in sorted(code_forms, key=len, reverse=True))
     return _Table(exact, re.compile(rf"(?P<kw>{alternation}) #?[0-9]{{1,15}}"))
@@ -111,7 +110,7 @@ def _table(languages: tuple[Language, ...]) -> _Table:
 
 def keyword_language(keyword: str, languages: Sequence[Language]) -> Language | None:
     """The language whose reply answers `keyword` for a sender with these `languages`."""
-    entry = _table(tuple(languages)).exact.get(_keyword_form(keyword))
+    entry = _table(tuple(languages)).exact.get(keyword_form(keyword))
     return entry.language if entry else None
 
 
@@ -123,7 +122,7 @@ def classify_in(
     if not text:
         return NO_MATCH
     table = _table(tuple(dict.fromkeys(languages)))
-    form = _keyword_form(text)
+    form = keyword_form(text)
     entry = table.exact.get(form)
     if entry is None:
         match = table.code_suffix.fullmatch(form)
@@ -147,11 +146,11 @@ def _classify_plain_language(
     return NO_MATCH
 
 
-_ENGLISH_FORMS = frozenset(_keyword_form(w) for w in ENGLISH.opt_out)
+_ENGLISH_FORMS = frozenset(keyword_form(w) for w in ENGLISH.opt_out)
 
 
 def _plain_language_language(keyword: str, table: _Table) -> Language:
-    form = _keyword_form(keyword)
+    form = keyword_form(keyword)
     if form in _ENGLISH_FORMS or form not in table.exact:
         return Language.EN
     return table.exact[form].language

@@ -16,6 +16,7 @@ from azure.core.pipeline.transport import RequestsTransport
 
 from shared.connections import queue_service_client, table_service_client
 from shared.inbound import InboundProcessor
+from shared.membership import OptOutMembership
 from shared.poison import replay_poison
 from shared.replies import make_reply_sender
 from shared.repositories import HistoryReader, SenderPrograms
@@ -69,7 +70,9 @@ def store() -> TableStore:
         client = table_service_client(
             transport=pooled_transport(MAX_PARALLEL_READS), **STORAGE_CLIENT_OPTIONS
         )
-        return TableStore(client, s.optout_table, s.history_table, s.programs_table)
+        return TableStore(
+            client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
+        )
 
     return _get("store", build)
 
@@ -86,8 +89,23 @@ def ping() -> None:
     store().ping()
 
 
+def membership() -> OptOutMembership:
+    """Opted out of a sender, directly or through its revoke-all group: what `check` asks, and
+    what a sending path must ask before it sends."""
+
+    def build() -> OptOutMembership:
+        tables = store()
+        return OptOutMembership(tables.optouts, tables.groups, tables.programs)
+
+    return _get("membership", build)
+
+
 def optout_service() -> OptOutService:
-    return _get("optout_service", lambda: OptOutService(store().optouts, store().history))
+    def build() -> OptOutService:
+        tables = store()
+        return OptOutService(tables.optouts, tables.history, membership=membership())
+
+    return _get("optout_service", build)
 
 
 def inbound_processor() -> InboundProcessor:
@@ -95,7 +113,12 @@ def inbound_processor() -> InboundProcessor:
         tables = store()
         replies = make_reply_sender(settings())
         return InboundProcessor(
-            tables.optouts, tables.history, tables.programs, replies, settings()
+            tables.optouts,
+            tables.history,
+            tables.programs,
+            replies,
+            settings(),
+            groups=tables.groups,
         )
 
     return _get("inbound", build)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.language_packs import Language
+from shared.model import Language
 from shared.phone import PhoneNumber
 
 # Countries whose main language is one of the packs' (ISO 3166-1 alpha-2).

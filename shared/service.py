@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from shared.membership import OptOutMembership
 from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutEntries
@@ -20,11 +21,17 @@ def utcnow() -> datetime:
 
 class OptOutService:
     def __init__(
-        self, entries: OptOutEntries, history: History, clock: Callable[[], datetime] = utcnow
+        self,
+        entries: OptOutEntries,
+        history: History,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        membership: OptOutMembership | None = None,
     ) -> None:
         self._entries = entries
         self._history_log = history
         self._clock = clock
+        self._membership = membership
 
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
@@ -41,8 +48,11 @@ class OptOutService:
         self._history(sender, recipients, Action.OPT_IN, at)
 
     def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+        """Opted out of `sender`: its own entries, or its revoke-all group's (`membership`)."""
         if not recipients:
             return set()
+        if self._membership is not None:
+            return self._membership.opted_out(sender, recipients)
         return self._entries.opted_out(sender, recipients)
 
     def _history(

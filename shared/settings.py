@@ -18,6 +18,7 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 DEFAULT_OPTOUT_TABLE = "OptOuts"
 DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
+DEFAULT_GROUPS_TABLE = "GroupOptOuts"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
 
@@ -83,6 +84,7 @@ class Settings:
     reply_optin_text: str = ""
     reply_help_text: str = ""
     plain_language_optout: bool = True
+    groups_table: str = DEFAULT_GROUPS_TABLE
 
     @property
     def replies_enabled(self) -> bool:
@@ -96,6 +98,7 @@ class Settings:
             optout_table=env.get("OPTOUT_TABLE_NAME") or DEFAULT_OPTOUT_TABLE,
             history_table=env.get("OPTOUT_HISTORY_TABLE_NAME") or DEFAULT_HISTORY_TABLE,
             programs_table=env.get("SENDER_PROGRAMS_TABLE_NAME") or DEFAULT_PROGRAMS_TABLE,
+            groups_table=env.get("GROUP_OPTOUTS_TABLE_NAME") or DEFAULT_GROUPS_TABLE,
             max_body_bytes=_int(
                 "OPTOUT_MAX_BODY_BYTES",
                 env.get("OPTOUT_MAX_BODY_BYTES"),

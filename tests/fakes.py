@@ -12,6 +12,7 @@ from datetime import datetime
 from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
+    GroupEntry,
     HistoryRecord,
     InvalidPageToken,
     KeywordState,
@@ -21,6 +22,8 @@ from shared.model import (
     StorageUnavailable,
 )
 from shared.phone import PhoneNumber
+
+GROUP_PREFIX = "group:"
 
 
 @dataclass
@@ -123,7 +126,9 @@ class FakeRepository:
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
         self._check()
-        key = (sender.e164, recipient.e164)
+        return self._state((sender.e164, recipient.e164))
+
+    def _state(self, key: tuple[str, str]) -> KeywordState:
         entry, state = self.optouts.get(key), self.states.get(key)
         return KeywordState(
             opted_out=entry is not None,
@@ -145,11 +150,23 @@ class FakeRepository:
         event_at: datetime,
         message_id: str,
     ) -> None:
+        key = (sender.e164, recipient.e164)
+        self._apply(key, recipient, state, opt_out, event_at, {}, message_id)
+
+    def _apply(
+        self,
+        key: tuple[str, str],
+        recipient: PhoneNumber,
+        state: KeywordState,
+        opt_out: bool,
+        event_at: datetime,
+        extra: dict,
+        message_id: str = "",
+    ) -> None:
         if self.before_apply is not None:
             hook, self.before_apply = self.before_apply, None
             hook()
         self._check()
-        key = (sender.e164, recipient.e164)
         entry, current = self.optouts.get(key), self.states.get(key)
         # The same preconditions as the Table transaction: all or nothing.
         if (current.etag if current else None) != state.state_etag:
@@ -159,11 +176,56 @@ class FakeRepository:
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             self.optouts[key] = Row(
-                {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country},
+                {
+                    "OptedOutAt": event_at,
+                    "Source": Source.KEYWORD,
+                    "Country": recipient.country,
+                    **extra,
+                },
                 self._etag(),
             )
         else:
             self.optouts.pop(key, None)
+
+    # Groups: the group's partition is keyed "group:<name>", which no sender (E.164) can be.
+
+    def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
+        self._check()
+        return {r.e164 for r in recipients if (GROUP_PREFIX + group, r.e164) in self.optouts}
+
+    def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState:
+        self._check()
+        return self._state((GROUP_PREFIX + group, recipient.e164))
+
+    def apply_group_keyword(
+        self,
+        group: str,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        sender: PhoneNumber,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        extra = {"Sender": sender.e164, "MessageId": message_id}
+        key = (GROUP_PREFIX + group, recipient.e164)
+        self._apply(key, recipient, state, opt_out, event_at, extra, message_id)
+
+    def group_entries(
+        self, group: str, *, page_size: int = 100, token: str | None = None
+    ) -> tuple[list[GroupEntry], str | None]:
+        self._check()
+        if token is not None and not token.isdigit():
+            raise InvalidPageToken(token)
+        rows = [
+            GroupEntry(group, r, row.data["Sender"], row.data["OptedOutAt"], row.data["MessageId"])
+            for (pk, r), row in sorted(self.optouts.items())
+            if pk == GROUP_PREFIX + group
+        ]
+        start = int(token or 0)
+        end = start + page_size
+        return rows[start:end], (str(end) if end < len(rows) else None)
 
     def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
         self._check()

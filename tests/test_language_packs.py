@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import multilingual
-from shared.keywords import Action, classify
-from shared.language_packs import ALWAYS_ON, PACKS, KeywordPack, Language
+from shared.keywords import classify
+from shared.language_packs import ALWAYS_ON, PACKS, KeywordPack
+from shared.model import Action, Language
 from shared.multilingual import (
     NO_MATCH,
     LocalizedClassification,

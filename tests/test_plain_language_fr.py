@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.keywords import Action, classify
-from shared.language_packs import Language
+from shared.keywords import classify
+from shared.model import Action, Language
 from shared.multilingual import NO_MATCH, LocalizedClassification, classify_in
 from shared.plain_language_fr import is_revocation_fr
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.language_packs import Language
+from shared.model import Language
 from shared.multilingual import classify_in
 from shared.phone import parse_e164
 from shared.sender_languages import (

@@ -75,7 +75,7 @@ def from_entity(e: Any) -> HistoryRecord:
     )
 
 
-def _decode_token(token: str | None) -> Any:
+def decode_token(token: str | None) -> Any:
     if not token:
         return None
     try:
@@ -84,7 +84,7 @@ def _decode_token(token: str | None) -> Any:
         raise InvalidPageToken("invalid page token") from exc
 
 
-def _encode_token(continuation: Any) -> str | None:
+def encode_token(continuation: Any) -> str | None:
     return (
         base64.urlsafe_b64encode(json.dumps(continuation).encode()).decode()
         if continuation
@@ -149,13 +149,13 @@ class TableHistory(TableAdapter):
         if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
             query += " and RowKey gt @lo and RowKey lt @hi"
-        continuation = _decode_token(token)
+        continuation = decode_token(token)
 
         def read() -> tuple[list[HistoryRecord], str | None]:
             pages = self._table.query_entities(
                 query, parameters=params, results_per_page=page_size
             ).by_page(continuation_token=continuation)
             rows = [from_entity(e) for e in next(pages, [])]
-            return rows, _encode_token(pages.continuation_token)
+            return rows, encode_token(pages.continuation_token)
 
         return self.call(read)
