@@ -71,6 +71,7 @@ var tableNames = {
   optOuts: 'OptOuts'
   history: 'OptOutHistory'
   programs: 'SenderPrograms'
+  groups: 'GroupOptOuts'
 }
 var accessKeysSecretName = 'optout-access-keys'
 
@@ -115,6 +116,7 @@ module storage 'storage.bicep' = {
       tableNames.optOuts
       tableNames.history
       tableNames.programs
+      tableNames.groups
     ]
   }
 }

@@ -19,7 +19,7 @@ from shared.inbound import InboundProcessor
 from shared.membership import OptOutMembership
 from shared.poison import replay_poison
 from shared.replies import make_reply_sender
-from shared.repositories import HistoryReader, SenderPrograms
+from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import Settings, SettingsError
 from shared.tables import TableStore
@@ -83,6 +83,10 @@ def programs() -> SenderPrograms:
 
 def history() -> HistoryReader:
     return store().history
+
+
+def groups() -> GroupOptOuts:
+    return store().groups
 
 
 def ping() -> None:

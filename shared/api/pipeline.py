@@ -16,7 +16,7 @@ from shared.model import ConcurrencyConflict, StorageUnavailable
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from shared.repositories import HistoryReader, SenderPrograms
+    from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ class Services(Protocol):
     def programs(self) -> SenderPrograms: ...
 
     def history(self) -> HistoryReader: ...
+
+    def groups(self) -> GroupOptOuts: ...
 
     def ping(self) -> None: ...
 
