@@ -268,6 +268,7 @@ def _keyword_record(
         event_at=sms.received_at,
         outcome=Outcome.PENDING,
         keyword=found.keyword or "",
+        language=found.language,
     )
 
 

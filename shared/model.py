@@ -119,6 +119,7 @@ class HistoryRecord:
     outcome: Outcome
     message_id: str = ""
     keyword: str = ""
+    language: Language | None = None  # the keyword's language: the reply's (keyword events)
     reply_status: ReplyStatus = ReplyStatus.NONE
     # When the current reply attempt began (status `sending`): a lease, so that a concurrent
     # delivery of the same event does not send too, and a crashed attempt is taken over later.

@@ -176,6 +176,12 @@ def test_arret_to_a_canadian_sender_is_confirmed_in_french(tables: Any) -> None:
         render(PACKS[Language.EN].optin_text, values),
         render(PACKS[Language.EN].optout_text, values),
     ]
+    rows, _ = store.history.history_page(parse_e164(CANADA), PERSON)
+    assert [(r.keyword, r.language) for r in rows] == [
+        ("ARRET", Language.FR),
+        ("START", Language.EN),
+        ("STOP", Language.EN),
+    ]
     recorder.clear()
     assert handle_queue_message(event(CANADA, "bonjour", 4), proc).outcome is Outcome.NO_KEYWORD
     assert recorder.count == 0  # no keyword in any language: no storage request

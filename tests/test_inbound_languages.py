@@ -83,7 +83,7 @@ def test_reply_language_follows_the_keyword(
     assert result.action is action
     assert replies.sent == [(sender, PERSON, pack_text(language, action))]
     (row,) = repo.history_rows.values()
-    assert row.action is action
+    assert (row.action, row.language) == (action, language)
 
 
 def test_words_of_packs_the_sender_does_not_use_are_not_keywords() -> None:

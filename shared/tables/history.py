@@ -21,6 +21,7 @@ from shared.model import (
     Action,
     HistoryRecord,
     InvalidPageToken,
+    Language,
     Outcome,
     ReplyStatus,
     Source,
@@ -51,6 +52,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "RecordedAt": recorded_at,
             "Outcome": str(record.outcome),
             "Keyword": record.keyword,
+            "Language": str(record.language) if record.language else None,
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
         }
@@ -68,6 +70,7 @@ def from_entity(e: Any) -> HistoryRecord:
         outcome=Outcome(e["Outcome"]),
         message_id=e.get("MessageId", ""),
         keyword=e.get("Keyword", ""),
+        language=Language(e["Language"]) if e.get("Language") else None,
         reply_status=ReplyStatus(e.get("ReplyStatus", ReplyStatus.NONE)),
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
