@@ -5,10 +5,13 @@ sender's own entry; senders outside the group are unaffected; order wins over ar
 from __future__ import annotations
 
 import itertools
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
@@ -185,3 +188,32 @@ def test_group_entries_are_listed() -> None:
     assert [(r.recipient, r.sender) for r in rows] == [("+14255550001", B)]
     rows, token = repo.group_entries("contoso", page_size=1, token=token)
     assert [(r.recipient, r.sender) for r in rows] == [("+14255550002", A)] and token is None
+
+
+# --- property: any events, any arrival order -----------------------------------------------------
+
+_EVENT = st.tuples(st.sampled_from([A, B, LATER]), st.sampled_from(["STOP", "START"]))
+
+
+@given(st.lists(_EVENT, min_size=1, max_size=8), st.randoms(use_true_random=False))
+@settings(max_examples=150, deadline=None)
+def test_property_state_is_the_newest_events_whatever_the_arrival_order(
+    events: list[tuple[str, str]], rng: random.Random
+) -> None:
+    """Event i is sent at second i; delivered shuffled, some twice. Then each sender's own entry
+    is what its newest event says, the group-wide entry what the group's newest event says, and
+    check on a sender is either."""
+    repo, proc, membership = setup()
+    repo.programs[LATER] = GROUPED
+    deliveries = [sms(sender, text, n) for n, (sender, text) in enumerate(events)]
+    deliveries += rng.sample(deliveries, k=len(deliveries) // 2)  # redeliveries
+    rng.shuffle(deliveries)
+    for delivery in deliveries:
+        proc.handle(delivery)
+    group_out = events[-1][1] == "STOP"
+    for sender in (A, B, LATER):
+        own = [text for s, text in events if s == sender]
+        own_out = bool(own) and own[-1] == "STOP"
+        assert ((sender, PERSON) in repo.optouts) is own_out
+        assert checked(membership, sender) is (own_out or group_out)
+    assert not checked(membership, OUTSIDER)
