@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
+from shared.feed import ChangeFeed
 from shared.membership import membership_of
 from shared.model import (
     Action,
@@ -44,6 +45,7 @@ from shared.model import (
     Source,
 )
 from shared.multilingual import LocalizedClassification, classify_in
+from shared.optout_events import FeedRow
 from shared.ordering import apply_in_order
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
@@ -80,8 +82,12 @@ class InboundProcessor:
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
         *,
+        feed: ChangeFeed | None = None,
         groups: GroupOptOuts | None = None,
     ) -> None:
+        """`feed` publishes a change's event right after it is applied; without it the event
+        stays owed in the store and the feed's sweep publishes it later."""
+        self._feed = feed
         self._states = states
         self._groups = groups
         self._history = history
@@ -180,9 +186,12 @@ class InboundProcessor:
                 opt_out=opt_out,
                 event_at=sms.received_at,
                 message_id=sms.message_id,
+                keyword=found.keyword or "",
             ),
             sms,
             opt_out=opt_out,
+            # publish the change's event; after an earlier try, the one it may still owe
+            done=lambda row, state: self._publish(row if row is not None else state.feed),
         )
         group = membership_of(program).revoke_all_group
         if group is None or self._groups is None:
@@ -220,6 +229,10 @@ class InboundProcessor:
         if program is not None and program.plain_language_optout is not None:
             return program.plain_language_optout
         return self._settings.plain_language_optout
+
+    def _publish(self, row: FeedRow | None) -> None:
+        if self._feed is not None and row is not None and row.owed:
+            self._feed.publish([row])
 
     def _take_over_reply(
         self, existing: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None

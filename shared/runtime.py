@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 
 from shared.connections import queue_service_client, table_service_client
+from shared.event_publishers import make_publisher
+from shared.feed import ChangeFeed
+from shared.feed_settings import FeedSettings
 from shared.inbound import InboundProcessor
 from shared.membership import OptOutMembership
 from shared.poison import replay_poison
@@ -32,6 +36,8 @@ STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 5,
     "read_timeout": 15,
 }
+
+EVENT_SENDS_IN_PARALLEL = 16
 
 log = logging.getLogger(__name__)
 _lock = threading.RLock()
@@ -104,10 +110,35 @@ def membership() -> OptOutMembership:
     return _get("membership", build)
 
 
+def feed_settings() -> FeedSettings:
+    return _get("feed_settings", FeedSettings.from_env)
+
+
+def change_feed() -> ChangeFeed:
+    """The change feed: the outbox in the OptOuts table, published to the events queue (and
+    the Event Grid topic when configured)."""
+
+    def build() -> ChangeFeed:
+        s = feed_settings()
+        # Its own connection pool: events of different recipients are sent in parallel.
+        transport = pooled_transport(EVENT_SENDS_IN_PARALLEL)
+        queues = queue_service_client(transport=transport, **STORAGE_CLIENT_OPTIONS)
+        queue = queues.get_queue_client(s.queue_name)
+        publisher = make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL)
+        grace = timedelta(seconds=s.sweep_grace_seconds)
+        return ChangeFeed(store().feed, publisher, sweep_grace=grace)
+
+    return _get("change_feed", build)
+
+
+def sweep_events() -> int:
+    return change_feed().sweep()
+
+
 def optout_service() -> OptOutService:
     def build() -> OptOutService:
         tables = store()
-        return OptOutService(tables.optouts, tables.history, membership=membership())
+        return OptOutService(tables.optouts, tables.history, change_feed(), membership=membership())
 
     return _get("optout_service", build)
 
@@ -122,6 +153,7 @@ def inbound_processor() -> InboundProcessor:
             tables.programs,
             replies,
             settings(),
+            feed=change_feed(),
             groups=tables.groups,
         )
 

@@ -5,12 +5,14 @@ Azurite to the same behaviours, so the fake cannot drift unnoticed."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
+from shared.event_publishers import PublishFailed
 from shared.model import (
     AlreadyRecorded,
+    ChangeKind,
     ConcurrencyConflict,
     GroupEntry,
     HistoryRecord,
@@ -21,9 +23,10 @@ from shared.model import (
     Source,
     StorageUnavailable,
 )
+from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
 
-GROUP_PREFIX = "group:"
+GROUP_PREFIX = "group:"  # the fake's group partitions: no sender (E.164) can be keyed so
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Row:
 class FakeRepository:
     optouts: dict[tuple[str, str], Row] = field(default_factory=dict)
     states: dict[tuple[str, str], Row] = field(default_factory=dict)
+    feeds: dict[tuple[str, str], FeedRow] = field(default_factory=dict)
     history_rows: dict[tuple, HistoryRecord] = field(default_factory=dict)
     programs: dict[str, SenderProgram] = field(default_factory=dict)
     down: bool = False
@@ -126,9 +130,7 @@ class FakeRepository:
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
         self._check()
-        return self._state((sender.e164, recipient.e164))
-
-    def _state(self, key: tuple[str, str]) -> KeywordState:
+        key = (sender.e164, recipient.e164)
         entry, state = self.optouts.get(key), self.states.get(key)
         return KeywordState(
             opted_out=entry is not None,
@@ -138,7 +140,11 @@ class FakeRepository:
             last_message_id=state.data["LastMessageId"] if state else None,
             entry_etag=entry.etag if entry else None,
             state_etag=state.etag if state else None,
+            feed=self._feed(key),
         )
+
+    def _feed(self, key: tuple[str, str]) -> FeedRow:
+        return self.feeds.get(key) or FeedRow(*key)
 
     def apply_keyword(
         self,
@@ -149,45 +155,95 @@ class FakeRepository:
         opt_out: bool,
         event_at: datetime,
         message_id: str,
-    ) -> None:
-        key = (sender.e164, recipient.e164)
-        self._apply(key, recipient, state, opt_out, event_at, {}, message_id)
-
-    def _apply(
-        self,
-        key: tuple[str, str],
-        recipient: PhoneNumber,
-        state: KeywordState,
-        opt_out: bool,
-        event_at: datetime,
-        extra: dict,
-        message_id: str = "",
-    ) -> None:
+        keyword: str = "",
+    ) -> FeedRow:
         if self.before_apply is not None:
             hook, self.before_apply = self.before_apply, None
             hook()
         self._check()
+        key = (sender.e164, recipient.e164)
         entry, current = self.optouts.get(key), self.states.get(key)
         # The same preconditions as the Table transaction: all or nothing.
         if (current.etag if current else None) != state.state_etag:
             raise ConcurrencyConflict("state")
         if (entry.etag if entry else None) != state.entry_etag:
             raise ConcurrencyConflict("entry")
+        feed = self._feed(key)
+        if state.feed is not None and feed.etag != state.feed.etag:
+            raise ConcurrencyConflict("feed")
+        if opt_out != (entry is not None):
+            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
+            change = feed.next_change(
+                kind,
+                event_at,
+                Source.KEYWORD,
+                country=recipient.country,
+                keyword=keyword,
+                message_id=message_id,
+            )
+            feed = feed.appended(change, datetime.now(UTC))
+        self.feeds[key] = feed = replace(feed, opted_out=opt_out, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             self.optouts[key] = Row(
-                {
-                    "OptedOutAt": event_at,
-                    "Source": Source.KEYWORD,
-                    "Country": recipient.country,
-                    **extra,
-                },
+                {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country},
                 self._etag(),
             )
         else:
             self.optouts.pop(key, None)
+        return feed
 
-    # Groups: the group's partition is keyed "group:<name>", which no sender (E.164) can be.
+    # -- ChangeFeedStore -----------------------------------------------------------------------
+
+    def apply(
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        *,
+        opt_out: bool,
+        at: datetime,
+        source: Source,
+        message_id: str = "",
+        times: Mapping[str, datetime] | None = None,
+    ) -> list[Applied]:
+        self._check()
+        applied = []
+        for r in {r.e164: r for r in recipients}.values():
+            key = (sender.e164, r.e164)
+            if (key in self.optouts) == opt_out:
+                continue  # already in that state: no change, no event
+            when = (times or {}).get(r.e164, at)
+            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
+            feed = self._feed(key)
+            change = feed.next_change(kind, when, source, country=r.country, message_id=message_id)
+            feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
+            self.feeds[key] = feed
+            if opt_out:
+                data = {"OptedOutAt": when, "Source": source, "Country": r.country}
+                self.optouts[key] = Row(data, self._etag())
+            else:
+                self.optouts.pop(key)
+            applied.append(Applied(change, feed))
+        return applied
+
+    def clear(self, rows: Sequence[FeedRow]) -> None:
+        self._check()
+        for row in rows:
+            key = (row.sender, row.recipient)
+            if key in self.feeds:
+                self.feeds[key] = replace(self.feeds[key].without(row.owed), etag=self._etag())
+
+    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
+        self._check()
+        return iter(
+            [
+                f
+                for f in self.feeds.values()
+                if f.owed and f.owed_since is not None and f.owed_since < owed_before
+            ]
+        )
+
+    # -- GroupOptOuts: the group's partition in the same dicts, keyed "group:<name>" -----------
 
     def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
         self._check()
@@ -195,7 +251,17 @@ class FakeRepository:
 
     def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState:
         self._check()
-        return self._state((GROUP_PREFIX + group, recipient.e164))
+        key = (GROUP_PREFIX + group, recipient.e164)
+        entry, state = self.optouts.get(key), self.states.get(key)
+        return KeywordState(
+            opted_out=entry is not None,
+            opted_out_at=entry.data["OptedOutAt"] if entry else None,
+            opt_out_source=entry.data["Source"] if entry else None,
+            last_event_at=state.data["LastEventAt"] if state else None,
+            last_message_id=state.data["LastMessageId"] if state else None,
+            entry_etag=entry.etag if entry else None,
+            state_etag=state.etag if state else None,
+        )
 
     def apply_group_keyword(
         self,
@@ -208,9 +274,23 @@ class FakeRepository:
         event_at: datetime,
         message_id: str,
     ) -> None:
-        extra = {"Sender": sender.e164, "MessageId": message_id}
+        if self.before_apply is not None:
+            hook, self.before_apply = self.before_apply, None
+            hook()
+        self._check()
         key = (GROUP_PREFIX + group, recipient.e164)
-        self._apply(key, recipient, state, opt_out, event_at, extra, message_id)
+        entry, current = self.optouts.get(key), self.states.get(key)
+        if (current.etag if current else None) != state.state_etag:
+            raise ConcurrencyConflict("state")
+        if (entry.etag if entry else None) != state.entry_etag:
+            raise ConcurrencyConflict("entry")
+        self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
+        if opt_out:
+            data = {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country}
+            data |= {"Sender": sender.e164, "MessageId": message_id}
+            self.optouts[key] = Row(data, self._etag())
+        else:
+            self.optouts.pop(key, None)
 
     def group_entries(
         self, group: str, *, page_size: int = 100, token: str | None = None
@@ -258,3 +338,16 @@ class FakeReplies:
             raise self.fail
         self.sent.append((from_, to, text))
         return ReplyStatus.SENT
+
+
+@dataclass
+class FakePublisher:
+    """EventPublisher in memory: what was published, in order; `down` refuses like an outage."""
+
+    published: list[OptOutChange] = field(default_factory=list)
+    down: bool = False
+
+    def publish(self, changes: Sequence[OptOutChange]) -> None:
+        if self.down:
+            raise PublishFailed("fake outage")
+        self.published.extend(changes)

@@ -14,13 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.events import InboundSms
+from shared.feed import ChangeFeed
 from shared.inbound import InboundProcessor
 from shared.membership import OptOutMembership
 from shared.model import Outcome, SenderProgram
 from shared.phone import parse_e164
 from shared.service import OptOutService
 from shared.settings import Settings
-from tests.fakes import GROUP_PREFIX, FakeReplies, FakeRepository
+from tests.fakes import GROUP_PREFIX, FakePublisher, FakeReplies, FakeRepository
 
 A, B, LATER, OUTSIDER, NO_REVOKE = (
     "+18005550111",
@@ -156,12 +157,13 @@ def test_a_concurrent_start_between_read_and_write_is_decided_by_time(
 
 def test_check_through_the_service_reads_both_partitions() -> None:
     repo, proc, _ = setup()
-    service = OptOutService(repo, repo, membership=OptOutMembership(repo, repo, repo))
+    feed = ChangeFeed(repo, FakePublisher(), sweep_grace=timedelta(0))
+    service = OptOutService(repo, repo, feed, membership=OptOutMembership(repo, repo, repo))
     proc.handle(sms(A, "STOP", 1))
     people = [parse_e164(PERSON), parse_e164("+14255550999")]
     assert service.check(parse_e164(B), people) == {PERSON}
     assert service.check(parse_e164(OUTSIDER), people) == set()
-    assert OptOutService(repo, repo).check(parse_e164(B), people) == set()  # without groups
+    assert OptOutService(repo, repo, feed).check(parse_e164(B), people) == set()  # no groups
 
 
 def test_membership_follows_program_changes_at_once() -> None:
