@@ -3,20 +3,20 @@
 Delivery from the queue is at least once and in any order; the effect must be exactly once:
 
 - Each keyword event has a history row whose key is derived from the event, so a redelivered
-  event finds its row and changes nothing. The row's ReplyStatus says whether the reply went
-  (`sent`), is being sent (`sending`, with the time the attempt claimed it) or still has to go
-  (`pending`, after a failed attempt). A delivery sends only after winning the claim (the row's
-  creation, or an ETag-conditional update), so concurrent copies of one event send one reply; a
-  copy that finds a live claim raises so the host retries it later, and a claim older than
-  REPLY_LEASE (its sender crashed) is taken over, so the reply is not lost either.
-- STOP/START apply in ReceivedTimestamp order (`shared/ordering.py`): the store keeps the newest
-  applied event per sender/recipient, and an older event that arrives later is recorded as
-  `superseded`. The state row and the opt-out row change in one transaction, conditional on
-  their ETags, so concurrent instances cannot both win; the loser reads again and decides again.
-- Keywords are matched in the sender's languages (`shared/multilingual.py`) and answered in the
-  language of the matched word; for a revoke-all sender, STOP/START also change the group-wide
-  entry, with the same ordering rule in the group's partition (`shared/groups.py`).
+  event finds its row (creating it fails) and changes nothing. The row's ReplyStatus says
+  whether the reply went (`sent`), is being sent (`sending`, with the time the attempt claimed
+  it) or still has to go (`pending`, after a failed attempt). A delivery sends only after
+  winning the claim (the row's creation, or an ETag-conditional update), so concurrent copies
+  of one event send one reply; a copy that finds a live claim raises so the host retries it
+  later, and a claim older than REPLY_LEASE (its sender crashed) is taken over, so the reply is
+  not lost either.
+- STOP/START apply in ReceivedTimestamp order: the store keeps the newest applied event per
+  sender/recipient, and an older event that arrives later is recorded as `superseded`. The state
+  row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
+  instances cannot both win; the loser reads again and decides again.
 - An opt-in never undoes a newer opt-out made through the API (the conservative direction).
+- Keywords are matched in the sender's languages and answered in the matched word's language;
+  a revoke-all sender's STOP/START also changes its group's entry, in order (`groups.py`).
 - Transient failures raise (the host retries the message); nothing is left half-written
   because the state change is one transaction and the history row is written after it, keyed so
   that a retry recognises the applied event.
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.bursts import Bursts
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
 from shared.feed import ChangeFeed
 from shared.membership import membership_of
@@ -38,25 +39,33 @@ from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
+    KeywordState,
     Language,
     Outcome,
     ReplyStatus,
     SenderProgram,
     Source,
 )
-from shared.multilingual import LocalizedClassification, classify_in
+from shared.multilingual import LocalizedClassification
 from shared.optout_events import FeedRow
-from shared.ordering import apply_in_order
-from shared.phone import PhoneNumber, mask, normalise_inbound
+from shared.ordering import apply_to_group, superseded
+from shared.phone import PhoneNumber, mask
 from shared.replies import ReplySender, reply_text
 from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
-from shared.sender_languages import languages_for
+from shared.sender_keywords import sender_keyword
 from shared.service import utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-ALL_LANGUAGES = tuple(Language)
 
+MAX_CONFLICT_RETRIES = 5
+NO_HISTORY = KeywordState(
+    opted_out=False,
+    opted_out_at=None,
+    opt_out_source=None,
+    last_event_at=None,
+    last_message_id=None,
+)
 # Longer than one send can take (SmsClient: 2 tries of at most 5 s connect + 15 s read).
 REPLY_LEASE = timedelta(seconds=90)
 
@@ -83,11 +92,13 @@ class InboundProcessor:
         clock: Callable[[], datetime] = utcnow,
         *,
         feed: ChangeFeed | None = None,
+        bursts: Bursts | None = None,
         groups: GroupOptOuts | None = None,
     ) -> None:
         """`feed` publishes a change's event right after it is applied; without it the event
         stays owed in the store and the feed's sweep publishes it later."""
         self._feed = feed
+        self._bursts = bursts or Bursts()
         self._states = states
         self._groups = groups
         self._history = history
@@ -97,32 +108,34 @@ class InboundProcessor:
         self._clock = clock
 
     def handle(self, sms: InboundSms) -> InboundResult:
-        classified = self._classify(sms)
-        if classified is None:
+        plain = self._settings.plain_language_optout
+        keyword = sender_keyword(sms, self._programs, plain_language_default=plain)
+        if keyword is None:
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
-        found, sender, recipient, program = classified
+        found, sender, recipient, program = keyword
         record = _keyword_record(sms, found, sender, recipient)
-        existing = self._history.get_history(record)
-        if existing is not None:
-            status = ReplyStatus(existing.reply_status)
-            if status.in_progress:
-                status = self._take_over_reply(existing, found, program)
-            log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
-            return InboundResult(found.action, Outcome.DUPLICATE, status)
-        return self._first_delivery(sms, found, program, record)
+        return self._deliver(sms, found, program, (sender, recipient), record)
 
-    def _first_delivery(
+    def _deliver(
         self,
         sms: InboundSms,
         found: LocalizedClassification,
         program: SenderProgram | None,
+        parties: tuple[PhoneNumber, PhoneNumber],
         record: HistoryRecord,
     ) -> InboundResult:
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        """Apply (idempotent: a redelivery finds its own event in the state row, or a newer
+        one), then create the history row, which claims the reply; a redelivery meets the row
+        there and finishes what the first delivery left (`_redelivered`)."""
+        sender, recipient = parties
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            outcome = self._change(sender, recipient, sms, found, program)
+            opt_out = found.action is Action.OPT_OUT
+            outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
+            group = membership_of(program).revoke_all_group
+            if group is not None and self._groups is not None:
+                outcome = apply_to_group(self._groups, group, parties, sms, opt_out, outcome)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -133,8 +146,7 @@ class InboundProcessor:
         try:
             self._history.create_history(record)  # creating the row claims the reply
         except AlreadyRecorded:
-            # A concurrent delivery of the same event got there first; it sends the reply.
-            return InboundResult(found.action, Outcome.DUPLICATE)
+            return self._redelivered(record, found, program)
         status = self._send(record, found, program) if reply_due else ReplyStatus.NONE
         log.info(
             "%s from %s to %s: %s (reply %s)",
@@ -146,89 +158,77 @@ class InboundProcessor:
         )
         return InboundResult(found.action, outcome, status)
 
-    def _classify(
-        self, sms: InboundSms
-    ) -> tuple[LocalizedClassification, PhoneNumber, PhoneNumber, SenderProgram | None] | None:
-        """The keyword in the sender's languages, or None. A text that is no keyword in any
-        language costs no storage request; otherwise the program (languages, options) is read."""
-        if not classify_in(sms.text, ALL_LANGUAGES).is_keyword:
-            log.info("Inbound message from %s: no keyword", mask(sms.recipient))
-            return None
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
-        program = self._programs.get_program(sender)
-        languages = languages_for(sender, program.languages if program else None)
-        found = classify_in(sms.text, languages)
-        if not found.is_keyword:
-            log.info("Inbound message from %s: no keyword in its languages", mask(recipient))
-            return None
-        if found.plain_language and not self._plain_language_enabled(program):
-            log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
-            return None
-        return found, sender, recipient, program
+    def _redelivered(
+        self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
+    ) -> InboundResult:
+        existing = self._history.get_history(record)
+        if existing is None:  # cannot be (rows are never deleted): let the host retry
+            raise ConcurrencyConflict("history row exists but cannot be read")
+        status = ReplyStatus(existing.reply_status)
+        if status.in_progress:
+            status = self._take_over_reply(existing, found, program)
+        log.info("Duplicate delivery of a %s event from %s", found.action, mask(existing.recipient))
+        return InboundResult(found.action, Outcome.DUPLICATE, status)
 
-    def _change(
+    def _apply(
         self,
         sender: PhoneNumber,
         recipient: PhoneNumber,
         sms: InboundSms,
-        found: LocalizedClassification,
-        program: SenderProgram | None,
-    ) -> Outcome:
-        """Opt in or out at the sender and, for a revoke-all sender, at its group (in that
-        order: a retry after a failure in between finds the sender's change already made)."""
-        opt_out = found.action is Action.OPT_OUT
-        outcome = apply_in_order(
-            lambda: self._states.keyword_state(sender, recipient),
-            lambda state: self._states.apply_keyword(
-                sender,
-                recipient,
-                state,
-                opt_out=opt_out,
-                event_at=sms.received_at,
-                message_id=sms.message_id,
-                keyword=found.keyword or "",
-            ),
-            sms,
-            opt_out=opt_out,
-            # publish the change's event; after an earlier try, the one it may still owe
-            done=lambda row, state: self._publish(row if row is not None else state.feed),
-        )
-        group = membership_of(program).revoke_all_group
-        if group is None or self._groups is None:
-            return outcome
-        group_outcome = self._apply_group(self._groups, group, sender, recipient, sms, opt_out)
-        log.info("Group-wide %s for %s: %s", found.action, mask(recipient), group_outcome)
-        applied = Outcome.APPLIED in (outcome, group_outcome)
-        return Outcome.APPLIED if applied else Outcome.SUPERSEDED
-
-    def _apply_group(
-        self,
-        groups: GroupOptOuts,
-        group: str,
-        sender: PhoneNumber,
-        recipient: PhoneNumber,
-        sms: InboundSms,
+        keyword: str,
+        *,
         opt_out: bool,
     ) -> Outcome:
-        return apply_in_order(
-            lambda: groups.group_state(group, recipient),
-            lambda state: groups.apply_group_keyword(
-                group,
+        if opt_out and self._bursts.arrived(sender.e164):
+            row = self._first_keyword(sender, recipient, sms, keyword)
+            if row is not None:
+                self._publish(row)
+                return Outcome.APPLIED
+        for _ in range(MAX_CONFLICT_RETRIES):
+            state = self._states.keyword_state(sender, recipient)
+            if state.last_message_id == sms.message_id:
+                # Applied by an earlier try whose history write failed: its event may be owed.
+                self._publish(state.feed)
+                return Outcome.APPLIED
+            if superseded(state, sms, opt_out=opt_out):
+                return Outcome.SUPERSEDED
+            try:
+                row = self._states.apply_keyword(
+                    sender,
+                    recipient,
+                    state,
+                    opt_out=opt_out,
+                    event_at=sms.received_at,
+                    message_id=sms.message_id,
+                    keyword=keyword,
+                )
+            except ConcurrencyConflict:
+                log.info("Concurrent change for %s; reading again", mask(recipient))
+                continue
+            self._publish(row)
+            return Outcome.APPLIED
+        raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+    def _first_keyword(
+        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, keyword: str
+    ) -> FeedRow | None:
+        """In a burst (a campaign's STOPs) most people have no history with the sender: write
+        the STOP as if so, without reading first. It is the very transaction the reads would
+        lead to for such a person (state row, entry and feed row all created, the change's
+        event owed), and it fails if any of them exists; that person is then read and decided
+        as usual. Saves the reads for each new person; costs one write for anyone else."""
+        try:
+            return self._states.apply_keyword(
+                sender,
                 recipient,
-                state,
-                opt_out=opt_out,
-                sender=sender,
+                NO_HISTORY,
+                opt_out=True,
                 event_at=sms.received_at,
                 message_id=sms.message_id,
-            ),
-            sms,
-            opt_out=opt_out,
-        )
-
-    def _plain_language_enabled(self, program: SenderProgram | None) -> bool:
-        if program is not None and program.plain_language_optout is not None:
-            return program.plain_language_optout
-        return self._settings.plain_language_optout
+                keyword=keyword,
+            )
+        except ConcurrencyConflict:
+            return None
 
     def _publish(self, row: FeedRow | None) -> None:
         if self._feed is not None and row is not None and row.owed:

@@ -1,5 +1,6 @@
 """Keyword events apply in the order they were sent (ReceivedTimestamp), whatever order they
-arrive or run in: the rule for one partition, a sender's or a group's.
+arrive or run in: the rule (`superseded`) for one partition, a sender's (`shared/inbound.py`,
+which also publishes the change's event) or a revoke-all group's (`apply_to_group`).
 
 Each partition keeps the newest applied event (time, message id) in a state row; an event older
 than it is `superseded`. The write is conditional on the state read (ETags), so of two
@@ -11,16 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
 
 from shared.events import InboundSms
 from shared.model import ConcurrencyConflict, KeywordState, Outcome, Source
-from shared.phone import mask
+from shared.phone import PhoneNumber, mask
+from shared.repositories import GroupOptOuts
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-R = TypeVar("R")
 
 
 def superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
@@ -38,34 +38,56 @@ def superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
     )
 
 
-def _nothing(result: object, state: KeywordState) -> None:
-    return None
-
-
 def apply_in_order(
     read: Callable[[], KeywordState],
-    write: Callable[[KeywordState], R],
+    write: Callable[[KeywordState], object],
     sms: InboundSms,
     *,
     opt_out: bool,
-    done: Callable[[R | None, KeywordState], None] = _nothing,
 ) -> Outcome:
-    """Apply the event with `write(state)` unless a newer event was applied. `done(result,
-    state)` follows a successful write, or `done(None, state)` when an earlier try of this event
-    had applied it already (its history write failed). ConcurrencyConflict after
+    """Apply the event with `write(state)` unless a newer event was applied (or this one was,
+    by an earlier try whose history write failed). ConcurrencyConflict after
     MAX_CONFLICT_RETRIES lost races (the host retries the message)."""
     for _ in range(MAX_CONFLICT_RETRIES):
         state = read()
         if state.last_message_id == sms.message_id:
-            done(None, state)
             return Outcome.APPLIED
         if superseded(state, sms, opt_out=opt_out):
             return Outcome.SUPERSEDED
         try:
-            result = write(state)
+            write(state)
         except ConcurrencyConflict:
             log.info("Concurrent change for %s; reading again", mask(sms.recipient))
             continue
-        done(result, state)
         return Outcome.APPLIED
     raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+
+def apply_to_group(
+    groups: GroupOptOuts,
+    group: str,
+    parties: tuple[PhoneNumber, PhoneNumber],
+    sms: InboundSms,
+    opt_out: bool,
+    outcome: Outcome,
+) -> Outcome:
+    """A revoke-all sender's STOP/START, already applied to its own partition with `outcome`,
+    applied to its group's partition too, in order (after its own: a retry after a failure in
+    between finds its own change made). APPLIED if either was."""
+    sender, recipient = parties
+    group_outcome = apply_in_order(
+        lambda: groups.group_state(group, recipient),
+        lambda state: groups.apply_group_keyword(
+            group,
+            recipient,
+            state,
+            opt_out=opt_out,
+            sender=sender,
+            event_at=sms.received_at,
+            message_id=sms.message_id,
+        ),
+        sms,
+        opt_out=opt_out,
+    )
+    log.info("Group-wide change for %s: %s", mask(recipient), group_outcome)
+    return Outcome.APPLIED if Outcome.APPLIED in (outcome, group_outcome) else outcome
