@@ -16,7 +16,7 @@ from devhost.inprocess import registered_http_functions
 from shared.api import ENDPOINTS
 from shared.api.openapi import DOCUMENT_PATH, document
 from shared.api.programs import WIRE_NAMES
-from shared.model import Action, Outcome, ReplyStatus, Source
+from shared.model import Action, Language, Outcome, ReplyStatus, Source
 from shared.request_ids import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from tests.openapi_check import check_response, close_objects, strict_openapi
 
@@ -91,8 +91,9 @@ def test_security_and_api_versions_are_as_the_endpoint_declares(endpoint: Any) -
             assert "api-version" not in params
         else:
             assert set(params["api-version"]["schema"]["enum"]) == endpoint.api_versions
-        if endpoint.auth:
-            assert "401" in op["responses"]
+        assert ("401" in op["responses"]) is endpoint.auth
+        assert ("413" in op["responses"]) is endpoint.limit_body
+        assert ("415" in op["responses"]) is (method in endpoint.json_methods)
 
 
 def test_every_response_declares_the_request_ids() -> None:
@@ -273,6 +274,7 @@ def test_history_vocabulary_is_the_domain_models() -> None:
     assert set(record["replyStatus"]["enum"]) == {str(r) for r in ReplyStatus}
     recorded = {Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.HELP}  # the others are not stored
     assert set(record["outcome"]["enum"]) == {str(o) for o in recorded}
+    assert set(record["language"]["enum"]) == {*(str(lang) for lang in Language), None}
 
 
 def test_program_fields_are_the_handlers() -> None:
