@@ -91,9 +91,10 @@ def test_security_and_api_versions_are_as_the_endpoint_declares(endpoint: Any) -
             assert "api-version" not in params
         else:
             assert set(params["api-version"]["schema"]["enum"]) == endpoint.api_versions
+        # What the pipeline refuses is described (a handler may refuse more, itself).
         assert ("401" in op["responses"]) is endpoint.auth
-        assert ("413" in op["responses"]) is endpoint.limit_body
-        assert ("415" in op["responses"]) is (method in endpoint.json_methods)
+        assert "413" in op["responses"] or not endpoint.limit_body
+        assert "415" in op["responses"] or method not in endpoint.json_methods
 
 
 def test_every_response_declares_the_request_ids() -> None:
