@@ -210,8 +210,11 @@ def _digits(to: str) -> str:
 
 
 def _match(sent: Sequence[OutgoingRecipient], answers: Sequence[SendResult]) -> list[SendResult]:
-    """ACS's results in the order of `sent`: the i-th answer for a number goes to the i-th time
-    that number was sent (robust to reordering and duplicates). The caller's `to` is kept."""
+    """ACS's results in the order of `sent`. ACS answers in request order, so when the numbers
+    line up the answers are taken by position; otherwise the i-th answer for a number goes to
+    the i-th time that number was sent. The caller's `to` is kept."""
+    if [_digits(a.to) for a in answers] == [_digits(r.to) for r in sent]:
+        return [_with_to(r.to, a) for r, a in zip(sent, answers, strict=True)]
     by_number: dict[str, deque[SendResult]] = defaultdict(deque)
     for answer in answers:
         by_number[_digits(answer.to)].append(answer)
@@ -219,23 +222,24 @@ def _match(sent: Sequence[OutgoingRecipient], answers: Sequence[SendResult]) -> 
     for recipient in sent:
         queue = by_number.get(_digits(recipient.to))
         if queue:
-            answer = queue.popleft()
-            matched.append(
-                SendResult(
-                    recipient.to,
-                    answer.status,
-                    answer.successful,
-                    answer.message_id,
-                    answer.repeatability_result,
-                    answer.error_message,
-                )
-            )
+            matched.append(_with_to(recipient.to, queue.popleft()))
         else:
             log.error("ACS returned no result for %s", mask(recipient.to))
             matched.append(
                 SendResult(recipient.to, 502, False, error_message=MISSING_RESULT_MESSAGE)
             )
     return matched
+
+
+def _with_to(to: str, answer: SendResult) -> SendResult:
+    return SendResult(
+        to,
+        answer.status,
+        answer.successful,
+        answer.message_id,
+        answer.repeatability_result,
+        answer.error_message,
+    )
 
 
 def _log_outcome(request: SendRequest, outcome: SendOutcome) -> None:

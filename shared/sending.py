@@ -20,6 +20,7 @@ from shared.sender import SenderId
 
 log = logging.getLogger(__name__)
 
+
 class RepeatabilityResult(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
