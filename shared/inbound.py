@@ -28,18 +28,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
-from shared.keywords import Action, Classification, classify
-from shared.phone import PhoneNumber, mask, normalise_inbound
-from shared.replies import ReplySender, reply_text
-from shared.service import utcnow
-from shared.settings import Settings
-from shared.store import (
+from shared.keywords import Classification, classify
+from shared.model import (
+    Action,
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
-    OptOutRepository,
+    Outcome,
+    ReplyStatus,
     SenderProgram,
+    Source,
 )
+from shared.phone import PhoneNumber, mask, normalise_inbound
+from shared.replies import ReplySender, reply_text
+from shared.repositories import History, KeywordStates, SenderPrograms
+from shared.service import utcnow
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +59,23 @@ class ReplyInProgress(Exception):
 @dataclass(frozen=True)
 class InboundResult:
     action: Action
-    outcome: str  # applied | superseded | help | duplicate | no-keyword | ignored
-    reply_status: str = "none"
+    outcome: Outcome
+    reply_status: ReplyStatus = ReplyStatus.NONE
 
 
 class InboundProcessor:
     def __init__(
         self,
-        repo: OptOutRepository,
+        states: KeywordStates,
+        history: History,
+        programs: SenderPrograms,
         replies: ReplySender,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._repo = repo
+        self._states = states
+        self._history = history
+        self._programs = programs
         self._replies = replies
         self._settings = settings
         self._clock = clock
@@ -76,49 +84,47 @@ class InboundProcessor:
         found = classify(sms.text, plain_language=True)
         if found.action is Action.NONE:
             log.info("Inbound message from %s: no keyword", mask(sms.recipient))
-            return InboundResult(Action.NONE, "no-keyword")
+            return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
-        program = self._repo.get_program(sender)
+        program = self._programs.get_program(sender)
         if found.plain_language and not self._plain_language_enabled(program):
             log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
-            return InboundResult(Action.NONE, "no-keyword")
-
-        record = HistoryRecord(
-            sender=sender.e164,
-            recipient=recipient.e164,
-            action=str(found.action),
-            source="keyword",
-            event_id=sms.message_id,
-            message_id=sms.message_id,
-            event_at=sms.received_at,
-            outcome="",
-            keyword=found.keyword or "",
-        )
-        existing = self._repo.get_history(record)
+            return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
+        record = _keyword_record(sms, found, sender, recipient)
+        existing = self._history.get_history(record)
         if existing is not None:
-            status = existing.reply_status
-            if status in ("pending", "sending"):
+            status = ReplyStatus(existing.reply_status)
+            if status.in_progress:
                 status = self._take_over_reply(existing, found, program)
             log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
-            return InboundResult(found.action, "duplicate", status)
+            return InboundResult(found.action, Outcome.DUPLICATE, status)
+        return self._first_delivery(sms, found, program, record)
 
+    def _first_delivery(
+        self,
+        sms: InboundSms,
+        found: Classification,
+        program: SenderProgram | None,
+        record: HistoryRecord,
+    ) -> InboundResult:
+        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
         if found.action is Action.HELP:
-            outcome = "help"
+            outcome = Outcome.HELP
         else:
             outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
-        reply_due = outcome in ("applied", "help")
+        reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
             outcome=outcome,
-            reply_status="sending" if reply_due else "none",
+            reply_status=ReplyStatus.SENDING if reply_due else ReplyStatus.NONE,
             reply_claimed_at=self._clock() if reply_due else None,
         )
         try:
-            self._repo.create_history(record)  # creating the row claims the reply
+            self._history.create_history(record)  # creating the row claims the reply
         except AlreadyRecorded:
             # A concurrent delivery of the same event got there first; it sends the reply.
-            return InboundResult(found.action, "duplicate")
-        status = self._send(record, found, program) if reply_due else "none"
+            return InboundResult(found.action, Outcome.DUPLICATE)
+        status = self._send(record, found, program) if reply_due else ReplyStatus.NONE
         log.info(
             "%s from %s to %s: %s (reply %s)",
             found.action,
@@ -136,25 +142,25 @@ class InboundProcessor:
 
     def _apply(
         self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
-    ) -> str:
+    ) -> Outcome:
         event_key = (sms.received_at, sms.message_id)
         for _ in range(MAX_CONFLICT_RETRIES):
-            state = self._repo.keyword_state(sender, recipient)
+            state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
-                return "applied"  # applied by an earlier try whose history write failed
+                return Outcome.APPLIED  # applied by an earlier try whose history write failed
             last = state.last_event_at
             if last is not None and (last, state.last_message_id or "") > event_key:
-                return "superseded"
+                return Outcome.SUPERSEDED
             if (
                 not opt_out
                 and state.opted_out
-                and state.opt_out_source == "api"
+                and state.opt_out_source == Source.API
                 and state.opted_out_at is not None
                 and state.opted_out_at > sms.received_at
             ):
-                return "superseded"
+                return Outcome.SUPERSEDED
             try:
-                self._repo.apply_keyword(
+                self._states.apply_keyword(
                     sender,
                     recipient,
                     state,
@@ -162,26 +168,30 @@ class InboundProcessor:
                     event_at=sms.received_at,
                     message_id=sms.message_id,
                 )
-                return "applied"
+                return Outcome.APPLIED
             except ConcurrencyConflict:
                 log.info("Concurrent change for %s; reading again", mask(recipient))
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
 
     def _take_over_reply(
         self, existing: HistoryRecord, found: Classification, program: SenderProgram | None
-    ) -> str:
+    ) -> ReplyStatus:
         claimed = existing.reply_claimed_at
-        if existing.reply_status == "sending" and claimed and self._clock() - claimed < REPLY_LEASE:
+        if (
+            existing.reply_status == ReplyStatus.SENDING
+            and claimed
+            and self._clock() - claimed < REPLY_LEASE
+        ):
             raise ReplyInProgress("another delivery of this event is sending its reply")
         try:
-            self._repo.claim_reply(existing, self._clock())
+            self._history.claim_reply(existing, self._clock())
         except ConcurrencyConflict as exc:
             raise ReplyInProgress("another delivery claimed the reply first") from exc
         return self._send(existing, found, program)
 
     def _send(
         self, record: HistoryRecord, found: Classification, program: SenderProgram | None
-    ) -> str:
+    ) -> ReplyStatus:
         text = reply_text(found.action, self._settings, program)
         try:
             status = self._replies.send(record.sender, record.recipient, text)
@@ -189,10 +199,27 @@ class InboundProcessor:
             # Give the claim back so the host's retry can send at once (best effort: if this
             # write fails too, the claim simply expires).
             with contextlib.suppress(Exception):
-                self._repo.set_reply_status(record, "pending")
+                self._history.set_reply_status(record, ReplyStatus.PENDING)
             raise
-        self._repo.set_reply_status(record, status)
+        self._history.set_reply_status(record, status)
         return status
+
+
+def _keyword_record(
+    sms: InboundSms, found: Classification, sender: PhoneNumber, recipient: PhoneNumber
+) -> HistoryRecord:
+    """The event's history record, before its outcome is known (its key finds a redelivery)."""
+    return HistoryRecord(
+        sender=sender.e164,
+        recipient=recipient.e164,
+        action=found.action,
+        source=Source.KEYWORD,
+        event_id=sms.message_id,
+        message_id=sms.message_id,
+        event_at=sms.received_at,
+        outcome=Outcome.PENDING,
+        keyword=found.keyword or "",
+    )
 
 
 def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:
@@ -203,7 +230,7 @@ def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> Inbo
         sms = parse_queue_message(body)
     except IgnoredEvent as exc:
         log.info("Queue message ignored: %s", exc)
-        return InboundResult(Action.NONE, "ignored")
+        return InboundResult(Action.NONE, Outcome.IGNORED)
     except MalformedEvent as exc:
         log.warning("Malformed inbound message (it will end in the poison queue): %s", exc)
         raise

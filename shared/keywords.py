@@ -29,14 +29,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Action(StrEnum):
-    OPT_OUT = "optout"
-    OPT_IN = "optin"
-    HELP = "help"
-    NONE = "none"
+from shared.model import Action
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import logging
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
 
-from shared.store import StorageUnavailable
+from shared.model import StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,9 @@ import logging
 import string
 from typing import Any, Protocol
 
-from shared.keywords import Action
+from shared.model import Action, ReplyStatus, SenderProgram
 from shared.phone import mask
-from shared.settings import Settings
-from shared.store import SenderProgram
+from shared.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -104,29 +103,29 @@ def reply_text(action: Action, settings: Settings, program: SenderProgram | None
 
 
 class ReplySender(Protocol):
-    def send(self, from_: str, to: str, text: str) -> str:
-        """Send `text`; return the reply status to record (`sent` or `logged`)."""
+    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+        """Send `text`; return the reply status to record (`sent`, `logged` or `failed`)."""
         ...
 
 
 class LoggingReplySender:
     """Used when no ACS connection is configured: replies are logged (masked), not sent."""
 
-    def send(self, from_: str, to: str, text: str) -> str:
+    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
         log.info(
             "Reply NOT sent (ACS_CONNECTION_STRING/ACS_ENDPOINT not set) from %s to %s: %d chars",
             mask(from_),
             mask(to),
             len(text),
         )
-        return "logged"
+        return ReplyStatus.LOGGED
 
 
 class AcsReplySender:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def send(self, from_: str, to: str, text: str) -> str:
+    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
         from azure.core.exceptions import AzureError, HttpResponseError
 
         try:
@@ -135,18 +134,18 @@ class AcsReplySender:
             code = exc.status_code or 500
             if code in PERMANENT_STATUSES:
                 log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), code)
-                return "failed"
+                return ReplyStatus.FAILED
             raise ReplyFailed(f"ACS send failed: HTTP {exc.status_code}") from exc
         except AzureError as exc:
             raise ReplyFailed(f"ACS send failed: {type(exc).__name__}") from exc
         result = results[0]
         if result.successful:
-            return "sent"
+            return ReplyStatus.SENT
         status = result.http_status_code or 500
         if status not in PERMANENT_STATUSES:
             raise ReplyFailed(f"ACS send failed for the recipient: HTTP {status}")
         log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), status)
-        return "failed"
+        return ReplyStatus.FAILED
 
 
 def parse_acs_connection_string(conn: str) -> tuple[str, str]:
@@ -157,8 +156,6 @@ def parse_acs_connection_string(conn: str) -> tuple[str, str]:
             parts[name.strip().lower()] = value.strip()
     endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
     if not endpoint or not key:
-        from shared.settings import SettingsError
-
         raise SettingsError("ACS_CONNECTION_STRING must be 'endpoint=...;accesskey=...'")
     return endpoint, key
 

@@ -11,13 +11,18 @@ import logging
 import threading
 from typing import Any
 
+import requests
+from azure.core.pipeline.transport import RequestsTransport
+
 from shared.connections import queue_service_client, table_service_client
 from shared.inbound import InboundProcessor
 from shared.poison import replay_poison
 from shared.replies import make_reply_sender
+from shared.repositories import HistoryReader, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import Settings, SettingsError
-from shared.store import TableOptOutStore
+from shared.tables import TableStore
+from shared.tables.base import MAX_PARALLEL_READS
 
 # Fail fast when storage is down: the caller (a client or the queue host) retries.
 STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
@@ -47,28 +52,53 @@ def settings() -> Settings:
     return _get("settings", Settings.from_env)
 
 
-def store() -> TableOptOutStore:
-    def build() -> TableOptOutStore:
+def pooled_transport(pool_size: int) -> RequestsTransport:
+    """azure-core's requests transport keeps 10 connections per host by default; concurrent
+    point reads need as many as they run in parallel."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    timeouts = {k: v for k, v in STORAGE_CLIENT_OPTIONS.items() if k.endswith("_timeout")}
+    return RequestsTransport(session=session, session_owner=False, **timeouts)
+
+
+def store() -> TableStore:
+    def build() -> TableStore:
         s = settings()
-        return TableOptOutStore(
-            table_service_client(**STORAGE_CLIENT_OPTIONS),
-            s.optout_table,
-            s.history_table,
-            s.programs_table,
+        client = table_service_client(
+            transport=pooled_transport(MAX_PARALLEL_READS), **STORAGE_CLIENT_OPTIONS
         )
+        return TableStore(client, s.optout_table, s.history_table, s.programs_table)
 
     return _get("store", build)
 
 
+def programs() -> SenderPrograms:
+    return store().programs
+
+
+def history() -> HistoryReader:
+    return store().history
+
+
+def ping() -> None:
+    store().ping()
+
+
 def optout_service() -> OptOutService:
-    return _get("optout_service", lambda: OptOutService(store()))
+    return _get("optout_service", lambda: OptOutService(store().optouts, store().history))
 
 
 def inbound_processor() -> InboundProcessor:
-    return _get(
-        "inbound",
-        lambda: InboundProcessor(store(), make_reply_sender(settings()), settings()),
-    )
+    def build() -> InboundProcessor:
+        tables = store()
+        replies = make_reply_sender(settings())
+        return InboundProcessor(
+            tables.optouts, tables.history, tables.programs, replies, settings()
+        )
+
+    return _get("inbound", build)
 
 
 def replay_poison_messages(limit: int) -> int:

@@ -1,6 +1,6 @@
 """The service layer for the API's add / remove / check: domain types in, domain types out.
 
-Knows neither HTTP nor Table entities: it talks to an `OptOutRepository`.
+Knows neither HTTP nor Table entities: it talks to the OptOutEntries and History protocols.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.phone import PhoneNumber
-from shared.store import HistoryRecord, OptOutRepository
+from shared.repositories import History, OptOutEntries
 
 
 def utcnow() -> datetime:
@@ -18,45 +19,48 @@ def utcnow() -> datetime:
 
 
 class OptOutService:
-    def __init__(self, repo: OptOutRepository, clock: Callable[[], datetime] = utcnow) -> None:
-        self._repo = repo
+    def __init__(
+        self, entries: OptOutEntries, history: History, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._entries = entries
+        self._history_log = history
         self._clock = clock
 
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
-        self._repo.add(sender, recipients, at)
-        self._history(sender, recipients, "optout", at)
+        self._entries.add(sender, recipients, at)
+        self._history(sender, recipients, Action.OPT_OUT, at)
 
     def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
-        self._repo.remove(sender, recipients)
-        self._history(sender, recipients, "optin", at)
+        self._entries.remove(sender, recipients)
+        self._history(sender, recipients, Action.OPT_IN, at)
 
     def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         if not recipients:
             return set()
-        return self._repo.opted_out(sender, recipients)
+        return self._entries.opted_out(sender, recipients)
 
     def _history(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], action: str, at: datetime
+        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], action: Action, at: datetime
     ) -> None:
         request_id = str(uuid.uuid4())
         unique = {r.e164 for r in recipients}
-        self._repo.record_history(
+        self._history_log.record_history(
             [
                 HistoryRecord(
                     sender=sender.e164,
                     recipient=r,
                     action=action,
-                    source="api",
+                    source=Source.API,
                     event_id=f"{request_id}:{r}",
                     message_id=request_id,
                     event_at=at,
-                    outcome="applied",
+                    outcome=Outcome.APPLIED,
                 )
                 for r in sorted(unique)
             ]

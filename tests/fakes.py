@@ -1,5 +1,6 @@
-"""In-memory fakes for fast service-layer tests. The same tests' key cases also run against
-the real store on Azurite (tests/test_inbound_azurite.py), so the fake cannot drift unnoticed."""
+"""In-memory fakes for fast service-layer tests. FakeRepository implements every repository
+protocol (shared/repositories.py); tests/test_contract.py holds it and the Table adapters on
+Azurite to the same behaviours, so the fake cannot drift unnoticed."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from shared.phone import PhoneNumber
-from shared.store import (
+from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
+    InvalidPageToken,
     KeywordState,
+    ReplyStatus,
     SenderProgram,
+    Source,
     StorageUnavailable,
-    history_row_key,
 )
+from shared.phone import PhoneNumber
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Row:
 class FakeRepository:
     optouts: dict[tuple[str, str], Row] = field(default_factory=dict)
     states: dict[tuple[str, str], Row] = field(default_factory=dict)
-    history_rows: dict[tuple[str, str], HistoryRecord] = field(default_factory=dict)
+    history_rows: dict[tuple, HistoryRecord] = field(default_factory=dict)
     programs: dict[str, SenderProgram] = field(default_factory=dict)
     down: bool = False
     # Called just before apply_keyword writes: lets a test run a "concurrent" writer there.
@@ -48,7 +51,7 @@ class FakeRepository:
         self._check()
         for r in recipients:
             self.optouts[(sender.e164, r.e164)] = Row(
-                {"OptedOutAt": at, "Source": "api", "Country": r.country}, self._etag()
+                {"OptedOutAt": at, "Source": Source.API, "Country": r.country}, self._etag()
             )
 
     def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
@@ -63,34 +66,60 @@ class FakeRepository:
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         self._check()
         for rec in records:
-            self.history_rows[(rec.sender, history_row_key(rec))] = replace(rec, etag=self._etag())
+            self.history_rows[rec.event_key] = replace(rec, etag=self._etag())
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
         self._check()
-        return self.history_rows.get((record.sender, history_row_key(record)))
+        return self.history_rows.get(record.event_key)
 
     def create_history(self, record: HistoryRecord) -> None:
         self._check()
-        key = (record.sender, history_row_key(record))
+        key = record.event_key
         if key in self.history_rows:
             raise AlreadyRecorded("EntityAlreadyExists")
         self.history_rows[key] = replace(record, etag=self._etag())
 
-    def set_reply_status(self, record: HistoryRecord, status: str) -> None:
+    def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
         self._check()
-        key = (record.sender, history_row_key(record))
+        key = record.event_key
         self.history_rows[key] = replace(
             self.history_rows[key], reply_status=status, etag=self._etag()
         )
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
         self._check()
-        key = (record.sender, history_row_key(record))
+        key = record.event_key
         if self.history_rows[key].etag != record.etag:
             raise ConcurrencyConflict("history row changed")
         self.history_rows[key] = replace(
-            self.history_rows[key], reply_status="sending", reply_claimed_at=at, etag=self._etag()
+            self.history_rows[key],
+            reply_status=ReplyStatus.SENDING,
+            reply_claimed_at=at,
+            etag=self._etag(),
         )
+
+    def history_page(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber | None = None,
+        *,
+        page_size: int = 100,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        self._check()
+        if token is not None and not token.isdigit():
+            raise InvalidPageToken(token)
+        rows = sorted(
+            (
+                r
+                for r in self.history_rows.values()
+                if r.sender == sender.e164 and (recipient is None or r.recipient == recipient.e164)
+            ),
+            key=lambda r: (r.recipient, r.event_at),
+        )
+        start = int(token or 0)
+        end = start + page_size
+        return rows[start:end], (str(end) if end < len(rows) else None)
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
         self._check()
@@ -130,7 +159,7 @@ class FakeRepository:
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             self.optouts[key] = Row(
-                {"OptedOutAt": event_at, "Source": "keyword", "Country": recipient.country},
+                {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country},
                 self._etag(),
             )
         else:
@@ -159,11 +188,11 @@ class FakeReplies:
     # Called once, in the middle of the next send: lets a test run a concurrent delivery there.
     during_send: Callable[[], None] | None = None
 
-    def send(self, from_: str, to: str, text: str) -> str:
+    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
         if self.during_send is not None:
             hook, self.during_send = self.during_send, None
             hook()
         if self.fail is not None:
             raise self.fail
         self.sent.append((from_, to, text))
-        return "sent"
+        return ReplyStatus.SENT

@@ -18,10 +18,10 @@ from shared.inbound import (
     handle_queue_message,
 )
 from shared.keywords import Action
+from shared.model import SenderProgram, StorageUnavailable
 from shared.phone import parse_e164
 from shared.replies import ReplyFailed
 from shared.settings import Settings
-from shared.store import SenderProgram, StorageUnavailable
 from tests.fakes import FakeReplies, FakeRepository
 
 BUSINESS = "+18005550100"
@@ -43,7 +43,7 @@ def sms(text: str, n: int, seconds: float | None = None, person: str = PERSON) -
 
 def setup() -> tuple[FakeRepository, FakeReplies, InboundProcessor]:
     repo, replies = FakeRepository(), FakeReplies()
-    return repo, replies, InboundProcessor(repo, replies, SETTINGS)
+    return repo, replies, InboundProcessor(repo, repo, repo, replies, SETTINGS)
 
 
 def opted_out(repo: FakeRepository, person: str = PERSON) -> bool:
@@ -149,7 +149,7 @@ def test_concurrent_copies_of_one_event_send_one_reply() -> None:
 
     def second_copy() -> None:  # another instance, while the first is still sending
         try:
-            InboundProcessor(repo, replies, SETTINGS).handle(event)
+            InboundProcessor(repo, repo, repo, replies, SETTINGS).handle(event)
         except ReplyInProgress as exc:
             raised.append(exc)
 
@@ -163,7 +163,7 @@ def test_concurrent_copies_of_one_event_send_one_reply() -> None:
 def test_a_crashed_reply_claim_is_taken_over_after_the_lease() -> None:
     repo, replies, _ = setup()
     now = [T0]
-    proc = InboundProcessor(repo, replies, SETTINGS, clock=lambda: now[0])
+    proc = InboundProcessor(repo, repo, repo, replies, SETTINGS, clock=lambda: now[0])
     event = sms("HELP", 1)
 
     def crash() -> None:
@@ -215,7 +215,7 @@ def test_history_write_failure_after_apply_is_recovered_on_retry() -> None:
 def test_concurrent_newer_event_wins_over_conditional_write() -> None:
     repo, _replies, proc = setup()
     # While STOP(t=1) is about to write, START(t=2) is applied by "another instance".
-    repo.before_apply = lambda: InboundProcessor(repo, FakeReplies(), SETTINGS).handle(
+    repo.before_apply = lambda: InboundProcessor(repo, repo, repo, FakeReplies(), SETTINGS).handle(
         sms("START", 2)
     )
     result = proc.handle(sms("STOP", 1))
@@ -295,7 +295,9 @@ def test_final_state_is_the_newest_event(
     for i, message in enumerate(order):
         if concurrent and data.draw(st.booleans(), label=f"interleave-{i}"):
             other = concurrent.pop()
-            repo.before_apply = lambda o=other: InboundProcessor(repo, replies, SETTINGS).handle(o)
+            repo.before_apply = lambda o=other: InboundProcessor(
+                repo, repo, repo, replies, SETTINGS
+            ).handle(o)
         proc.handle(message)
         repo.before_apply = None
     newest = max(messages, key=lambda m: (m.received_at, m.message_id))

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
+from devhost.testing import Azurite
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
 from shared.settings import Settings
-from shared.store import STATE_PREFIX, TableOptOutStore
-from tests.apphelpers import TEST_KEY, StorageRecorder, app_against, call
-from tests.azurite import Azurite
+from shared.tables import TableStore
+from shared.tables.optouts import STATE_PREFIX
 from tests.fakes import FakeReplies
 
 BUSINESS, PERSON = "+18005550100", "+14255550123"
@@ -37,32 +38,34 @@ def sms(text: str, n: int, person: str = PERSON) -> InboundSms:
 
 
 @pytest.fixture
-def store(azurite: Azurite) -> Iterator[tuple[TableOptOutStore, StorageRecorder, str]]:
+def store(azurite: Azurite) -> Iterator[tuple[TableStore, StorageRecorder, str]]:
     suffix = uuid.uuid4().hex[:8]
     recorder = StorageRecorder()
     service = TableServiceClient.from_connection_string(
         azurite.connection_string, raw_request_hook=recorder
     )
     names = (f"OptOuts{suffix}", f"History{suffix}", f"Programs{suffix}")
-    s = TableOptOutStore(service, *names)
+    s = TableStore(service, *names)
     s.ensure_tables()
     recorder.clear()
     yield s, recorder, suffix
     assert recorder.max_comparisons() <= 15
+    assert recorder.rowkey_or_filters() == []
 
 
-def is_opted_out(s: TableOptOutStore, person: str = PERSON) -> bool:
-    return person in s.opted_out(parse_e164(BUSINESS), [parse_e164(person)])
+def is_opted_out(s: TableStore, person: str = PERSON) -> bool:
+    return person in s.optouts.opted_out(parse_e164(BUSINESS), [parse_e164(person)])
 
 
 def test_keywords_against_table_storage(store: Any) -> None:
     s, recorder, _ = store
     replies = FakeReplies()
-    proc = InboundProcessor(s, replies, SETTINGS)
+    proc = InboundProcessor(s.optouts, s.history, s.programs, replies, SETTINGS)
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
-    # program read, history read, state read, transaction, history write, reply status
-    assert recorder.count == 6
+    # program read, history read, state (two point reads), transaction, history write,
+    # reply status
+    assert recorder.count == 7
     assert is_opted_out(s)
     assert proc.handle(stop).outcome == "duplicate"
     assert proc.handle(sms("START", 3)).outcome == "applied"
@@ -72,7 +75,7 @@ def test_keywords_against_table_storage(store: Any) -> None:
     assert proc.handle(sms("HELP", 4)).outcome == "help"
     assert len(replies.sent) == 3
 
-    rows, token = s.history_page(parse_e164(BUSINESS), parse_e164(PERSON))
+    rows, token = s.history.history_page(parse_e164(BUSINESS), parse_e164(PERSON))
     assert token is None
     assert [(r.action, r.outcome) for r in rows] == [
         ("optout", "applied"),
@@ -86,12 +89,12 @@ def test_keywords_against_table_storage(store: Any) -> None:
 
 def test_state_rows_do_not_count_as_opt_outs(store: Any) -> None:
     s, _, _ = store
-    proc = InboundProcessor(s, FakeReplies(), SETTINGS)
+    proc = InboundProcessor(s.optouts, s.history, s.programs, FakeReplies(), SETTINGS)
     proc.handle(sms("STOP", 1))
     proc.handle(sms("START", 2))
     marker = STATE_PREFIX + PERSON
     assert not is_opted_out(s)
-    assert marker not in s.opted_out(parse_e164(BUSINESS), [parse_e164(PERSON)])
+    assert marker not in s.optouts.opted_out(parse_e164(BUSINESS), [parse_e164(PERSON)])
 
 
 def test_concurrent_instances_end_in_the_newest_state(store: Any) -> None:
@@ -106,7 +109,7 @@ def test_concurrent_instances_end_in_the_newest_state(store: Any) -> None:
     errors: list[BaseException] = []
 
     def worker(chunk: list[InboundSms]) -> None:
-        proc = InboundProcessor(s, FakeReplies(), SETTINGS)
+        proc = InboundProcessor(s.optouts, s.history, s.programs, FakeReplies(), SETTINGS)
         for event in chunk:
             try:
                 proc.handle(event)
@@ -119,7 +122,7 @@ def test_concurrent_instances_end_in_the_newest_state(store: Any) -> None:
     for t in threads:
         t.join(60)
     # Conflicts beyond the retry budget may raise (the host would retry); retry them here.
-    proc = InboundProcessor(s, FakeReplies(), SETTINGS)
+    proc = InboundProcessor(s.optouts, s.history, s.programs, FakeReplies(), SETTINGS)
     for event in deliveries:
         proc.handle(event)
     assert all(type(e).__name__ == "ConcurrencyConflict" for e in errors)
@@ -161,7 +164,7 @@ def test_history_endpoint_pages_through_a_senders_trail(
     azurite: Azurite, monkeypatch: pytest.MonkeyPatch, store: Any
 ) -> None:
     s, _, suffix = store
-    proc = InboundProcessor(s, FakeReplies(), SETTINGS)
+    proc = InboundProcessor(s.optouts, s.history, s.programs, FakeReplies(), SETTINGS)
     for n in range(5):
         proc.handle(sms("STOP" if n % 2 == 0 else "START", n))
     proc.handle(sms("STOP", 9, person="+14255550999"))

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devhost.inprocess import OTHER_KEY, TEST_KEY, StorageRecorder, app_against, call
+from devhost.testing import Azurite
 from shared.acs_auth import sign_request
-from tests.apphelpers import OTHER_KEY, TEST_KEY, StorageRecorder, app_against, call
-from tests.azurite import Azurite
 
 ADD, REMOVE, CHECK = "sms/optouts:add", "sms/optouts:remove", "sms/optouts:check"
 
@@ -152,9 +152,11 @@ def test_hundred_recipients_with_duplicates_cost_a_fixed_number_of_requests(
     app.clear()
     status, res = call("POST", CHECK, body(SENDER, *request))
     assert all(i["isOptedOut"] for i in res["value"] if i["httpStatusCode"] == 200)
-    # 95 distinct numbers, 14 RowKeys per query (+1 PartitionKey comparison = 15): 7 queries.
-    assert app.count == 7
-    assert app.max_comparisons() == 15
+    # 95 distinct numbers: 95 concurrent point reads, no query (an `or` of RowKeys would scan
+    # the partition on the real service).
+    assert app.count == 95
+    assert {m for m, _, _ in app.requests} == {"GET"}
+    assert app.max_comparisons() == 0
 
     app.clear()
     status, res = call("POST", REMOVE, body(SENDER, *request))
@@ -175,8 +177,8 @@ def test_remove_of_partly_missing_entries_reads_then_deletes_only_those(
     assert status == 200 and {i["httpStatusCode"] for i in res["value"]} == {200}
     assert rows(service, tables["OPTOUT_TABLE_NAME"]) == []
     # The optimistic transaction fails on a missing entity and changes nothing; then
-    # ceil(70 / 14) = 5 reads, the delete of the 30 present ones, and the history batch.
-    assert app.count == 1 + 5 + 1 + 1
+    # 70 point reads, the delete of the 30 present ones, and the history batch.
+    assert app.count == 1 + 70 + 1 + 1
 
 
 @pytest.mark.parametrize("version", ["2024-12-10-preview", "2025-05-29-preview", "2026-01-23"])
@@ -293,7 +295,7 @@ def test_health_reports_storage(
 
 
 def dead_storage_env(tables: dict[str, str]) -> dict[str, str]:
-    from tests.azurite import ACCOUNT, ACCOUNT_KEY, free_port
+    from devhost.testing import ACCOUNT, ACCOUNT_KEY, free_port
 
     port = free_port()  # nothing listens there
     return {
@@ -372,3 +374,23 @@ def test_the_same_api_version_twice_is_accepted(app: StorageRecorder) -> None:
     assert call("POST", CHECK, body(SENDER, "+15555555551"), query=twice)[0] == 200
     mixed = "api-version=2026-01-23&api-version=2025-09-17"
     assert call("POST", CHECK, body(SENDER, "+15555555551"), query=mixed)[0] == 400
+
+
+def test_the_recorder_flags_filters_that_or_rowkeys() -> None:
+    """Every app test's recorder checks each `$filter` with this (app_against's teardown)."""
+    recorder = StorageRecorder()
+    recorder.requests += [
+        ("GET", "/t()", "PartitionKey eq 'a' and ( RowKey eq '+1' or RowKey eq '+2' )"),
+        ("GET", "/t()", "PartitionKey eq 'a' and RowKey gt '+1|' and RowKey lt '+1}'"),
+        ("GET", "/t()", ""),
+    ]
+    assert recorder.rowkey_or_filters() == [recorder.requests[0][2]]
+
+
+def test_check_remove_and_keywords_never_or_rowkeys(app: StorageRecorder) -> None:
+    numbers = [f"+1425555{i:04d}" for i in range(20)]
+    call("POST", ADD, body(SENDER, *numbers[:10]))
+    call("POST", CHECK, body(SENDER, *numbers))
+    call("POST", REMOVE, body(SENDER, *numbers))
+    assert app.count > 0
+    assert app.rowkey_or_filters() == []

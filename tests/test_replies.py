@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.keywords import Action
+from shared.model import SenderProgram
 from shared.replies import (
     DEFAULT_HELP_TEXT,
     MAX_REPLY_LENGTH,
@@ -21,7 +22,6 @@ from shared.replies import (
     reply_text,
 )
 from shared.settings import Settings, SettingsError
-from shared.store import SenderProgram
 from tests.acs_double import AcsDouble
 
 SETTINGS = Settings(access_keys=(), reply_brand="Contoso", reply_help_contact="555-0100")

@@ -1,4 +1,4 @@
-"""Unit tests for the request gates of shared.http_api: body parsing, api-version, size, auth.
+"""Unit tests for the request gates of shared.api: body parsing, api-version, size, auth.
 
 No storage, no network: these functions take bytes and plain mappings.
 """
@@ -15,17 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.acs_auth import sign_request
-from shared.http_api import (
-    API_VERSIONS,
-    MAX_RECIPIENTS,
-    ApiRequest,
-    ApiResponse,
-    OptOutRequest,
-    authenticate,
-    check_api_version,
-    check_size,
-    parse_optout_body,
-)
+from shared.api.optouts import MAX_RECIPIENTS, OptOutRequest, parse_optout_body
+from shared.api.pipeline import authenticate, check_api_version, check_size
+from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse
 from shared.settings import Settings
 
 SENDER = "+18001234567"

@@ -1,5 +1,6 @@
-"""Helpers to call the app's registered functions the way the host does, and to watch the
-storage requests the app makes (count them, and hold them to the real service's limits)."""
+"""Test support (tests and `make bench`; not deployed): call the app's registered functions in
+process, the way the host does, and watch the storage requests the app makes (count them, and
+hold them to the real service's limits)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ TEST_KEY = "dGVzdC1hY2Nlc3Mta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ=="
 OTHER_KEY = "YW5vdGhlci1rZXktdGhhdC1pcy1ub3QtY29uZmlndXJlZA=="
 BASE = "http://127.0.0.1:7071"
 COMPARISON = re.compile(r"\s(eq|ne|gt|ge|lt|le)\s")
+ROWKEY_OR = re.compile(r"\bRowKey\b.*\sor\s|\sor\s.*\bRowKey\b", re.IGNORECASE)
 
 
 _functions_lock = threading.Lock()
@@ -116,6 +118,10 @@ class StorageRecorder:
     def count(self) -> int:
         return len(self.requests)
 
+    def rowkey_or_filters(self) -> list[str]:
+        """Filters that `or` RowKey comparisons: a partition scan on the real service."""
+        return [f for _, _, f in self.requests if ROWKEY_OR.search(f" {f} ")]
+
     def max_comparisons(self) -> int:
         return max((len(COMPARISON.findall(f" {f} ")) for _, _, f in self.requests), default=0)
 
@@ -130,5 +136,6 @@ def app_against(env: dict[str, str], monkeypatch: Any) -> Iterator[StorageRecord
     runtime.reset()
     try:
         yield recorder
+        assert recorder.rowkey_or_filters() == []
     finally:
         runtime.reset()

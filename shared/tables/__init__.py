@@ -1,0 +1,60 @@
+"""The Table Storage adapters: the only code that knows Table entities. One module per table,
+each with one `to_entity`/`from_entity` pair; `base.py` holds the SDK plumbing.
+
+All tables are partitioned by sender (the business number, E.164). A new table: a module here
+with an adapter class (a `TableAdapter` subclass) implementing its protocol from
+`shared/repositories.py`, and one line in `TableStore` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from azure.data.tables import TableServiceClient
+
+from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
+from shared.tables.history import TableHistory
+from shared.tables.optouts import TableOptOuts
+from shared.tables.programs import TablePrograms
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TableStore:
+    """The app's tables on one account, sharing one bounded pool for concurrent point reads."""
+
+    def __init__(
+        self,
+        service: TableServiceClient,
+        optout_table: str,
+        history_table: str,
+        programs_table: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_parallel_reads: int = MAX_PARALLEL_READS,
+    ) -> None:
+        self._service = service
+        pool = ThreadPoolExecutor(max_workers=max_parallel_reads, thread_name_prefix="tbl")
+        self.optouts = TableOptOuts(service, optout_table, pool)
+        self.history = TableHistory(service, history_table, pool, clock)
+        self.programs = TablePrograms(service, programs_table, pool)
+
+    @property
+    def adapters(self) -> tuple[TableAdapter, ...]:
+        return (self.optouts, self.history, self.programs)
+
+    def ensure_tables(self) -> None:
+        for adapter in self.adapters:
+            adapter.call(adapter.ensure)
+
+    def ping(self) -> None:
+        """Health: one cheap request (StorageUnavailable when storage is unreachable)."""
+
+        def query() -> None:
+            next(iter(self._service.list_tables(results_per_page=1).by_page()), None)
+
+        self.optouts.call(query)

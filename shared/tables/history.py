@@ -1,0 +1,161 @@
+"""The OptOutHistory table: History and HistoryReader on Azure Table Storage.
+
+PartitionKey = sender, RowKey = `<recipient>|<event time>|<hash of the event id>`: one row per
+applied or ignored event, what a business shows a regulator. The key is derived from the event,
+so a redelivered event finds its row.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.data.tables import TableServiceClient, UpdateMode
+
+from shared.model import (
+    Action,
+    HistoryRecord,
+    InvalidPageToken,
+    Outcome,
+    ReplyStatus,
+    Source,
+)
+from shared.phone import PhoneNumber
+from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
+
+
+def history_row_key(record: HistoryRecord) -> str:
+    """Deterministic per event. Event ids may hold characters keys forbid, so the id is hashed."""
+    digest = hashlib.sha256(record.event_id.encode("utf-8")).hexdigest()[:32]
+    when = record.event_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{record.recipient}|{when}|{digest}"
+
+
+def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
+    return without_none(
+        {
+            "PartitionKey": record.sender,
+            "RowKey": history_row_key(record),
+            "Sender": record.sender,
+            "Recipient": record.recipient,
+            "Action": str(record.action),
+            "Source": str(record.source),
+            "EventId": record.event_id,
+            "MessageId": record.message_id,
+            "EventTime": record.event_at,
+            "RecordedAt": recorded_at,
+            "Outcome": str(record.outcome),
+            "Keyword": record.keyword,
+            "ReplyStatus": str(record.reply_status),
+            "ReplyClaimedAt": record.reply_claimed_at,
+        }
+    )
+
+
+def from_entity(e: Any) -> HistoryRecord:
+    return HistoryRecord(
+        sender=e["Sender"],
+        recipient=e["Recipient"],
+        action=Action(e["Action"]),
+        source=Source(e["Source"]),
+        event_id=e["EventId"],
+        event_at=utc(e["EventTime"]) or datetime.min.replace(tzinfo=UTC),
+        outcome=Outcome(e["Outcome"]),
+        message_id=e.get("MessageId", ""),
+        keyword=e.get("Keyword", ""),
+        reply_status=ReplyStatus(e.get("ReplyStatus", ReplyStatus.NONE)),
+        reply_claimed_at=utc(e.get("ReplyClaimedAt")),
+        recorded_at=utc(e.get("RecordedAt")),
+        etag=e.metadata["etag"],
+    )
+
+
+def _decode_token(token: str | None) -> Any:
+    if not token:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token))
+    except ValueError as exc:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are
+        raise InvalidPageToken("invalid page token") from exc
+
+
+def _encode_token(continuation: Any) -> str | None:
+    return (
+        base64.urlsafe_b64encode(json.dumps(continuation).encode()).decode()
+        if continuation
+        else None
+    )
+
+
+class TableHistory(TableAdapter):
+    def __init__(
+        self,
+        service: TableServiceClient,
+        table_name: str,
+        pool: ThreadPoolExecutor,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(service, table_name, pool)
+        self._clock = clock
+
+    def _key(self, record: HistoryRecord) -> Entity:
+        return {"PartitionKey": record.sender, "RowKey": history_row_key(record)}
+
+    def record_history(self, records: Sequence[HistoryRecord]) -> None:
+        now = self._clock()
+        by_sender: dict[str, dict[str, Entity]] = {}
+        for rec in records:
+            entity = to_entity(rec, now)
+            by_sender.setdefault(rec.sender, {})[entity["RowKey"]] = entity
+        for entities in by_sender.values():
+            self.transact([upsert(e) for e in entities.values()])
+
+    def create_history(self, record: HistoryRecord) -> None:
+        entity = to_entity(record, self._clock())
+        self.call(lambda: self._table.create_entity(entity))
+
+    def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
+        e = self.get_or_none(record.sender, history_row_key(record))
+        return None if e is None else from_entity(e)
+
+    def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
+        entity = {**self._key(record), "ReplyStatus": str(status)}
+        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
+
+    def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
+        entity = {
+            **self._key(record),
+            "ReplyStatus": str(ReplyStatus.SENDING),
+            "ReplyClaimedAt": at,
+        }
+        condition = if_unchanged(record.etag or "*")
+        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE, **condition))
+
+    def history_page(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber | None = None,
+        *,
+        page_size: int = 100,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        params = {"pk": sender.e164}
+        query = "PartitionKey eq @pk"
+        if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
+            params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
+            query += " and RowKey gt @lo and RowKey lt @hi"
+        continuation = _decode_token(token)
+
+        def read() -> tuple[list[HistoryRecord], str | None]:
+            pages = self._table.query_entities(
+                query, parameters=params, results_per_page=page_size
+            ).by_page(continuation_token=continuation)
+            rows = [from_entity(e) for e in next(pages, [])]
+            return rows, _encode_token(pages.continuation_token)
+
+        return self.call(read)

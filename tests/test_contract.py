@@ -1,0 +1,190 @@
+"""Repository contract: the same behaviours asked of the in-memory fake (tests/fakes.py) and of
+the Table adapters on Azurite, so the fake that the fast service tests use cannot drift."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from devhost.inprocess import StorageRecorder
+from devhost.testing import Azurite
+from shared.model import (
+    Action,
+    AlreadyRecorded,
+    ConcurrencyConflict,
+    HistoryRecord,
+    InvalidPageToken,
+    Outcome,
+    ReplyStatus,
+    SenderProgram,
+    Source,
+)
+from shared.phone import parse_e164
+from shared.tables import TableStore
+from tests.fakes import FakeRepository
+
+SENDER = parse_e164("+18005550100")
+PEOPLE = [parse_e164(f"+1425555{i:04d}") for i in range(5)]
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Repos:
+    entries: Any
+    states: Any
+    history: Any
+    programs: Any
+
+
+@pytest.fixture(params=["fake", "tables"])
+def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
+    if request.param == "fake":
+        fake = FakeRepository()
+        yield Repos(fake, fake, fake, fake)
+        return
+    azurite: Azurite = request.getfixturevalue("azurite")
+    recorder = StorageRecorder()
+    service = TableServiceClient.from_connection_string(
+        azurite.connection_string, raw_request_hook=recorder
+    )
+    suffix = uuid.uuid4().hex[:8]
+    # The tables are not created beforehand: the first use of each creates it.
+    store = TableStore(service, f"O{suffix}", f"H{suffix}", f"P{suffix}", clock=lambda: T0)
+    yield Repos(store.optouts, store.optouts, store.history, store.programs)
+    assert recorder.rowkey_or_filters() == []
+
+
+def record(n: int, person: int = 0, **changes: Any) -> HistoryRecord:
+    rec = HistoryRecord(
+        sender=SENDER.e164,
+        recipient=PEOPLE[person].e164,
+        action=Action.OPT_OUT,
+        source=Source.KEYWORD,
+        event_id=f"event-{n}",
+        event_at=T0 + timedelta(seconds=n),
+        outcome=Outcome.APPLIED,
+        message_id=f"msg-{n}",
+        keyword="STOP",
+    )
+    return replace(rec, **changes)
+
+
+def test_add_remove_check_are_idempotent(repos: Repos) -> None:
+    assert repos.entries.opted_out(SENDER, PEOPLE) == set()  # a brand-new table
+    repos.entries.add(SENDER, [PEOPLE[0], PEOPLE[1], PEOPLE[0]], T0)
+    repos.entries.add(SENDER, [PEOPLE[1]], T0)
+    assert repos.entries.opted_out(SENDER, PEOPLE) == {PEOPLE[0].e164, PEOPLE[1].e164}
+    repos.entries.remove(SENDER, PEOPLE)  # partly missing
+    repos.entries.remove(SENDER, PEOPLE)  # all missing
+    assert repos.entries.opted_out(SENDER, PEOPLE) == set()
+
+
+def test_senders_do_not_share_entries(repos: Repos) -> None:
+    repos.entries.add(SENDER, [PEOPLE[0]], T0)
+    assert repos.entries.opted_out(parse_e164("+18005550199"), [PEOPLE[0]]) == set()
+
+
+def test_keyword_apply_is_conditional_on_what_was_read(repos: Repos) -> None:
+    fresh = repos.states.keyword_state(SENDER, PEOPLE[0])
+    assert (fresh.opted_out, fresh.last_event_at, fresh.last_message_id) == (False, None, None)
+    repos.states.apply_keyword(SENDER, PEOPLE[0], fresh, opt_out=True, event_at=T0, message_id="m1")
+    after = repos.states.keyword_state(SENDER, PEOPLE[0])
+    assert (after.opted_out, after.opt_out_source) == (True, Source.KEYWORD)
+    assert (after.last_event_at, after.last_message_id) == (T0, "m1")
+    assert repos.entries.opted_out(SENDER, [PEOPLE[0]]) == {PEOPLE[0].e164}
+    with pytest.raises(ConcurrencyConflict):  # `fresh` is stale now
+        repos.states.apply_keyword(
+            SENDER, PEOPLE[0], fresh, opt_out=False, event_at=T0, message_id="m2"
+        )
+    later = T0 + timedelta(seconds=1)
+    repos.states.apply_keyword(
+        SENDER, PEOPLE[0], after, opt_out=False, event_at=later, message_id="m2"
+    )
+    final = repos.states.keyword_state(SENDER, PEOPLE[0])
+    assert (final.opted_out, final.last_message_id) == (False, "m2")
+    assert repos.entries.opted_out(SENDER, [PEOPLE[0]]) == set()
+
+
+def test_an_api_add_changes_the_entry_under_a_keyword_read(repos: Repos) -> None:
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    repos.entries.add(SENDER, [PEOPLE[0]], T0)
+    with pytest.raises(ConcurrencyConflict):
+        repos.states.apply_keyword(
+            SENDER, PEOPLE[0], state, opt_out=True, event_at=T0, message_id="m1"
+        )
+    assert repos.states.keyword_state(SENDER, PEOPLE[0]).opt_out_source == Source.API
+
+
+def test_history_rows_are_created_once_per_event(repos: Repos) -> None:
+    rec = record(1)
+    assert repos.history.get_history(rec) is None
+    repos.history.create_history(rec)
+    with pytest.raises(AlreadyRecorded):
+        repos.history.create_history(replace(rec, outcome=Outcome.SUPERSEDED))
+    assert repos.history.get_history(rec) == rec
+    repos.history.record_history([rec, record(2)])  # upserts: idempotent
+    assert repos.history.get_history(record(2)) == record(2)
+
+
+def test_reply_claim_and_lease_take_over(repos: Repos) -> None:
+    rec = record(1, reply_status=ReplyStatus.SENDING, reply_claimed_at=T0)
+    repos.history.create_history(rec)
+    crashed = repos.history.get_history(rec)  # the first attempt died without a status
+    assert crashed.reply_status == ReplyStatus.SENDING
+    later = T0 + timedelta(minutes=5)
+    repos.history.claim_reply(crashed, later)  # a later delivery takes the claim over
+    with pytest.raises(ConcurrencyConflict):  # a concurrent copy read the same row: it loses
+        repos.history.claim_reply(crashed, later)
+    claimed = repos.history.get_history(rec)
+    assert (claimed.reply_status, claimed.reply_claimed_at) == (ReplyStatus.SENDING, later)
+    repos.history.set_reply_status(claimed, ReplyStatus.SENT)
+    assert repos.history.get_history(rec).reply_status == ReplyStatus.SENT
+
+
+def test_history_pages_in_recipient_then_time_order(repos: Repos) -> None:
+    rows = [record(n, person) for person in (1, 0) for n in (3, 1, 2)]
+    repos.history.record_history(rows)
+    seen, token, pages = [], None, 0
+    while True:
+        page, token = repos.history.history_page(SENDER, page_size=4, token=token)
+        seen += page
+        pages += 1
+        if token is None:
+            break
+    assert pages == 2
+    expected = sorted(rows, key=lambda r: (r.recipient, r.event_at))
+    assert [(r.recipient, r.event_id) for r in seen] == [
+        (r.recipient, r.event_id) for r in expected
+    ]
+    one, _ = repos.history.history_page(SENDER, PEOPLE[1])
+    assert {r.recipient for r in one} == {PEOPLE[1].e164} and len(one) == 3
+
+
+def test_an_altered_page_token_is_refused(repos: Repos) -> None:
+    with pytest.raises(InvalidPageToken):
+        repos.history.history_page(SENDER, token="not a token!")
+
+
+def test_programs_round_trip(repos: Repos) -> None:
+    assert repos.programs.get_program(SENDER) is None
+    program = SenderProgram(brand="Contoso", help_text="Reply STOP", plain_language_optout=False)
+    repos.programs.put_program(SENDER, program)
+    assert repos.programs.get_program(SENDER) == program
+    repos.programs.delete_program(SENDER)
+    repos.programs.delete_program(SENDER)  # idempotent
+    assert repos.programs.get_program(SENDER) is None
+
+
+def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
+    from shared import runtime
+    from shared.tables.base import MAX_PARALLEL_READS
+
+    transport = runtime.pooled_transport(MAX_PARALLEL_READS)
+    adapter = transport.session.get_adapter("https://account.table.core.windows.net")
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == MAX_PARALLEL_READS
