@@ -12,7 +12,8 @@ transport as `send`, with the caller's api-version. azure-communication-sms is p
 and `tests/test_acs_upstream.py` runs this against the ACS double, so an upgrade that changes the
 hook fails the tests, not production.
 
-No retries here (`retry_total=0`); timeouts are bounded (`SendSettings`).
+No retries here (`retry_total=0`); timeouts are bounded (`SEND_CONNECT_TIMEOUT_SECONDS`,
+`SEND_READ_TIMEOUT_SECONDS`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import json
 import logging
 from typing import Any
 
-from shared.send_settings import SendSettings
-from shared.send_wire import request_to_wire, results_from_wire
+from shared.api.send_wire import request_to_wire, results_from_wire
+from shared.model import UpstreamFailure
+from shared.replies import build_sms_client
 from shared.sending import (
     DryRun,
     NotConfigured,
@@ -30,7 +32,6 @@ from shared.sending import (
     SendResult,
     Upstream,
     UpstreamError,
-    UpstreamFailure,
 )
 from shared.settings import Settings
 
@@ -92,29 +93,14 @@ def _read(status: int, body: bytes, headers: dict[str, str]) -> list[SendResult]
     raise UpstreamError(kind, f"ACS answered HTTP {status}", status, body, headers)
 
 
-def build_sms_client(settings: Settings, **options: Any) -> Any:
-    """The official SmsClient for ACS_CONNECTION_STRING, else ACS_ENDPOINT + managed identity."""
-    from azure.communication.sms import SmsClient
-
-    from shared.replies import parse_acs_connection_string
-
-    if settings.acs_connection_string:
-        from azure.core.credentials import AzureKeyCredential
-
-        endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
-        # Not SmsClient.from_connection_string: it forces https (a local double is http). The
-        # SDK signs the endpoint minus its scheme as the host: no trailing slash.
-        return SmsClient(endpoint.rstrip("/"), AzureKeyCredential(key), **options)
-    from azure.identity import DefaultAzureCredential
-
-    return SmsClient(settings.acs_endpoint.rstrip("/"), DefaultAzureCredential(), **options)
-
-
-def make_upstream(settings: Settings, send: SendSettings) -> Upstream:
+def make_upstream(settings: Settings) -> Upstream:
     """Dry run wins over a configured resource: a switch that says "do not send" never sends."""
-    if send.dry_run:
+    if settings.send_dry_run:
         return DryRun()
     if not settings.replies_enabled:
         return NotConfigured()
-    client = build_sms_client(settings, retry_total=0)
-    return AcsUpstream(client, connect_timeout=send.connect_timeout, read_timeout=send.read_timeout)
+    return AcsUpstream(
+        build_sms_client(settings, retry_total=0),
+        connect_timeout=settings.send_connect_timeout,
+        read_timeout=settings.send_read_timeout,
+    )

@@ -33,16 +33,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.model import Blocked, UpstreamFailure
 from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
 from shared.sender import SenderId
 from shared.sending import (
-    Blocked,
     OutgoingRecipient,
     SendRequest,
     SendResult,
     Upstream,
     UpstreamError,
-    UpstreamFailure,
 )
 
 log = logging.getLogger(__name__)

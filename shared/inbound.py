@@ -42,6 +42,7 @@ from shared.model import (
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
 from shared.repositories import History, KeywordStates, SenderPrograms
+from shared.sender import SenderId, parse_inbound_sender
 from shared.service import utcnow
 from shared.settings import Settings
 
@@ -85,10 +86,10 @@ class InboundProcessor:
         if found.action is Action.NONE:
             log.info("Inbound message from %s: no keyword", mask(sms.recipient))
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        sender, recipient = parse_inbound_sender(sms.sender), normalise_inbound(sms.recipient)
         program = self._programs.get_program(sender)
         if found.plain_language and not self._plain_language_enabled(program):
-            log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
+            log.info("Plain-language request ignored: turned off for sender %s", sender.masked)
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         record = _keyword_record(sms, found, sender, recipient)
         existing = self._history.get_history(record)
@@ -107,7 +108,7 @@ class InboundProcessor:
         program: SenderProgram | None,
         record: HistoryRecord,
     ) -> InboundResult:
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        sender, recipient = parse_inbound_sender(sms.sender), normalise_inbound(sms.recipient)
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
@@ -129,7 +130,7 @@ class InboundProcessor:
             "%s from %s to %s: %s (reply %s)",
             found.action,
             mask(recipient),
-            mask(sender),
+            sender.masked,
             outcome,
             status,
         )
@@ -141,7 +142,7 @@ class InboundProcessor:
         return self._settings.plain_language_optout
 
     def _apply(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
+        self, sender: SenderId, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
     ) -> Outcome:
         event_key = (sms.received_at, sms.message_id)
         for _ in range(MAX_CONFLICT_RETRIES):
@@ -206,11 +207,11 @@ class InboundProcessor:
 
 
 def _keyword_record(
-    sms: InboundSms, found: Classification, sender: PhoneNumber, recipient: PhoneNumber
+    sms: InboundSms, found: Classification, sender: SenderId, recipient: PhoneNumber
 ) -> HistoryRecord:
     """The event's history record, before its outcome is known (its key finds a redelivery)."""
     return HistoryRecord(
-        sender=sender.e164,
+        sender=sender.key,
         recipient=recipient.e164,
         action=found.action,
         source=Source.KEYWORD,

@@ -160,21 +160,25 @@ def parse_acs_connection_string(conn: str) -> tuple[str, str]:
     return endpoint, key
 
 
-def make_reply_sender(settings: Settings) -> ReplySender:
-    if not settings.replies_enabled:
-        return LoggingReplySender()
+def build_sms_client(settings: Settings, **options: Any) -> Any:
+    """The official SmsClient for ACS_CONNECTION_STRING, else ACS_ENDPOINT + managed identity
+    (replies and the send endpoint's upstream)."""
     from azure.communication.sms import SmsClient
 
-    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 20}
     if settings.acs_connection_string:
         from azure.core.credentials import AzureKeyCredential
 
         endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
         # Not SmsClient.from_connection_string: it forces https (reference §2). The SDK signs
         # the endpoint minus its scheme as the host, so a trailing slash would break the HMAC.
-        client = SmsClient(endpoint.rstrip("/"), AzureKeyCredential(key), **options)
-    else:
-        from azure.identity import DefaultAzureCredential
+        return SmsClient(endpoint.rstrip("/"), AzureKeyCredential(key), **options)
+    from azure.identity import DefaultAzureCredential
 
-        client = SmsClient(settings.acs_endpoint.rstrip("/"), DefaultAzureCredential(), **options)
-    return AcsReplySender(client)
+    return SmsClient(settings.acs_endpoint.rstrip("/"), DefaultAzureCredential(), **options)
+
+
+def make_reply_sender(settings: Settings) -> ReplySender:
+    if not settings.replies_enabled:
+        return LoggingReplySender()
+    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 20}
+    return AcsReplySender(build_sms_client(settings, **options))

@@ -14,7 +14,9 @@ from typing import Any
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 
+from shared.acs_upstream import make_upstream
 from shared.connections import queue_service_client, table_service_client
+from shared.gateway import SendGateway
 from shared.inbound import InboundProcessor
 from shared.poison import replay_poison
 from shared.replies import make_reply_sender
@@ -101,6 +103,17 @@ def inbound_processor() -> InboundProcessor:
     return _get("inbound", build)
 
 
+def send_gateway() -> SendGateway:
+    """POST /sms: the opt-out list of the store, ACS (or dry run / not configured) upstream."""
+
+    def build() -> SendGateway:
+        s = settings()
+        upstream = make_upstream(s)
+        return SendGateway(store().optouts, upstream, check_timeout=s.send_check_timeout)
+
+    return _get("send_gateway", build)
+
+
 def replay_poison_messages(limit: int) -> int:
     service = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
     return replay_poison(service, limit)
@@ -126,3 +139,7 @@ def startup_checks() -> None:
             "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "
             "not sent"
         )
+    if s.send_dry_run:
+        log.warning("SEND_DRY_RUN is on: POST /sms answers as if sent and sends nothing")
+    elif not s.replies_enabled:
+        log.warning("POST /sms will refuse every allowed recipient: no ACS resource is set")

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
+from shared.model import SenderKind
 from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
 
 _SHORT_CODE = re.compile(r"[0-9]{3,8}")
@@ -34,12 +34,6 @@ SENDER_FORMATS = (
     "an E.164 number (+14255550123), a short code (3 to 8 digits) or an alphanumeric sender ID "
     "(1 to 11 letters, digits, spaces or + - _ & ., with at least one letter)"
 )
-
-
-class SenderKind(StrEnum):
-    PHONE_NUMBER = "phoneNumber"
-    SHORT_CODE = "shortCode"
-    ALPHANUMERIC = "alphanumeric"
 
 
 class InvalidSender(ValueError):
@@ -86,7 +80,15 @@ def parse_sender(raw: object) -> SenderId:
 def parse_inbound_sender(raw: object) -> SenderId:
     """The business side (`To`) of an inbound event, which may come without its `+`: 9 to 15
     digits are an E.164 number, 3 to 8 digits a short code (short codes are at most 8 digits;
-    a 7- or 8-digit E.164 number, as in a few small countries, must come with its `+`)."""
-    if isinstance(raw, str) and _INBOUND_NUMBER.fullmatch(raw.strip()):
-        return parse_sender("+" + raw.strip())
-    return parse_sender(raw)
+    a 7- or 8-digit E.164 number, as in a few small countries, must come with its `+`).
+    Alphanumeric sender IDs cannot receive texts, so they are refused here."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(text, str) and _INBOUND_NUMBER.fullmatch(text):
+        text = "+" + text
+    sender = parse_sender(text)
+    if sender.kind is SenderKind.ALPHANUMERIC:
+        raise InvalidSender(
+            "Expected a phone number or a short code: texts cannot be sent to "
+            "an alphanumeric sender ID."
+        )
+    return sender

@@ -12,37 +12,13 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any, Protocol
 
+from shared.model import RepeatabilityResult, UpstreamFailure
 from shared.phone import mask
 from shared.sender import SenderId
 
 log = logging.getLogger(__name__)
-
-
-class RepeatabilityResult(StrEnum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-
-
-class Blocked(StrEnum):
-    """Why the gateway answered for a recipient itself instead of forwarding it."""
-
-    OPTED_OUT = "opted-out"
-    INVALID = "invalid"
-
-
-class UpstreamFailure(StrEnum):
-    """How a forwarding call failed as a whole (the HTTP layer picks the status for each)."""
-
-    UNREACHABLE = "unreachable"  # no connection: nothing was sent
-    TIMEOUT = "timeout"  # sent, no answer in time: the outcome is unknown
-    SERVER_ERROR = "server-error"  # ACS answered 5xx
-    UNAVAILABLE = "unavailable"  # ACS answered 503 (outage, throttling)
-    AUTH_FAILED = "auth-failed"  # ACS refused this service's credentials (401/403)
-    REFUSED = "refused"  # ACS refused the request (another 4xx): nothing was sent
-    BAD_ANSWER = "bad-answer"  # 202 with a body that is not a send response
 
 
 @dataclass(frozen=True)

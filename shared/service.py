@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutEntries
+from shared.sender import SenderId
 
 
 def utcnow() -> datetime:
@@ -26,34 +27,34 @@ class OptOutService:
         self._history_log = history
         self._clock = clock
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
         self._entries.add(sender, recipients, at)
         self._history(sender, recipients, Action.OPT_OUT, at)
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
         self._entries.remove(sender, recipients)
         self._history(sender, recipients, Action.OPT_IN, at)
 
-    def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def check(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         if not recipients:
             return set()
         return self._entries.opted_out(sender, recipients)
 
     def _history(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], action: Action, at: datetime
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], action: Action, at: datetime
     ) -> None:
         request_id = str(uuid.uuid4())
         unique = {r.e164 for r in recipients}
         self._history_log.record_history(
             [
                 HistoryRecord(
-                    sender=sender.e164,
+                    sender=sender.key,
                     recipient=r,
                     action=action,
                     source=Source.API,

@@ -12,6 +12,7 @@ import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 
@@ -20,6 +21,11 @@ DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
+
+# The send endpoint's bounds: opt-out check + connect + read = 30 s at most by default.
+DEFAULT_SEND_CHECK_TIMEOUT = 5.0
+DEFAULT_SEND_CONNECT_TIMEOUT = 5.0
+DEFAULT_SEND_READ_TIMEOUT = 20.0
 
 DEFAULT_BRAND = "Our messages"
 DEFAULT_HELP_CONTACT = "our support team"
@@ -67,6 +73,18 @@ def _int(name: str, raw: str | None, default: int, minimum: int) -> int:
     return value
 
 
+def _seconds(name: str, raw: str | None, default: float) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: expected a number of seconds, got {raw!r}") from exc
+    if not 0.1 <= value <= 120:
+        raise SettingsError(f"{name}: must be from 0.1 to 120 seconds")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     access_keys: tuple[bytes, ...]
@@ -83,6 +101,10 @@ class Settings:
     reply_optin_text: str = ""
     reply_help_text: str = ""
     plain_language_optout: bool = True
+    send_dry_run: bool = False
+    send_check_timeout: float = DEFAULT_SEND_CHECK_TIMEOUT
+    send_connect_timeout: float = DEFAULT_SEND_CONNECT_TIMEOUT
+    send_read_timeout: float = DEFAULT_SEND_READ_TIMEOUT
 
     @property
     def replies_enabled(self) -> bool:
@@ -118,4 +140,17 @@ class Settings:
             plain_language_optout=_bool(
                 "PLAIN_LANGUAGE_OPTOUT", env.get("PLAIN_LANGUAGE_OPTOUT"), True
             ),
+            **_send_settings(env),
         )
+
+
+def _send_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    timeouts = {
+        "send_check_timeout": ("SEND_CHECK_TIMEOUT_SECONDS", DEFAULT_SEND_CHECK_TIMEOUT),
+        "send_connect_timeout": ("SEND_CONNECT_TIMEOUT_SECONDS", DEFAULT_SEND_CONNECT_TIMEOUT),
+        "send_read_timeout": ("SEND_READ_TIMEOUT_SECONDS", DEFAULT_SEND_READ_TIMEOUT),
+    }
+    return {
+        "send_dry_run": _bool("SEND_DRY_RUN", env.get("SEND_DRY_RUN"), False),
+        **{attr: _seconds(name, env.get(name), d) for attr, (name, d) in timeouts.items()},
+    }

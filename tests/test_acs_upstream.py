@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from shared.acs_upstream import AcsUpstream, make_upstream
-from shared.send_settings import SendSettings
-from shared.send_wire import parse_send_body
-from shared.sending import DryRun, NotConfigured, SendRequest, UpstreamError, UpstreamFailure
+from shared.api.send_wire import parse_send_body
+from shared.model import UpstreamFailure
+from shared.sending import DryRun, NotConfigured, SendRequest, UpstreamError
 from shared.settings import Settings
 from tests.acs_double import AcsDouble
 
@@ -45,8 +45,10 @@ def acs() -> Iterator[AcsDouble]:
 
 
 def upstream(acs: AcsDouble, read_timeout: float = 5.0) -> AcsUpstream:
-    settings = Settings(access_keys=(), acs_connection_string=acs.connection_string)
-    built = make_upstream(settings, SendSettings(read_timeout=read_timeout))
+    settings = Settings(
+        access_keys=(), acs_connection_string=acs.connection_string, send_read_timeout=read_timeout
+    )
+    built = make_upstream(settings)
     assert isinstance(built, AcsUpstream)
     return built
 
@@ -121,7 +123,7 @@ def test_a_wrong_acs_key_is_an_auth_failure(acs: AcsDouble) -> None:
         ),
     )
     with pytest.raises(UpstreamError) as info:
-        make_upstream(settings, SendSettings()).send(request())
+        make_upstream(settings).send(request())
     assert info.value.kind is UpstreamFailure.AUTH_FAILED
     assert acs.refused == 1 and acs.sent == []
 
@@ -144,9 +146,11 @@ def test_nobody_listening_is_unreachable(acs: AcsDouble) -> None:
 
 
 def test_which_upstream() -> None:
-    configured = Settings(access_keys=(), acs_connection_string="endpoint=http://x;accesskey=eA==")
-    assert isinstance(make_upstream(Settings(access_keys=()), SendSettings()), NotConfigured)
-    assert isinstance(make_upstream(Settings(access_keys=()), SendSettings(dry_run=True)), DryRun)
-    assert isinstance(make_upstream(configured, SendSettings()), AcsUpstream)
+    conn = "endpoint=http://x;accesskey=eA=="
+    assert isinstance(make_upstream(Settings(access_keys=())), NotConfigured)
+    assert isinstance(make_upstream(Settings(access_keys=(), send_dry_run=True)), DryRun)
+    configured = Settings(access_keys=(), acs_connection_string=conn)
+    assert isinstance(make_upstream(configured), AcsUpstream)
     # A switch that says "do not send" never sends, even with a resource configured.
-    assert isinstance(make_upstream(configured, SendSettings(dry_run=True)), DryRun)
+    dry = Settings(access_keys=(), acs_connection_string=conn, send_dry_run=True)
+    assert isinstance(make_upstream(dry), DryRun)

@@ -22,6 +22,7 @@ from shared.gateway import (
     OptOutCheckUnavailable,
     SendGateway,
 )
+from shared.model import UpstreamFailure
 from shared.phone import PhoneNumber
 from shared.sender import SenderId, parse_sender
 from shared.sending import (
@@ -33,7 +34,6 @@ from shared.sending import (
     SendRequest,
     SendResult,
     UpstreamError,
-    UpstreamFailure,
 )
 
 SENDER = parse_sender("+18005550100")

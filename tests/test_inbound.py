@@ -21,6 +21,7 @@ from shared.keywords import Action
 from shared.model import SenderProgram, StorageUnavailable
 from shared.phone import parse_e164
 from shared.replies import ReplyFailed
+from shared.sender import parse_sender
 from shared.settings import Settings
 from tests.fakes import FakeReplies, FakeRepository
 
@@ -118,7 +119,7 @@ def test_older_stop_after_newer_start_does_not_opt_out_again() -> None:
 
 def test_start_never_undoes_a_newer_api_opt_out() -> None:
     repo, _, proc = setup()
-    repo.add(parse_e164(BUSINESS), [parse_e164(PERSON)], T0 + timedelta(minutes=5))
+    repo.add(parse_sender(BUSINESS), [parse_e164(PERSON)], T0 + timedelta(minutes=5))
     assert proc.handle(sms("START", 1)).outcome == "superseded"
     assert opted_out(repo)
     # ...but a START sent after the API opt-out applies.

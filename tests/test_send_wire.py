@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.gateway import SendOutcome
-from shared.send_wire import (
+from shared.api.send_wire import (
     MAX_MESSAGE_LENGTH,
     SEND_API_VERSIONS,
     check_unavailable_response,
@@ -20,8 +19,9 @@ from shared.send_wire import (
     results_from_wire,
     send_response,
 )
-from shared.sender import SenderKind
-from shared.sending import SendRequest, SendResult, UpstreamError, UpstreamFailure
+from shared.gateway import SendOutcome
+from shared.model import SenderKind, UpstreamFailure
+from shared.sending import SendRequest, SendResult, UpstreamError
 
 V = "2025-05-29-preview"
 FIRST_SENT = "Thu, 26 Nov 2026 10:00:00 GMT"

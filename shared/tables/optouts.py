@@ -18,6 +18,7 @@ from azure.data.tables import TransactionOperation
 
 from shared.model import ConcurrencyConflict, KeywordState, Source
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import (
     Entity,
     Operation,
@@ -32,12 +33,12 @@ STATE_PREFIX = "~state|"
 
 
 def entry_to_entity(
-    sender: PhoneNumber, recipient: PhoneNumber, at: datetime, source: Source, message_id: str = ""
+    sender: SenderId, recipient: PhoneNumber, at: datetime, source: Source, message_id: str = ""
 ) -> Entity:
     entity: Entity = {
-        "PartitionKey": sender.e164,
+        "PartitionKey": sender.key,
         "RowKey": recipient.e164,
-        "Sender": sender.e164,
+        "Sender": sender.key,
         "Recipient": recipient.e164,
         "Country": recipient.country,
         "OptedOutAt": at,
@@ -49,10 +50,10 @@ def entry_to_entity(
 
 
 def state_to_entity(
-    sender: PhoneNumber, recipient: PhoneNumber, event_at: datetime, message_id: str
+    sender: SenderId, recipient: PhoneNumber, event_at: datetime, message_id: str
 ) -> Entity:
     return {
-        "PartitionKey": sender.e164,
+        "PartitionKey": sender.key,
         "RowKey": STATE_PREFIX + recipient.e164,
         "Recipient": recipient.e164,
         "LastEventAt": event_at,
@@ -80,12 +81,12 @@ def _unique(numbers: Iterable[PhoneNumber]) -> list[PhoneNumber]:
 class TableOptOuts(TableAdapter):
     """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row)."""
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self.transact(
             [upsert(entry_to_entity(sender, r, at, Source.API)) for r in _unique(recipients)]
         )
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         # Optimistic: delete them all in one transaction (the usual case: they are opted out).
         # A delete of a missing entity fails the whole transaction, so then read which exist
         # (concurrent point reads) and delete only those: idempotent.
@@ -98,23 +99,23 @@ class TableOptOuts(TableAdapter):
                 present = self.opted_out(sender, candidates)
                 candidates = [r for r in candidates if r.e164 in present]
         # Still racing with other writers: single deletes, which cannot conflict.
-        list(self._pool.map(lambda r: self.delete(sender.e164, r.e164), candidates))
+        list(self._pool.map(lambda r: self.delete(sender.key, r.e164), candidates))
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
-        return set(self.get_many(sender.e164, (r.e164 for r in recipients)))
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
+        return set(self.get_many(sender.key, (r.e164 for r in recipients)))
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+    def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState:
         # Two point reads, the state row first and in sequence: every keyword change rewrites
         # the state row, so a change landing between the reads makes the state ETag stale and
         # the conditional write conflicts. Read concurrently, a START could see "no entry" from
         # before a concurrent STOP and the state from after it, and leave the STOP's entry.
-        state = self.get_or_none(sender.e164, STATE_PREFIX + recipient.e164)
-        entry = self.get_or_none(sender.e164, recipient.e164)
+        state = self.get_or_none(sender.key, STATE_PREFIX + recipient.e164)
+        entry = self.get_or_none(sender.key, recipient.e164)
         return state_from_entities(entry, state)
 
     def apply_keyword(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         state: KeywordState,
         *,
@@ -132,8 +133,6 @@ class TableOptOuts(TableAdapter):
         self.call(lambda: self._table.submit_transaction(ops))
 
 
-def _delete(
-    sender: PhoneNumber, recipient: PhoneNumber, condition: dict | None = None
-) -> Operation:
-    key = {"PartitionKey": sender.e164, "RowKey": recipient.e164}
+def _delete(sender: SenderId, recipient: PhoneNumber, condition: dict | None = None) -> Operation:
+    key = {"PartitionKey": sender.key, "RowKey": recipient.e164}
     return (TransactionOperation.DELETE, key, condition or {})

@@ -11,7 +11,7 @@ from typing import Any
 from azure.data.tables import UpdateMode
 
 from shared.model import SenderProgram
-from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, without_none
 
 PROGRAM_ROW = "program"
@@ -27,9 +27,9 @@ COLUMNS = {
 assert set(COLUMNS) == {f.name for f in fields(SenderProgram)}
 
 
-def to_entity(sender: PhoneNumber, program: SenderProgram) -> Entity:
+def to_entity(sender: SenderId, program: SenderProgram) -> Entity:
     values = {column: getattr(program, attr) for attr, column in COLUMNS.items()}
-    return without_none({"PartitionKey": sender.e164, "RowKey": PROGRAM_ROW, **values})
+    return without_none({"PartitionKey": sender.key, "RowKey": PROGRAM_ROW, **values})
 
 
 def from_entity(e: Any) -> SenderProgram:
@@ -37,13 +37,13 @@ def from_entity(e: Any) -> SenderProgram:
 
 
 class TablePrograms(TableAdapter):
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
-        e = self.get_or_none(sender.e164, PROGRAM_ROW)
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
+        e = self.get_or_none(sender.key, PROGRAM_ROW)
         return None if e is None else from_entity(e)
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         entity = to_entity(sender, program)
         self.call(lambda: self._table.upsert_entity(entity, mode=UpdateMode.REPLACE))
 
-    def delete_program(self, sender: PhoneNumber) -> None:
-        self.delete(sender.e164, PROGRAM_ROW)  # idempotent: one request
+    def delete_program(self, sender: SenderId) -> None:
+        self.delete(sender.key, PROGRAM_ROW)  # idempotent: one request

@@ -1,21 +1,20 @@
-"""Unit tests for shared.send_settings: the send endpoint's switches and timeouts."""
+"""Unit tests for the send endpoint's settings (shared.settings): switches and timeouts."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.send_settings import SendSettings
-from shared.settings import SettingsError
+from shared.settings import Settings, SettingsError
 
 
 def test_defaults_bound_a_send_to_30_seconds() -> None:
-    s = SendSettings.from_env({})
-    assert s.dry_run is False
-    assert s.check_timeout + s.connect_timeout + s.read_timeout == 30
+    s = Settings.from_env({})
+    assert s.send_dry_run is False
+    assert s.send_check_timeout + s.send_connect_timeout + s.send_read_timeout == 30
 
 
 def test_values_are_read() -> None:
-    s = SendSettings.from_env(
+    s = Settings.from_env(
         {
             "SEND_DRY_RUN": "true",
             "SEND_CHECK_TIMEOUT_SECONDS": "2.5",
@@ -23,7 +22,8 @@ def test_values_are_read() -> None:
             "SEND_READ_TIMEOUT_SECONDS": "10",
         }
     )
-    assert (s.dry_run, s.check_timeout, s.connect_timeout, s.read_timeout) == (True, 2.5, 3, 10)
+    got = (s.send_dry_run, s.send_check_timeout, s.send_connect_timeout, s.send_read_timeout)
+    assert got == (True, 2.5, 3, 10)
 
 
 @pytest.mark.parametrize(
@@ -38,4 +38,4 @@ def test_values_are_read() -> None:
 )
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        SendSettings.from_env({name: value})
+        Settings.from_env({name: value})

@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.gateway import SendOutcome, failure_status
+from shared.model import UpstreamFailure
 from shared.sender import InvalidSender, parse_sender
-from shared.sending import OutgoingRecipient, SendRequest, SendResult, UpstreamFailure
+from shared.sending import OutgoingRecipient, SendRequest, SendResult
 
 SEND_API_VERSIONS = frozenset(
     {
