@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
@@ -116,13 +117,14 @@ def main() -> int:
     try:
         runtime.store().ensure_tables()
         rows = api_rows(args.rounds, recorder) + keyword_rows(args.rounds, recorder)
+        rows += send_rows(args.rounds, recorder)
     finally:
         runtime.reset()
         az.stop()
 
-    print(f"{'call':<24}{'median ms':>10}{'p95 ms':>10}{'requests':>10}{'max req':>9}")
+    print(f"{'call':<28}{'median ms':>10}{'p95 ms':>10}{'requests':>10}{'max req':>9}")
     for name, median, p95, mean_count, max_count in rows:
-        print(f"{name:<24}{median:>10.1f}{p95:>10.1f}{mean_count:>10.1f}{max_count:>9}")
+        print(f"{name:<28}{median:>10.1f}{p95:>10.1f}{mean_count:>10.1f}{max_count:>9}")
     return 0
 
 
