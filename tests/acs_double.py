@@ -123,59 +123,8 @@ class AcsDouble:
         return results
 
     def start(self) -> AcsDouble:
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with double._lock:
-                    double.calls += 1
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                url = f"http://{headers.get('host', '')}{self.path}"
-                try:
-                    verify_request(
-                        "POST",
-                        url,
-                        headers,
-                        body,
-                        [base64.b64decode(double.key)],
-                        max_skew_seconds=900,
-                    )
-                except AuthError as exc:
-                    with double._lock:
-                        double.refused += 1
-                    self._reply(401, {"error": {"code": "Denied", "message": str(exc)}})
-                    return
-                parts = urlsplit(self.path)
-                if parts.path != "/sms":
-                    self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
-                    return
-                hang, fault = double._next_fault()
-                time.sleep(hang)
-                if fault is not None:
-                    self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
-                    return
-                request = json.loads(body)
-                version = parse_qs(parts.query).get("api-version", [""])[0]
-                with double._lock:
-                    double.requests.append(ReceivedRequest(self.path, version, headers, request))
-                self._reply(202, {"value": double._accept(request)})
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        handler = type("BoundHandler", (_Handler,), {"double": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -183,3 +132,56 @@ class AcsDouble:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    double: AcsDouble
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test)
+
+    def _signed(self, body: bytes, headers: dict[str, str]) -> bool:
+        url = f"http://{headers.get('host', '')}{self.path}"
+        keys = [base64.b64decode(self.double.key)]
+        try:
+            verify_request("POST", url, headers, body, keys, max_skew_seconds=900)
+        except AuthError as exc:
+            with self.double._lock:
+                self.double.refused += 1
+            self._reply(401, {"error": {"code": "Denied", "message": str(exc)}})
+            return False
+        return True
+
+    def do_POST(self) -> None:
+        double = self.double
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with double._lock:
+            double.calls += 1
+        if not self._signed(body, headers):
+            return
+        parts = urlsplit(self.path)
+        if parts.path != "/sms":
+            self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
+            return
+        hang, fault = double._next_fault()
+        time.sleep(hang)
+        if fault is not None:
+            self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+            return
+        request = json.loads(body)
+        version = parse_qs(parts.query).get("api-version", [""])[0]
+        with double._lock:
+            double.requests.append(ReceivedRequest(self.path, version, headers, request))
+        self._reply(202, {"value": double._accept(request)})

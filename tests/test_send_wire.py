@@ -1,4 +1,5 @@
-"""Unit tests for shared.send_wire: the send body as the spec has it, and the answers."""
+"""Unit tests for shared.api.send_wire and the answers of shared.api.send: the send body as the
+spec has it, and what the caller gets back."""
 
 from __future__ import annotations
 
@@ -9,15 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.api.send import check_unavailable_response, send_response
 from shared.api.send_wire import (
     MAX_MESSAGE_LENGTH,
     SEND_API_VERSIONS,
-    check_unavailable_response,
     parse_send_body,
     request_to_wire,
     result_to_wire,
     results_from_wire,
-    send_response,
 )
 from shared.gateway import SendOutcome
 from shared.model import SenderKind, UpstreamFailure

@@ -23,8 +23,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from shared.gateway import SendOutcome, failure_status
-from shared.model import UpstreamFailure
 from shared.sender import InvalidSender, parse_sender
 from shared.sending import OutgoingRecipient, SendRequest, SendResult
 
@@ -41,7 +39,6 @@ SEND_API_VERSIONS = frozenset(
 MAX_RECIPIENTS = 100
 MAX_MESSAGE_LENGTH = 2048
 REPORT_TIMEOUT_RANGE = (60, 43200)
-RETRY_AFTER_SECONDS = "5"
 
 Errors = dict[str, list[str]]
 _TOP = ("from", "smsRecipients", "message", "smsSendOptions")
@@ -179,70 +176,6 @@ def result_to_wire(result: SendResult) -> dict[str, Any]:
     if result.error_message is not None:
         item["errorMessage"] = result.error_message
     return item
-
-
-_FAILURE_CODES = {
-    UpstreamFailure.UNREACHABLE: (
-        "ServiceUnavailable",
-        "ACS could not be reached: nothing was sent.",
-    ),
-    UpstreamFailure.UNAVAILABLE: ("ServiceUnavailable", "ACS is unavailable: nothing was sent."),
-    UpstreamFailure.TIMEOUT: (
-        "GatewayTimeout",
-        "ACS did not answer in time: the messages may have been sent. Retrying with the same "
-        "repeatability values is safe (ACS does not send a repeated request twice).",
-    ),
-    UpstreamFailure.SERVER_ERROR: ("BadGateway", "ACS failed: the messages were not confirmed."),
-    UpstreamFailure.AUTH_FAILED: (
-        "UpstreamAuthenticationFailed",
-        "ACS refused this service's credentials (check ACS_CONNECTION_STRING or the managed "
-        "identity's role): nothing was sent. Your own key was accepted.",
-    ),
-    UpstreamFailure.BAD_ANSWER: (
-        "BadGateway",
-        "ACS's answer could not be read: the outcome is unknown.",
-    ),
-}
-
-
-def send_response(outcome: SendOutcome) -> tuple[int, Any, dict[str, str]]:
-    """(status, JSON body, headers): 202 with one item per recipient; when forwarding failed,
-    ACS's own 4xx answer as it came, or 502/503/504 with an error and every item's result."""
-    items = [result_to_wire(r) for r in outcome.results]
-    failure = outcome.failure
-    if failure is None:
-        return 202, {"value": items}, {}
-    status = failure_status(failure)
-    headers = {k: v for k, v in failure.headers.items() if k.lower() == "retry-after"}
-    if failure.kind is UpstreamFailure.REFUSED:
-        return status, _upstream_body(failure.body, failure.detail), headers
-    code, message = _FAILURE_CODES[failure.kind]
-    if failure.status:
-        message = f"{message} (ACS answered HTTP {failure.status}.)"
-    if status == 503:
-        headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
-    return status, {"error": {"code": code, "message": message}, "value": items}, headers
-
-
-def check_unavailable_response() -> tuple[int, Any, dict[str, str]]:
-    return (
-        503,
-        {
-            "error": {
-                "code": "ServiceUnavailable",
-                "message": "The opt-out list could not be checked, so nothing was sent. The "
-                "request can be retried safely.",
-            }
-        },
-        {"Retry-After": RETRY_AFTER_SECONDS},
-    )
-
-
-def _upstream_body(body: bytes, detail: str) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return {"error": {"code": "UpstreamRefused", "message": detail}}
 
 
 # -- the forwarded call ------------------------------------------------------------------------
