@@ -145,12 +145,21 @@ class Settings:
 
 
 def _send_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    timeouts = {
-        "send_check_timeout": ("SEND_CHECK_TIMEOUT_SECONDS", DEFAULT_SEND_CHECK_TIMEOUT),
-        "send_connect_timeout": ("SEND_CONNECT_TIMEOUT_SECONDS", DEFAULT_SEND_CONNECT_TIMEOUT),
-        "send_read_timeout": ("SEND_READ_TIMEOUT_SECONDS", DEFAULT_SEND_READ_TIMEOUT),
-    }
     return {
         "send_dry_run": _bool("SEND_DRY_RUN", env.get("SEND_DRY_RUN"), False),
-        **{attr: _seconds(name, env.get(name), d) for attr, (name, d) in timeouts.items()},
+        "send_check_timeout": _seconds(
+            "SEND_CHECK_TIMEOUT_SECONDS",
+            env.get("SEND_CHECK_TIMEOUT_SECONDS"),
+            DEFAULT_SEND_CHECK_TIMEOUT,
+        ),
+        "send_connect_timeout": _seconds(
+            "SEND_CONNECT_TIMEOUT_SECONDS",
+            env.get("SEND_CONNECT_TIMEOUT_SECONDS"),
+            DEFAULT_SEND_CONNECT_TIMEOUT,
+        ),
+        "send_read_timeout": _seconds(
+            "SEND_READ_TIMEOUT_SECONDS",
+            env.get("SEND_READ_TIMEOUT_SECONDS"),
+            DEFAULT_SEND_READ_TIMEOUT,
+        ),
     }
