@@ -306,3 +306,13 @@ def test_final_state_is_the_newest_event(
     # Each event is answered at most once, however often it was delivered.
     assert len(replies.sent) <= len(messages)
     assert len(repo.history_rows) == len(messages)
+
+
+def test_a_stop_to_a_short_code_opts_out_of_the_short_code() -> None:
+    # The opt-out is keyed by the short code (as the API and `send` key it), and the
+    # confirmation goes out from the short code, directly (not through send enforcement).
+    repo, replies, proc = setup()
+    proc.handle(replace(sms("STOP", 1), sender="12345"))
+    assert ("12345", PERSON) in repo.optouts
+    assert repo.opted_out(parse_sender("12345"), [parse_e164(PERSON)]) == {PERSON}
+    assert [(f, t) for f, t, _ in replies.sent] == [("12345", PERSON)]

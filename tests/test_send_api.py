@@ -222,3 +222,15 @@ def test_dry_run_answers_as_sent(
     assert first["successful"] and first["messageId"].startswith(DRY_RUN_PREFIX)
     assert second["httpStatusCode"] == 403
     assert acs.calls == 0  # dry run wins over a configured resource
+
+
+def test_programs_and_history_take_every_sender_kind(app: StorageRecorder) -> None:
+    program = {"brand": "Contoso Alerts"}
+    assert call("PUT", "sms/senders/Contoso/program", program)[0] == 200
+    status, res = call("GET", "sms/senders/CONTOSO/program")  # one key, whatever the case
+    assert (status, res["sender"], res["brand"]) == (200, "CONTOSO", "Contoso Alerts")
+    opt_out("12345", ALICE)
+    status, res = call("GET", "sms/senders/12345/history")
+    assert status == 200 and [r["recipient"] for r in res["value"]] == [ALICE]
+    status, res = call("GET", "sms/senders/12/program")  # too short for a short code
+    assert status == 400 and "sender" in res["errors"]
