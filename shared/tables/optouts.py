@@ -1,6 +1,6 @@
 """The OptOuts table: OptOutEntries and KeywordStates on Azure Table Storage.
 
-PartitionKey = sender (E.164). Two kinds of rows:
+PartitionKey = sender (`SenderId.key`: E.164, short code, alphanumeric ID). Two kinds of rows:
 - RowKey = recipient: one per opted-out person (Sender, Recipient, Country, OptedOutAt, Source,
   MessageId). Opting in deletes the row, as ACS does.
 - RowKey = `~state|<recipient>`: the newest keyword event applied for that person (time, message
