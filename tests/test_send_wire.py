@@ -320,3 +320,24 @@ def test_forwarded_body_is_the_received_body(recipients: list[dict[str, str]], t
     data = {"from": "+18005550100", "smsRecipients": recipients, "message": text}
     request = parsed(json.dumps(data).encode())
     assert request_to_wire(request) == data
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(["from", "smsRecipients", "message", "smsSendOptions", "to", "x"])
+
+
+@given(st.dictionaries(FIELDS, JSON_VALUES, max_size=5))
+def test_any_json_body_is_a_request_or_named_errors_never_an_exception(
+    data: dict[str, Any],
+) -> None:
+    result = parse_send_body(json.dumps(data).encode(), V)
+    if isinstance(result, dict):
+        assert result and all(isinstance(v, list) and v for v in result.values())
+    else:
+        assert isinstance(result, SendRequest) and 1 <= len(result.recipients) <= 100
