@@ -2,7 +2,7 @@
 
 - Checks every request's ACS HMAC signature against its access key (401 otherwise, counted in
   `refused`).
-- Counts every request that arrives (`calls`), records every accepted one (`requests`:
+- Counts every request that arrives (`calls`), records every accepted one (`received`:
   api-version, headers, body) and every message it "sent" (`sent`: one `SentSms` per
   recipient, with its repeatability values).
 - Behaves like ACS for repeatability: a recipient whose `repeatabilityRequestId` was seen before
@@ -55,7 +55,7 @@ class ReceivedRequest:
 class AcsDouble:
     key: str = ACS_KEY
     sent: list[SentSms] = field(default_factory=list)
-    requests: list[ReceivedRequest] = field(default_factory=list)
+    received: list[ReceivedRequest] = field(default_factory=list)
     calls: int = 0  # every request that arrived, whatever the answer
     refused: int = 0
     fail_next: int = 0
@@ -183,5 +183,5 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(body)
         version = parse_qs(parts.query).get("api-version", [""])[0]
         with double._lock:
-            double.requests.append(ReceivedRequest(self.path, version, headers, request))
+            double.received.append(ReceivedRequest(self.path, version, headers, request))
         self._reply(202, {"value": double._accept(request)})

@@ -65,7 +65,7 @@ def test_the_body_reaches_acs_unchanged_with_the_callers_version(
 ) -> None:
     results = upstream(acs).send(request(version))
     assert acs.refused == 0  # signed with the ACS key by the official client's policy
-    (received,) = acs.requests
+    (received,) = acs.received
     assert received.api_version == version
     assert received.body == BODY  # repeatability values and every option kept
     assert received.headers["user-agent"].startswith("azsdk-python-communication-sms")

@@ -72,7 +72,7 @@ def app(azurite: Azurite, acs: AcsDouble) -> Iterator[HostProcess]:
 
 @pytest.fixture(autouse=True)
 def fresh_double(acs: AcsDouble) -> None:
-    acs.requests.clear()
+    acs.received.clear()
     acs.sent.clear()
     acs.calls = 0
 
@@ -111,7 +111,7 @@ def test_js_client_send_enforces_the_optout_list(app: HostProcess, acs: AcsDoubl
     assert "opted out" in results[1]["errorMessage"]
     # One forwarded call, the JS client's version, only the allowed recipients, each once with
     # the repeatability values the client generated.
-    (received,) = acs.requests
+    (received,) = acs.received
     assert received.api_version == "2025-05-29-preview"
     assert [r["to"] for r in received.body["smsRecipients"]] == [ALICE, ALICE, CAROL]
     ids = [r["repeatabilityRequestId"] for r in received.body["smsRecipients"]]
@@ -132,7 +132,7 @@ def test_python_client_send_enforces_the_optout_list(app: HostProcess, acs: AcsD
         (CAROL, 202, True),
     ]
     assert "opted out" in (results[1].error_message or "")
-    (received,) = acs.requests
+    (received,) = acs.received
     assert received.api_version == "2021-03-07"
     assert [s.to for s in acs.sent] == [ALICE, CAROL]
     assert all(UUID.fullmatch(s.repeatability_request_id or "") for s in acs.sent)

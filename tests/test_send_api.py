@@ -86,7 +86,7 @@ def test_mixed_recipients(app: StorageRecorder, acs: AcsDouble) -> None:
     assert all("messageId" in i for i in items if i["successful"])
     # Opted-out and invalid recipients never reached ACS; the allowed ones did, once each, with
     # their own repeatability values, in one call.
-    (received,) = acs.requests
+    (received,) = acs.received
     forwarded = [r for r in body["smsRecipients"] if r["to"] in (ALICE, CAROL)]
     assert received.body["smsRecipients"] == forwarded
     assert [s.to for s in acs.sent] == [ALICE, ALICE, CAROL]
@@ -101,7 +101,7 @@ def test_every_version_is_accepted_and_forwarded_as_is(
     for version in sorted(SEND_API_VERSIONS):
         status, res = call("POST", SEND, send_body(BUSINESS, ALICE), query=f"api-version={version}")
         assert status == 202 and res["value"][0]["successful"], (version, res)
-    assert [r.api_version for r in acs.requests] == sorted(SEND_API_VERSIONS)
+    assert [r.api_version for r in acs.received] == sorted(SEND_API_VERSIONS)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_senders_of_every_kind_share_one_normalised_key(
     assert [i["httpStatusCode"] for i in res["value"]] == [403, 202]  # opted out of "Contoso"
     status, res = call("POST", SEND, send_body("12345", ALICE, BOB), query=V)
     assert [i["httpStatusCode"] for i in res["value"]] == [202, 403]
-    assert [r.body["from"] for r in acs.requests] == ["CONTOSO", "12345"]  # as the caller wrote
+    assert [r.body["from"] for r in acs.received] == ["CONTOSO", "12345"]  # as the caller wrote
     status, res = call("POST", ADD, {"from": "Bad#Id", "recipients": [{"to": ALICE}]})
     assert status == 400 and "From" in res["errors"]
 
