@@ -23,7 +23,7 @@ from shared.sending import SendRequest, Upstream
 from tests.acs_double import AcsDouble
 
 SENDER = "+18005550100"
-Row = tuple[str, float, float, float, int]
+Row = tuple[str, float, float, float, int, float]  # as bench.py: ..., events
 
 
 def _body(people: list[str]) -> dict[str, object]:
@@ -31,18 +31,20 @@ def _body(people: list[str]) -> dict[str, object]:
     return {"from": SENDER, "smsRecipients": recipients, "message": "Your order shipped"}
 
 
-def _timed(fn: Callable[[], object], recorder: StorageRecorder) -> tuple[float, int]:
+def _timed(fn: Callable[[], object], recorder: StorageRecorder) -> tuple[float, int, int]:
     recorder.clear()
     start = time.perf_counter()
     fn()
-    return (time.perf_counter() - start) * 1000, recorder.count
+    events = sum(1 for _, path, _ in recorder.requests if path.endswith("/messages"))
+    return (time.perf_counter() - start) * 1000, recorder.count, events
 
 
-def _row(name: str, samples: list[tuple[float, int]]) -> Row:
-    times = sorted(t for t, _ in samples)
+def _row(name: str, samples: list[tuple[float, int, int]]) -> Row:
+    times = sorted(t for t, _, _ in samples)
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    counts = [c for _, c in samples]
-    return name, statistics.median(times), p95, statistics.mean(counts), max(counts)
+    counts = [c for _, c, _ in samples]
+    events = statistics.mean(e for _, _, e in samples)
+    return name, statistics.median(times), p95, statistics.mean(counts), max(counts), events
 
 
 def _rows_for(n: int, upstream: Upstream, rounds: int, recorder: StorageRecorder) -> list[Row]:
@@ -55,7 +57,7 @@ def _rows_for(n: int, upstream: Upstream, rounds: int, recorder: StorageRecorder
     check = {"from": SENDER, "recipients": [{"to": p} for p in people]}
     forwarded = parse_send_body(json.dumps(_body(people[n // 2 :])).encode(), "2026-01-23")
     assert isinstance(forwarded, SendRequest)
-    runs: dict[str, list[tuple[float, int]]] = {"check": [], "acs": [], "send": []}
+    runs: dict[str, list[tuple[float, int, int]]] = {"check": [], "acs": [], "send": []}
     for _ in range(rounds):
         runs["check"].append(_timed(lambda: call("POST", "sms/optouts:check", check), recorder))
         runs["acs"].append(_timed(lambda: upstream.send(forwarded), recorder))
@@ -68,7 +70,7 @@ def _rows_for(n: int, upstream: Upstream, rounds: int, recorder: StorageRecorder
         _row(f"check x{n}", runs["check"]),
         _row(f"ACS call alone x{n - len(blocked)}", runs["acs"]),
         _row(f"send {label}", runs["send"]),
-        (f"  send overhead x{n}", overhead, float("nan"), 0.0, 0),
+        (f"  send overhead x{n}", overhead, float("nan"), 0.0, 0, 0.0),
     ]
 
 
