@@ -16,6 +16,7 @@ from shared.model import ConcurrencyConflict, StorageUnavailable
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from shared.deadletter import ReplayResult
     from shared.gateway import SendGateway
     from shared.repositories import HistoryReader, SenderPrograms
     from shared.service import OptOutService
@@ -39,6 +40,7 @@ class Services(Protocol):
     def replay_poison_messages(self, limit: int) -> int: ...
 
     def send_gateway(self) -> SendGateway: ...
+    def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
 
 @dataclass(frozen=True)
