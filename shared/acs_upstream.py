@@ -24,7 +24,6 @@ from typing import Any
 
 from shared.api.send_wire import request_to_wire, results_from_wire
 from shared.model import UpstreamFailure
-from shared.replies import build_sms_client
 from shared.sending import (
     DryRun,
     NotConfigured,
@@ -33,7 +32,7 @@ from shared.sending import (
     Upstream,
     UpstreamError,
 )
-from shared.settings import Settings
+from shared.settings import Settings, parse_acs_connection_string
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +92,29 @@ def _read(status: int, body: bytes, headers: dict[str, str]) -> list[SendResult]
     raise UpstreamError(kind, f"ACS answered HTTP {status}", status, body, headers)
 
 
+def build_sms_client(settings: Settings) -> Any:
+    """The official SmsClient for ACS_CONNECTION_STRING (validated by the send endpoint's
+    settings gate), else ACS_ENDPOINT + managed identity; no retries, pooled connections."""
+    from azure.communication.sms import SmsClient
+
+    from shared.http_transport import pooled_transport
+
+    transport = pooled_transport(
+        connection_timeout=settings.send_connect_timeout, read_timeout=settings.send_read_timeout
+    )
+    options: dict[str, Any] = {"retry_total": 0, "transport": transport}
+    if settings.acs_connection_string:
+        from azure.core.credentials import AzureKeyCredential
+
+        endpoint, key = parse_acs_connection_string(settings.acs_connection_string)
+        # Not SmsClient.from_connection_string: it forces https (a local double is http). The
+        # SDK signs the endpoint minus its scheme as the host: no trailing slash.
+        return SmsClient(endpoint.rstrip("/"), AzureKeyCredential(key), **options)
+    from azure.identity import DefaultAzureCredential
+
+    return SmsClient(settings.acs_endpoint.rstrip("/"), DefaultAzureCredential(), **options)
+
+
 def make_upstream(settings: Settings) -> Upstream:
     """Dry run wins over a configured resource: a switch that says "do not send" never sends."""
     if settings.send_dry_run:
@@ -100,7 +122,7 @@ def make_upstream(settings: Settings) -> Upstream:
     if not settings.replies_enabled:
         return NotConfigured()
     return AcsUpstream(
-        build_sms_client(settings, retry_total=0),
+        build_sms_client(settings),
         connect_timeout=settings.send_connect_timeout,
         read_timeout=settings.send_read_timeout,
     )

@@ -51,6 +51,13 @@ class ReceivedRequest:
     body: dict[str, Any]
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) resets connections when many replies go out at once (a burst of
+    # STOPs); the real service does not, so neither may its double.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @dataclass
 class AcsDouble:
     key: str = ACS_KEY
@@ -58,6 +65,7 @@ class AcsDouble:
     received: list[ReceivedRequest] = field(default_factory=list)
     calls: int = 0  # every request that arrived, whatever the answer
     refused: int = 0
+    requests: int = 0  # send requests accepted (each may carry several recipients)
     fail_next: int = 0
     reject_numbers: set[str] = field(default_factory=set)
     _faults: deque[int] = field(default_factory=deque)
@@ -124,7 +132,7 @@ class AcsDouble:
 
     def start(self) -> AcsDouble:
         handler = type("BoundHandler", (_Handler,), {"double": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -136,6 +144,8 @@ class AcsDouble:
 
 class _Handler(BaseHTTPRequestHandler):
     double: AcsDouble
+    protocol_version = "HTTP/1.1"  # keep-alive, as ACS: a client reuses connections
+    disable_nagle_algorithm = True  # headers and body leave at once
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -184,4 +194,5 @@ class _Handler(BaseHTTPRequestHandler):
         version = parse_qs(parts.query).get("api-version", [""])[0]
         with double._lock:
             double.received.append(ReceivedRequest(self.path, version, headers, request))
+            double.requests += 1
         self._reply(202, {"value": double._accept(request)})

@@ -234,3 +234,16 @@ def test_programs_and_history_take_every_sender_kind(app: StorageRecorder) -> No
     assert status == 200 and [r["recipient"] for r in res["value"]] == [ALICE]
     status, res = call("GET", "sms/senders/12/program")  # too short for a short code
     assert status == 400 and "sender" in res["errors"]
+
+
+def test_an_unusable_dry_run_switch_sends_nothing(
+    azurite: Azurite, acs: AcsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "ture" is neither true nor false: the switch is not guessed (false would send for real).
+    env = environment(azurite, SEND_DRY_RUN="ture", ACS_CONNECTION_STRING=acs.connection_string)
+    with app_against(env, monkeypatch):
+        status, res = call("POST", SEND, send_body(BUSINESS, ALICE), query=V)
+        assert (status, res["error"]["code"]) == (500, "ServiceMisconfigured")
+        status, _ = call("POST", ADD, {"from": BUSINESS, "recipients": [{"to": ALICE}]})
+        assert status == 200  # the opt-out API does not depend on it
+    assert acs.calls == 0

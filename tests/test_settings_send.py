@@ -1,16 +1,17 @@
-"""Unit tests for the send endpoint's settings (shared.settings): switches and timeouts."""
+"""The send endpoint's settings (shared.settings): switches and timeouts, failing safe."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.settings import Settings, SettingsError
+from shared.settings import SEND_SETTINGS, Settings, SettingsError
 
 
 def test_defaults_bound_a_send_to_30_seconds() -> None:
     s = Settings.from_env({})
     assert s.send_dry_run is False
     assert s.send_check_timeout + s.send_connect_timeout + s.send_read_timeout == 30
+    s.require(SEND_SETTINGS)  # nothing unusable
 
 
 def test_values_are_read() -> None:
@@ -34,8 +35,14 @@ def test_values_are_read() -> None:
         ("SEND_CHECK_TIMEOUT_SECONDS", "0"),
         ("SEND_READ_TIMEOUT_SECONDS", "121"),
         ("SEND_CONNECT_TIMEOUT_SECONDS", "nan"),
+        ("ACS_CONNECTION_STRING", "not a connection string"),
     ],
 )
-def test_bad_values_name_the_setting(name: str, value: str) -> None:
+def test_an_unusable_value_stops_sends_and_nothing_else(name: str, value: str) -> None:
+    s = Settings.from_env({name: value})
+    assert [p.setting for p in s.problems] == [name]
+    if len(value) > 3:
+        assert value not in str(s.problems[0])  # never the value (it may be a secret)
     with pytest.raises(SettingsError, match=name):
-        Settings.from_env({name: value})
+        s.require(SEND_SETTINGS)  # POST /sms answers 500 rather than guess
+    s.require({"OPTOUT_MAX_BODY_BYTES"})  # the rest of the API is not affected

@@ -16,6 +16,7 @@ from shared.api.send_wire import SEND_API_VERSIONS, parse_send_body, result_to_w
 from shared.api.wire import ApiResponse, validation_problem
 from shared.gateway import OptOutCheckUnavailable, SendOutcome, failure_status
 from shared.model import UpstreamFailure
+from shared.settings import SEND_SETTINGS
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -89,6 +90,7 @@ def send(call: Call) -> ApiResponse:
     parsed = parse_send_body(call.request.body, version)
     if isinstance(parsed, dict):
         return validation_problem(parsed)
+    call.services.settings().require(SEND_SETTINGS)  # unusable: 500, never a guess
     try:
         outcome = call.services.send_gateway().send(parsed)
     except OptOutCheckUnavailable:
