@@ -305,7 +305,7 @@ _ENV_READ = re.compile(
     r"""(?:\benv(?:iron)?\.get|\bos\.getenv|\bos\.environ\.get)\(\s*["']([A-Za-z_]\w*)["']"""
     r"""|\benv(?:iron)?\[\s*["']([A-Za-z_]\w*)["']\s*\]"""
     # shared/settings.py's reader: `r.text("NAME", ...)`, `r.integer("NAME", ...)`, ...
-    r"""|\br\.(?:raw|text|boolean|integer|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
+    r"""|\br\.(?:raw|text|boolean|integer|seconds|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
 )
 _PREFIX_READ = re.compile(r"""\bprefix\s*\+\s*["'](\w+)["']""")
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from shared.model import SenderProgram
-from shared.phone import parse_e164
 from shared.program_cache import PROGRAM_CACHE_SECONDS, CachedPrograms
 from shared.sender import SenderId, parse_sender
 from tests.fakes import FakeRepository
 
 SENDER = parse_sender("+18005550100")
-OTHER = parse_e164("+18005550199")
+OTHER = parse_sender("+18005550199")
 
 
 class CountingPrograms(FakeRepository):
