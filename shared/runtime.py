@@ -24,10 +24,11 @@ from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
 from shared.gateway import SendGateway
 from shared.inbound import InboundProcessor
+from shared.membership import OptOutMembership
 from shared.poison import INBOUND_QUEUE, replay_poison
 from shared.program_cache import CachedPrograms
 from shared.replies import make_reply_sender
-from shared.repositories import HistoryReader, SenderPrograms
+from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import API_SETTINGS, Settings
 from shared.tables import TableStore
@@ -81,7 +82,9 @@ def store() -> TableStore:
         client = table_service_client(
             transport=pooled_transport(STORAGE_POOL_SIZE), **STORAGE_CLIENT_OPTIONS
         )
-        return TableStore(client, s.optout_table, s.history_table, s.programs_table)
+        return TableStore(
+            client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
+        )
 
     return _get("store", build)
 
@@ -94,8 +97,23 @@ def history() -> HistoryReader:
     return store().history
 
 
+def groups() -> GroupOptOuts:
+    return store().groups
+
+
 def ping() -> None:
     store().ping()
+
+
+def membership() -> OptOutMembership:
+    """Opted out of a sender, directly or through its revoke-all group: what `check` asks, and
+    what a sending path must ask before it sends."""
+
+    def build() -> OptOutMembership:
+        tables = store()
+        return OptOutMembership(tables.optouts, tables.groups, tables.programs)
+
+    return _get("membership", build)
 
 
 def feed_settings() -> FeedSettings:
@@ -124,10 +142,11 @@ def sweep_events() -> int:
 
 
 def optout_service() -> OptOutService:
-    return _get(
-        "optout_service",
-        lambda: OptOutService(store().optouts, store().history, change_feed()),
-    )
+    def build() -> OptOutService:
+        tables = store()
+        return OptOutService(tables.optouts, tables.history, change_feed(), membership=membership())
+
+    return _get("optout_service", build)
 
 
 def inbound_processor() -> InboundProcessor:
@@ -141,18 +160,20 @@ def inbound_processor() -> InboundProcessor:
             replies,
             settings(),
             feed=change_feed(),
+            groups=tables.groups,
         )
 
     return _get("inbound", build)
 
 
 def send_gateway() -> SendGateway:
-    """POST /sms: the opt-out list of the store, ACS (or dry run / not configured) upstream."""
+    """POST /sms: the opt-out membership `check` uses, ACS (or dry run / none) upstream."""
 
     def build() -> SendGateway:
         s = settings()
         upstream = make_upstream(s)
-        return SendGateway(store().optouts, upstream, check_timeout=s.send_check_timeout)
+        # The same question `check` asks: the sender's own entries or its revoke-all group's.
+        return SendGateway(membership(), upstream, check_timeout=s.send_check_timeout)
 
     return _get("send_gateway", build)
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from shared.model import SenderKind
-from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
+from shared.phone import UNKNOWN_COUNTRY, InvalidPhoneNumber, PhoneNumber, mask, parse_e164
 
 _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 +\-_&.]{1,11}")
@@ -45,6 +45,7 @@ class SenderId:
     key: str  # the normalised form: partition keys, comparisons
     kind: SenderKind
     display: str  # as given (trimmed): what ACS gets as `from`
+    country: str = UNKNOWN_COUNTRY  # a number's country (its keyword languages); ZZ otherwise
 
     def __str__(self) -> str:
         return self.key
@@ -57,7 +58,7 @@ class SenderId:
 
     @classmethod
     def of_number(cls, number: PhoneNumber) -> SenderId:
-        return cls(number.e164, SenderKind.PHONE_NUMBER, number.e164)
+        return cls(number.e164, SenderKind.PHONE_NUMBER, number.e164, number.country)
 
 
 def parse_sender(raw: object) -> SenderId:

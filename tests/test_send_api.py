@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from devhost.inprocess import OTHER_KEY, StorageRecorder, app_against, call
 from devhost.processes import free_port
 from devhost.testing import Azurite
+from shared import runtime
 from shared.api.send_wire import SEND_API_VERSIONS
+from shared.events import InboundSms
 from shared.gateway import OPTED_OUT_STATUS
 from shared.sending import DRY_RUN_PREFIX, NOT_CONFIGURED
 from tests.acs_double import AcsDouble
@@ -74,6 +77,7 @@ def opt_out(sender: str, *people: str) -> None:
 def test_mixed_recipients(app: StorageRecorder, acs: AcsDouble) -> None:
     opt_out(BUSINESS, BOB)
     body = send_body(BUSINESS, ALICE, BOB, "+123", ALICE, CAROL, BOB)
+    runtime.store().ensure_tables()  # not the first request: no table creation in the count
     app.clear()
     status, res = call("POST", SEND, body, query=V)
 
@@ -92,7 +96,11 @@ def test_mixed_recipients(app: StorageRecorder, acs: AcsDouble) -> None:
     assert [s.to for s in acs.sent] == [ALICE, ALICE, CAROL]
     assert acs.refused == 0
     # One opt-out check: a point read per distinct valid number, nothing written.
-    assert sorted(m for m, _, _ in app.requests) == ["GET"] * 3
+    # One opt-out check, as `check` makes it: the sender's program (its revoke-all group) and a
+    # point read per distinct valid number; nothing written.
+    reads = sorted(path.split("(")[0].rsplit("/", 1)[1][:-8] for _, path, _ in app.requests)
+    assert reads == ["SendOptOuts"] * 3 + ["SendPrograms"]
+    assert {m for m, _, _ in app.requests} == {"GET"}
 
 
 def test_every_version_is_accepted_and_forwarded_as_is(
@@ -247,3 +255,20 @@ def test_an_unusable_dry_run_switch_sends_nothing(
         status, _ = call("POST", ADD, {"from": BUSINESS, "recipients": [{"to": ALICE}]})
         assert status == 200  # the opt-out API does not depend on it
     assert acs.calls == 0
+
+
+def test_a_revoke_all_group_opt_out_blocks_every_sender_of_the_group(
+    app: StorageRecorder, acs: AcsDouble
+) -> None:
+    other = "+18005550111"  # another number of the same brand
+    for sender in (BUSINESS, other):
+        program = {"group": "contoso", "revokeAll": True}
+        assert call("PUT", f"sms/senders/{sender}/program", program)[0] == 200
+    stop = InboundSms("m1", "e1", other, ALICE, "STOP", datetime.now(UTC))
+    runtime.inbound_processor().handle(stop)  # ALICE texted STOP to the other number
+
+    status, res = call("POST", SEND, send_body(BUSINESS, ALICE, BOB), query=V)
+    assert status == 202 and [i["httpStatusCode"] for i in res["value"]] == [403, 202]
+    # The STOP's confirmation went to ALICE directly (replies are not enforced); the send did not.
+    confirmation, sent = acs.sent
+    assert (confirmation.to, confirmation.from_, sent.to) == (ALICE, other, BOB)

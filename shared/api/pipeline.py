@@ -24,7 +24,7 @@ from shared.settings import (
 if TYPE_CHECKING:
     from shared.deadletter import ReplayResult
     from shared.gateway import SendGateway
-    from shared.repositories import HistoryReader, SenderPrograms
+    from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ class Services(Protocol):
     def programs(self) -> SenderPrograms: ...
 
     def history(self) -> HistoryReader: ...
+
+    def groups(self) -> GroupOptOuts: ...
 
     def ping(self) -> None: ...
 
