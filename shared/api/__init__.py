@@ -7,7 +7,7 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, groups, health, history, openapi, optouts, programs
+from shared.api import admin, groups, health, history, openapi, optouts, programs, send
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -18,4 +18,5 @@ ENDPOINTS: list[Endpoint] = [
     *admin.ENDPOINTS,
     *groups.ENDPOINTS,
     *openapi.ENDPOINTS,
+    *send.ENDPOINTS,
 ]

@@ -31,6 +31,7 @@ from shared.model import (
     Source,
 )
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
 
 
@@ -156,13 +157,13 @@ class TableHistory(TableAdapter):
 
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
         token: str | None = None,
     ) -> tuple[list[HistoryRecord], str | None]:
-        params = {"pk": sender.e164}
+        params = {"pk": sender.key}
         query = "PartitionKey eq @pk"
         if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
