@@ -79,6 +79,20 @@ class HistoryReader(Protocol):
         the end). InvalidPageToken for a token this store did not issue."""
         ...
 
+    def history_window(
+        self,
+        sender: PhoneNumber,
+        start: datetime,
+        end: datetime,
+        *,
+        page_size: int = 1000,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        """One page of the sender's opt-out and opt-in rows with start <= event time < end,
+        ordered by recipient then event time; a page may be short or empty before the end
+        (token None). InvalidPageToken for a token this store did not issue."""
+        ...
+
 
 class SenderPrograms(Protocol):
     def get_program(self, sender: PhoneNumber) -> SenderProgram | None: ...

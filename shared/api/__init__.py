@@ -7,7 +7,7 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, health, history, optouts, programs
+from shared.api import admin, health, history, optouts, programs, recipients, report
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -16,4 +16,6 @@ ENDPOINTS: list[Endpoint] = [
     *programs.ENDPOINTS,
     *history.ENDPOINTS,
     *admin.ENDPOINTS,
+    *recipients.ENDPOINTS,
+    *report.ENDPOINTS,
 ]

@@ -28,6 +28,13 @@ from shared.model import (
 from shared.phone import PhoneNumber
 from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
 
+# Opt-outs and opt-ins in an event-time window: the sender's partition filtered by EventTime
+# (RowKeys start with the recipient, so a time window is no key range; see `history_window`).
+WINDOW_FILTER = (
+    "PartitionKey eq @pk and EventTime ge @start and EventTime lt @end"
+    " and ( Action eq @optout or Action eq @optin )"
+)
+
 
 def history_row_key(record: HistoryRecord) -> str:
     """Deterministic per event. Event ids may hold characters keys forbid, so the id is hashed."""
@@ -53,6 +60,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "Keyword": record.keyword,
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
+            "ReplySentAt": record.reply_sent_at,
         }
     )
 
@@ -71,11 +79,12 @@ def from_entity(e: Any) -> HistoryRecord:
         reply_status=ReplyStatus(e.get("ReplyStatus", ReplyStatus.NONE)),
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
+        reply_sent_at=utc(e.get("ReplySentAt")),
         etag=e.metadata["etag"],
     )
 
 
-def _decode_token(token: str | None) -> Any:
+def decode_token(token: str | None) -> Any:
     if not token:
         return None
     try:
@@ -84,7 +93,7 @@ def _decode_token(token: str | None) -> Any:
         raise InvalidPageToken("invalid page token") from exc
 
 
-def _encode_token(continuation: Any) -> str | None:
+def encode_token(continuation: Any) -> str | None:
     return (
         base64.urlsafe_b64encode(json.dumps(continuation).encode()).decode()
         if continuation
@@ -124,7 +133,9 @@ class TableHistory(TableAdapter):
         return None if e is None else from_entity(e)
 
     def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
-        entity = {**self._key(record), "ReplyStatus": str(status)}
+        entity: Entity = {**self._key(record), "ReplyStatus": str(status)}
+        if status.done:  # when the confirmation went: in the same write
+            entity["ReplySentAt"] = self._clock()
         self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
@@ -149,13 +160,44 @@ class TableHistory(TableAdapter):
         if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
             query += " and RowKey gt @lo and RowKey lt @hi"
-        continuation = _decode_token(token)
+        continuation = decode_token(token)
 
         def read() -> tuple[list[HistoryRecord], str | None]:
             pages = self._table.query_entities(
                 query, parameters=params, results_per_page=page_size
             ).by_page(continuation_token=continuation)
             rows = [from_entity(e) for e in next(pages, [])]
-            return rows, _encode_token(pages.continuation_token)
+            return rows, encode_token(pages.continuation_token)
+
+        return self.call(read)
+
+    def history_window(
+        self,
+        sender: PhoneNumber,
+        start: datetime,
+        end: datetime,
+        *,
+        page_size: int = 1000,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        """One page of the sender's opt-outs and opt-ins received in [start, end), ordered by
+        recipient then time. One query request per page; the service scans the sender's
+        partition to filter by EventTime, so a page may come back short (even empty) with a
+        token: keep going until the token is None."""
+        params = {
+            "pk": sender.e164,
+            "start": start.astimezone(UTC),
+            "end": end.astimezone(UTC),
+            "optout": str(Action.OPT_OUT),
+            "optin": str(Action.OPT_IN),
+        }
+        continuation = decode_token(token)
+
+        def read() -> tuple[list[HistoryRecord], str | None]:
+            pages = self._table.query_entities(
+                WINDOW_FILTER, parameters=params, results_per_page=page_size
+            ).by_page(continuation_token=continuation)
+            rows = [from_entity(e) for e in next(pages, [])]
+            return rows, encode_token(pages.continuation_token)
 
         return self.call(read)
