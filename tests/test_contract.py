@@ -45,7 +45,7 @@ class Repos:
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
-        fake = FakeRepository()
+        fake = FakeRepository(clock=lambda: T0)
         yield Repos(fake, fake, fake, fake)
         return
     azurite: Azurite = request.getfixturevalue("azurite")
@@ -164,6 +164,44 @@ def test_history_pages_in_recipient_then_time_order(repos: Repos) -> None:
     ]
     one, _ = repos.history.history_page(SENDER, PEOPLE[1])
     assert {r.recipient for r in one} == {PEOPLE[1].e164} and len(one) == 3
+
+
+def test_reply_sent_at_is_written_with_the_sent_status(repos: Repos) -> None:
+    rec = record(1, reply_status=ReplyStatus.SENDING, reply_claimed_at=T0)
+    repos.history.create_history(rec)
+    row = repos.history.get_history(rec)
+    assert (row.recorded_at, row.reply_sent_at) == (T0, None)
+    repos.history.set_reply_status(row, ReplyStatus.PENDING)  # a failed try: not sent
+    assert repos.history.get_history(rec).reply_sent_at is None
+    repos.history.set_reply_status(row, ReplyStatus.SENT)
+    assert repos.history.get_history(rec).reply_sent_at == T0  # the store's clock
+
+
+def test_history_window_pages_opt_outs_and_opt_ins_received_in_the_window(repos: Repos) -> None:
+    rows = [record(n, person) for person in (2, 0, 1) for n in range(1, 7)]
+    rows.append(record(3, 3, action=Action.HELP, outcome=Outcome.HELP))  # not a change
+    rows.append(record(4, 4, action=Action.OPT_IN, source=Source.API))
+    repos.history.record_history(rows)
+    start, end = T0 + timedelta(seconds=2), T0 + timedelta(seconds=5)  # [2, 5)
+    seen, token, pages = [], None, 0
+    while True:
+        page, token = repos.history.history_window(SENDER, start, end, page_size=4, token=token)
+        seen += page
+        pages += 1
+        if token is None:
+            break
+    expected = sorted(
+        (r for r in rows if start <= r.event_at < end and r.action != Action.HELP),
+        key=lambda r: (r.recipient, r.event_at),
+    )
+    assert [(r.recipient, r.event_id) for r in seen] == [
+        (r.recipient, r.event_id) for r in expected
+    ]
+    assert len(seen) == 10 and pages >= 3
+    other = parse_e164("+18005550199")
+    assert repos.history.history_window(other, start, end) == ([], None)
+    with pytest.raises(InvalidPageToken):
+        repos.history.history_window(SENDER, start, end, token="not a token!")
 
 
 def test_an_altered_page_token_is_refused(repos: Repos) -> None:
