@@ -36,6 +36,7 @@ test: install
 bench: install
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
+	$(PY) -m bench.evidence
 
 lint: install
 	$(VENV)/bin/ruff check .
