@@ -204,9 +204,12 @@ def test_history_window_pages_opt_outs_and_opt_ins_received_in_the_window(repos:
         repos.history.history_window(SENDER, start, end, token="not a token!")
 
 
-def test_an_altered_page_token_is_refused(repos: Repos) -> None:
+@pytest.mark.parametrize("token", ["not a token!", "WzFd", "eyJhIjogMX0="])  # [1], {"a": 1}
+def test_an_altered_page_token_is_refused(repos: Repos, token: str) -> None:
     with pytest.raises(InvalidPageToken):
-        repos.history.history_page(SENDER, token="not a token!")
+        repos.history.history_page(SENDER, token=token)
+    with pytest.raises(InvalidPageToken):
+        repos.history.history_window(SENDER, T0, T0 + timedelta(days=1), token=token)
 
 
 def test_programs_round_trip(repos: Repos) -> None:

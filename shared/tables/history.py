@@ -88,9 +88,18 @@ def decode_token(token: str | None) -> Any:
     if not token:
         return None
     try:
-        return json.loads(base64.urlsafe_b64decode(token))
+        continuation = json.loads(base64.urlsafe_b64decode(token))
     except ValueError as exc:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are
         raise InvalidPageToken("invalid page token") from exc
+    # The SDK's continuation: {"PartitionKey": ..., "RowKey": ...}; anything else would fail
+    # inside the SDK (a 500), so it is refused here.
+    if not (
+        isinstance(continuation, dict)
+        and set(continuation) <= {"PartitionKey", "RowKey"}
+        and all(v is None or isinstance(v, str) for v in continuation.values())
+    ):
+        raise InvalidPageToken("invalid page token")
+    return continuation
 
 
 def encode_token(continuation: Any) -> str | None:
