@@ -107,7 +107,9 @@ def stop_start_stop(world: World) -> World:
 def test_as_of_around_stop_and_start(stop_start_stop: World) -> None:
     stop1 = T0 + timedelta(minutes=10)
     start = T0 + timedelta(minutes=20)
-    assert as_of(T0)["isOptedOut"] is False  # before anything
+    first = as_of(T0)  # before anything
+    assert first["isOptedOut"] is False and "decidingEvent" not in first
+    assert first["nextChange"]["keyword"] == "STOP" and first["events"] == []
     assert as_of(stop1)["isOptedOut"] is False  # received, not yet applied
     exact = as_of(stop1 + seconds(2))  # the instant it took effect counts
     assert exact["isOptedOut"] is True
@@ -120,6 +122,7 @@ def test_as_of_around_stop_and_start(stop_start_stop: World) -> None:
     assert [e["action"] for e in between["events"]] == ["optout", "optin"]
     last = as_of(None)  # now: the second STOP was applied though its reply failed
     assert last["isOptedOut"] is True and last["decidingEvent"]["replyStatus"] == "pending"
+    assert "nextChange" not in last
     received = as_of(stop1, basis="received")  # by the SMS's own timestamp
     assert received["isOptedOut"] is True and received["basis"] == "received"
 

@@ -31,19 +31,20 @@ def pair_history(
 
 
 def answer_to_wire(answer: AsOfAnswer, sender: str, recipient: str) -> dict[str, Any]:
-    def event(r: HistoryRecord | None) -> dict[str, Any] | None:
-        return None if r is None else history_to_wire(r)
-
-    return {
+    """`decidingEvent` / `nextChange` are left out when there is none."""
+    wire: dict[str, Any] = {
         "sender": sender,
         "recipient": recipient,
         "at": answer.at.isoformat(),
         "basis": answer.basis,
         "isOptedOut": answer.opted_out,
-        "decidingEvent": event(answer.deciding),
-        "nextChange": event(answer.next_change),
-        "events": [history_to_wire(r) for r in answer.events],
     }
+    if answer.deciding is not None:
+        wire["decidingEvent"] = history_to_wire(answer.deciding)
+    if answer.next_change is not None:
+        wire["nextChange"] = history_to_wire(answer.next_change)
+    wire["events"] = [history_to_wire(r) for r in answer.events]
+    return wire
 
 
 def handle(call: Call) -> ApiResponse:
