@@ -4,27 +4,67 @@ HTTP, signed like every API call."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 import requests
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
 
 from devhost.inprocess import TEST_KEY
-from devhost.testing import ROOT, Azurite, start_host
+from devhost.queues import QUEUE_API_VERSION
+from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
 from tests.acs_double import AcsDouble
-from tests.test_e2e import BUSINESS, App, event_grid, put, replies_to, wait_for
 
-PERSON = "+14255550301"
+BUSINESS, PERSON = "+18005550100", "+14255550301"
+
+
+@dataclass
+class Host:
+    process: HostProcess
+    acs: AcsDouble
+    queue: QueueClient
+
+    def get(self, path: str, **headers: str) -> requests.Response:
+        url = self.process.base_url + path
+        signed = sign_request("GET", url, b"", TEST_KEY)
+        return requests.get(url, headers={**signed, **headers}, timeout=30)
+
+    def text(self, message: str, sent_at: datetime) -> None:
+        """An SMSReceived event (Event Grid schema) from PERSON to BUSINESS on the queue."""
+        mid = f"Incoming_{uuid.uuid4().hex}"
+        data = {"MessageId": mid, "From": PERSON[1:], "To": BUSINESS[1:], "Message": message}
+        event = {
+            "id": mid,
+            "eventType": "Microsoft.Communication.SMSReceived",
+            "eventTime": sent_at.isoformat(),
+            "data": {**data, "ReceivedTimestamp": sent_at.isoformat()},
+        }
+        self.queue.send_message(json.dumps(event))
+
+    def replies(self) -> int:
+        return sum(1 for s in self.acs.sent if s.to == PERSON)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
-def app(azurite: Azurite) -> Iterator[App]:
+def host(azurite: Azurite) -> Iterator[Host]:
     acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
     env = {
@@ -36,64 +76,61 @@ def app(azurite: Azurite) -> Iterator[App]:
         "ACS_CONNECTION_STRING": acs.connection_string,
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",
     }
-    host = start_host(ROOT, env=env, use_local_settings=False)
+    queue = QueueClient.from_connection_string(
+        azurite.connection_string, "sms-inbound", api_version=QUEUE_API_VERSION
+    )
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    process = start_host(ROOT, env=env, use_local_settings=False)
     try:
-        yield App(host, acs, azurite)
+        yield Host(process, acs, queue)
     finally:
-        host.stop()
+        process.stop()
         acs.stop()
-        assert "4255550301" not in host.output()  # numbers are masked in the logs
-
-
-def get(app: App, path: str, **headers: str) -> requests.Response:
-    url = app.url + path
-    signed = sign_request("GET", url, b"", TEST_KEY)
-    return requests.get(url, headers={**signed, **headers}, timeout=30)
+        assert "4255550301" not in process.output()  # numbers are masked in the logs
 
 
 @pytest.fixture(scope="module")
-def stop_then_start(app: App) -> tuple[datetime, datetime]:
+def stop_then_start(host: Host) -> tuple[datetime, datetime]:
     """A STOP and a START sent a second apart, just now; returns their SMS timestamps."""
     stop = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     start = stop + timedelta(seconds=1)
-    put(app, event_grid(PERSON, "STOP", stop.isoformat()))
-    wait_for(lambda: len(replies_to(app, PERSON)) == 1)
-    put(app, event_grid(PERSON, "START", start.isoformat()))
-    wait_for(lambda: len(replies_to(app, PERSON)) == 2)
+    host.text("STOP", stop)
+    wait_for(lambda: host.replies() == 1)
+    host.text("START", start)
+    wait_for(lambda: host.replies() == 2)
     return stop, start
 
 
-def test_as_of_over_http(app: App, stop_then_start: tuple[datetime, datetime]) -> None:
+def test_as_of_over_http(host: Host, stop_then_start: tuple[datetime, datetime]) -> None:
     stop, start = stop_then_start
     base = f"/sms/senders/{BUSINESS}/recipients/{PERSON}"
-    res = get(app, f"{base}?at={quote(stop.isoformat())}&basis=received")
+    res = host.get(f"{base}?at={quote(stop.isoformat())}&basis=received")
     assert res.status_code == 200, res.text
     assert res.json()["isOptedOut"] is True
     assert res.json()["decidingEvent"]["keyword"] == "STOP"
-    at_start = get(app, f"{base}?at={quote(start.isoformat())}&basis=received")
+    at_start = host.get(f"{base}?at={quote(start.isoformat())}&basis=received")
     assert at_start.json()["isOptedOut"] is False  # the START's own instant counts
-    before = get(app, f"{base}?at={quote((stop - timedelta(seconds=1)).isoformat())}")
+    before = host.get(f"{base}?at={quote((stop - timedelta(seconds=1)).isoformat())}")
     assert before.json()["isOptedOut"] is False
-    now = get(app, base).json()  # without `at`: now, after the START
-    assert now["isOptedOut"] is False and [e["action"] for e in now["events"]] == [
-        "optout",
-        "optin",
-    ]
-    unsigned = requests.get(app.url + base, timeout=30)
+    now = host.get(base).json()  # without `at`: now, after the START
+    assert now["isOptedOut"] is False
+    assert [e["action"] for e in now["events"]] == ["optout", "optin"]
+    unsigned = requests.get(host.process.base_url + base, timeout=30)
     assert unsigned.status_code == 401
 
 
 def test_report_as_csv_pages_and_parses(
-    app: App, stop_then_start: tuple[datetime, datetime]
+    host: Host, stop_then_start: tuple[datetime, datetime]
 ) -> None:
     stop, start = stop_then_start
     query = f"from={quote(stop.isoformat())}&to={quote((start + timedelta(seconds=1)).isoformat())}"
     path = f"/sms/senders/{BUSINESS}/report?{query}&pageSize=1"
-    first = get(app, path, accept="text/csv")
+    first = host.get(path, accept="text/csv")
     assert first.status_code == 200, first.text
     assert first.headers["content-type"].startswith("text/csv")
     token = first.headers["x-next-page-token"]
-    second = get(app, f"{path}&pageToken={token}", accept="text/csv")
+    second = host.get(f"{path}&pageToken={token}", accept="text/csv")
     assert "x-next-page-token" not in second.headers
     rows = [r for res in (first, second) for r in csv.DictReader(io.StringIO(res.text))]
     assert [(r["action"], r["keyword"], r["replyStatus"]) for r in rows] == [
@@ -108,6 +145,6 @@ def test_report_as_csv_pages_and_parses(
         assert float(row["confirmationDelaySeconds"]) == (sent - received).total_seconds()
         assert float(row["effectDelaySeconds"]) == (effective - received).total_seconds()
     assert rows[0]["receivedAt"] == stop.isoformat()
-    as_json = get(app, f"/sms/senders/{BUSINESS}/report?{query}").json()
+    as_json = host.get(f"/sms/senders/{BUSINESS}/report?{query}").json()
     assert as_json["totals"]["byKeyword"] == {"START": 1, "STOP": 1}
     assert as_json["totalsComplete"] is True
