@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.model import Action, HistoryRecord, Outcome, TimeBasis
+from shared.model import Action, HistoryRecord, Outcome, Source, TimeBasis
 
 CHANGES = (Action.OPT_OUT, Action.OPT_IN)
 
@@ -80,4 +80,45 @@ def status_at(
         deciding=deciding,
         events=tuple(before),
         next_change=after[0] if after else None,
+    )
+
+
+def _newest_key(record: HistoryRecord) -> tuple[datetime, str]:
+    """The ordering rule of keyword events (`shared/inbound.py`): SMS timestamp, then id."""
+    return (record.event_at, record.message_id or record.event_id)
+
+
+def group_status_at(
+    records: Iterable[HistoryRecord], at: datetime, basis: TimeBasis = TimeBasis.EFFECTIVE
+) -> AsOfAnswer:
+    """The group-wide (revoke-all) status at `at`, from the keyword events sent to the group's
+    senders (any order, any sender). A group keeps the newest keyword event it has seen, so its
+    state once some events have taken effect is the newest of them (by SMS timestamp): on the
+    effective timeline, the newest of those recorded by `at`; on the received one, the newest
+    sent by `at`. API changes never reach a group."""
+    keyword = [
+        r
+        for r in records
+        if r.source == Source.KEYWORD
+        and r.action in CHANGES
+        and r.outcome in (Outcome.APPLIED, Outcome.SUPERSEDED)
+    ]
+
+    def placed(r: HistoryRecord) -> datetime:
+        return (r.recorded_at or r.event_at) if basis == TimeBasis.EFFECTIVE else r.event_at
+
+    before = sorted((r for r in keyword if placed(r) <= at), key=lambda r: (placed(r), r.event_at))
+    deciding = max(before, key=_newest_key, default=None)
+    newer = [
+        r
+        for r in keyword
+        if placed(r) > at and (deciding is None or _newest_key(r) > _newest_key(deciding))
+    ]
+    return AsOfAnswer(
+        at=at,
+        basis=basis,
+        opted_out=deciding is not None and deciding.action == Action.OPT_OUT,
+        deciding=deciding,
+        events=tuple(before),
+        next_change=min(newer, key=placed, default=None),
     )

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.asof import status_at
+from shared.asof import group_status_at, status_at
 from shared.model import Action, HistoryRecord, Outcome, Source, TimeBasis
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -109,3 +109,62 @@ def test_the_status_is_the_last_change_at_or_before_the_instant(
         answer = status_at(history, at, basis)
         assert answer.opted_out == (bool(earlier) and earlier[-1][1])
         assert len(answer.events) == len(earlier)
+
+
+# --- through a revoke-all group ---------------------------------------------------------------
+
+
+def to_sender(record: HistoryRecord, sender: str) -> HistoryRecord:
+    return replace(record, sender=sender)
+
+
+def test_group_status_follows_the_newest_keyword_event_of_any_sender() -> None:
+    stop_a = to_sender(event(10, Action.OPT_OUT), "+18005550100")
+    start_b = to_sender(event(20, Action.OPT_IN), "+18005550111")
+    api_out = event(25, Action.OPT_OUT, source=Source.API, keyword="")  # never group-wide
+    history = [start_b, api_out, stop_a]
+    assert not group_status_at(history, T0).opted_out
+    between = group_status_at(history, T0 + timedelta(minutes=15))
+    assert between.opted_out and between.deciding == stop_a and between.next_change == start_b
+    after = group_status_at(history, T0 + timedelta(minutes=30))
+    assert not after.opted_out and after.deciding == start_b and after.next_change is None
+
+
+def test_a_late_older_stop_does_not_win_at_the_group() -> None:
+    start = event(20, Action.OPT_IN)
+    late_stop = to_sender(event(15, Action.OPT_OUT, outcome=Outcome.SUPERSEDED), "+18005550111")
+    late_stop = replace(late_stop, recorded_at=T0 + timedelta(minutes=30))
+    history = [start, late_stop]
+    at = T0 + timedelta(minutes=40)
+    assert not group_status_at(history, at).opted_out  # START (sent later) still decides
+    asked = group_status_at(history, T0 + timedelta(minutes=17), TimeBasis.RECEIVED)
+    assert asked.opted_out and asked.deciding == late_stop
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 50), st.booleans()),
+        min_size=1,
+        max_size=10,
+        unique_by=lambda x: x[0],
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_group_status_is_what_newest_wins_made_of_the_arrivals(
+    sent: list[tuple[int, bool]], rnd: Any
+) -> None:
+    """Events sent at `n` minutes arrive in a random order, one per hour; the group applies
+    newest-wins. After each arrival, the effective status must be the simulated state."""
+    arrivals = list(sent)
+    rnd.shuffle(arrivals)
+    arrived = [T0 + timedelta(hours=hour) for hour in range(1, len(arrivals) + 1)]
+    records = [
+        event(n, Action.OPT_OUT if out else Action.OPT_IN, recorded_at=when)
+        for (n, out), when in zip(arrivals, arrived, strict=True)
+    ]
+    state: tuple[int, bool] | None = None
+    for (n, out), when in zip(arrivals, arrived, strict=True):
+        if state is None or n > state[0]:
+            state = (n, out)
+        assert group_status_at(records, when).opted_out == state[1]
+    assert group_status_at(records, arrived[0] - US).deciding is None  # nothing arrived yet
