@@ -142,8 +142,8 @@ class TableHistory(TableAdapter):
         return None if e is None else from_entity(e)
 
     def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
-        entity: Entity = {**self._key(record), "ReplyStatus": str(status)}
-        if status.done:  # when the confirmation went: in the same write
+        entity = {**self._key(record), "ReplyStatus": str(status)}
+        if status.done:  # when the confirmation went: in the same write as its status
             entity["ReplySentAt"] = self._clock()
         self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
 
