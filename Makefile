@@ -34,9 +34,9 @@ test: install
 
 ## Storage requests and latency per call, against a private Azurite.
 bench: install
+	$(PY) -m bench.evidence
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
-	$(PY) -m bench.evidence
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -109,29 +109,6 @@ class FakeRepository:
             etag=self._etag(),
         )
 
-    def history_page(
-        self,
-        sender: PhoneNumber,
-        recipient: PhoneNumber | None = None,
-        *,
-        page_size: int = 100,
-        token: str | None = None,
-    ) -> tuple[list[HistoryRecord], str | None]:
-        self._check()
-        if token is not None and not token.isdigit():
-            raise InvalidPageToken(token)
-        rows = sorted(
-            (
-                r
-                for r in self.history_rows.values()
-                if r.sender == sender.e164 and (recipient is None or r.recipient == recipient.e164)
-            ),
-            key=lambda r: (r.recipient, r.event_at),
-        )
-        start = int(token or 0)
-        end = start + page_size
-        return rows[start:end], (str(end) if end < len(rows) else None)
-
     def history_window(
         self,
         sender: PhoneNumber,
@@ -157,6 +134,29 @@ class FakeRepository:
         first = int(token or 0)
         last = first + page_size
         return rows[first:last], (str(last) if last < len(rows) else None)
+
+    def history_page(
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber | None = None,
+        *,
+        page_size: int = 100,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        self._check()
+        if token is not None and not token.isdigit():
+            raise InvalidPageToken(token)
+        rows = sorted(
+            (
+                r
+                for r in self.history_rows.values()
+                if r.sender == sender.e164 and (recipient is None or r.recipient == recipient.e164)
+            ),
+            key=lambda r: (r.recipient, r.event_at),
+        )
+        start = int(token or 0)
+        end = start + page_size
+        return rows[start:end], (str(end) if end < len(rows) else None)
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
         self._check()
