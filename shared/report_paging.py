@@ -45,7 +45,7 @@ def decode_cursor(token: str, sender: str) -> ReportCursor:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
         page = data["page"]
-        if data["s"] != sender or not (page is None or isinstance(page, str)):
+        if data["s"] != sender or not isinstance(page, str):  # issued only mid-scan
             raise ValueError("another sender's token")
         start, end = datetime.fromisoformat(data["from"]), datetime.fromisoformat(data["to"])
         if start.tzinfo is None or end.tzinfo is None:

@@ -151,7 +151,8 @@ def test_totals_survive_the_page_token(rows: int, kw: dict, out: dict, flags: di
     "token",
     [
         "not a token!",
-        encode_cursor(ReportCursor("+18005550199", RECEIVED, NOW)),  # another sender's
+        encode_cursor(ReportCursor("+18005550199", RECEIVED, NOW, "abc")),  # another sender's
+        encode_cursor(ReportCursor(SENDER, RECEIVED, NOW)),  # no scan position: never issued
         "eyJzIjogMX0=",  # {"s": 1}
     ],
 )
@@ -161,7 +162,7 @@ def test_a_foreign_or_altered_token_is_refused(token: str) -> None:
 
 
 def test_altered_totals_are_refused() -> None:
-    token = encode_cursor(ReportCursor(SENDER, RECEIVED, NOW))
+    token = encode_cursor(ReportCursor(SENDER, RECEIVED, NOW, "abc"))
     data = json.loads(base64.urlsafe_b64decode(token))
     data["totals"]["rows"] = -4
     bad = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
