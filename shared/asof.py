@@ -5,10 +5,10 @@ The timeline (README "Evidence"):
 - Only opt-outs and opt-ins count (HELP changes nothing), from every source (keywords, API).
 - `TimeBasis.EFFECTIVE` (the default): the state the service had, i.e. what `check` answered.
   Each change that was applied sits at the moment it took effect in the service: its
-  `recorded_at` (the history row is written right after the opt-out transaction, so this is at
-  most a few milliseconds late; if the service crashed between the two, the retry writes it
-  later: the change is then shown later than it was, never earlier). Superseded events never
-  took effect and are not on this timeline.
+  `recorded_at`, an upper bound: the history row is written right after the opt-out
+  transaction (and the change feed's publication), normally milliseconds later; after a crash
+  in between, the retry writes it later. A change is never shown in effect before it was.
+  Superseded events never took effect and are not on this timeline.
 - `TimeBasis.RECEIVED`: what the person (or the business, through the API) had asked for. Each
   opt-out / opt-in sits at the SMS's own timestamp (`event_at`; an API call's is the service's
   time of the call), including superseded ones: an older STOP that arrived after a newer START

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.optout_events import FeedRow
 
 
 class Action(StrEnum):
@@ -25,6 +29,7 @@ class Source(StrEnum):
 
     API = "api"
     KEYWORD = "keyword"
+    IMPORT = "import"
 
 
 class Outcome(StrEnum):
@@ -74,6 +79,13 @@ class ReportFlag(StrEnum):
     OPTOUT_LATE = "optout-late"  # took effect after 10 business days
 
 
+class ChangeKind(StrEnum):
+    """An applied change of opt-out state, as the change feed's CloudEvents `type`."""
+
+    ADDED = "Sms.OptOut.Added"
+    REMOVED = "Sms.OptOut.Removed"
+
+
 class ApiAction(StrEnum):
     """The Opt-Out Management API's operations (`POST /sms/optouts:<action>`)."""
 
@@ -116,6 +128,9 @@ class KeywordState:
     last_message_id: str | None
     entry_etag: str | None = field(default=None, compare=False)
     state_etag: str | None = field(default=None, compare=False)
+    # The pair's change-feed row (its change count, owed events and ETag): a keyword change
+    # writes it in the same conditional transaction.
+    feed: FeedRow | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

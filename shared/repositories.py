@@ -7,11 +7,12 @@ table) gets its own protocol here and its own adapter module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.model import HistoryRecord, KeywordState, ReplyStatus, SenderProgram
+from shared.model import HistoryRecord, KeywordState, ReplyStatus, SenderProgram, Source
+from shared.optout_events import Applied, FeedRow
 from shared.phone import PhoneNumber
 
 
@@ -41,9 +42,38 @@ class KeywordStates(Protocol):
         opt_out: bool,
         event_at: datetime,
         message_id: str,
-    ) -> None:
-        """Record the event and opt in or out, all or nothing; ConcurrencyConflict if either
-        row changed since `state` was read."""
+        keyword: str = "",
+    ) -> FeedRow:
+        """Record the event and opt in or out, all or nothing, with the change's event owed in
+        the pair's feed row (when the state changes); ConcurrencyConflict if any row changed
+        since `state` was read. Returns the feed row as committed."""
+        ...
+
+
+class ChangeFeedStore(Protocol):
+    """The change feed's outbox: changes written together with the events they owe."""
+
+    def apply(
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        *,
+        opt_out: bool,
+        at: datetime,
+        source: Source,
+        message_id: str = "",
+        times: Mapping[str, datetime] | None = None,
+    ) -> list[Applied]:
+        """Opt recipients out (or in), each real change in one transaction with its owed
+        event; recipients already in that state are left alone (no change, no event)."""
+        ...
+
+    def clear(self, rows: Sequence[FeedRow]) -> None:
+        """Forget the owed events of `rows` (published), keeping any owed since."""
+        ...
+
+    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
+        """Every pair with events owed since before `owed_before` (the sweep)."""
         ...
 
 

@@ -17,6 +17,7 @@ from devhost.testing import Azurite
 from shared.model import (
     Action,
     AlreadyRecorded,
+    ChangeKind,
     ConcurrencyConflict,
     HistoryRecord,
     InvalidPageToken,
@@ -40,13 +41,14 @@ class Repos:
     states: Any
     history: Any
     programs: Any
+    feed: Any = None
 
 
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
         fake = FakeRepository(clock=lambda: T0)
-        yield Repos(fake, fake, fake, fake)
+        yield Repos(fake, fake, fake, fake, fake)
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     recorder = StorageRecorder()
@@ -56,7 +58,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     suffix = uuid.uuid4().hex[:8]
     # The tables are not created beforehand: the first use of each creates it.
     store = TableStore(service, f"O{suffix}", f"H{suffix}", f"P{suffix}", clock=lambda: T0)
-    yield Repos(store.optouts, store.optouts, store.history, store.programs)
+    yield Repos(store.optouts, store.optouts, store.history, store.programs, store.feed)
     assert recorder.rowkey_or_filters() == []
 
 
@@ -229,3 +231,65 @@ def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
     transport = runtime.pooled_transport(MAX_PARALLEL_READS)
     adapter = transport.session.get_adapter("https://account.table.core.windows.net")
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == MAX_PARALLEL_READS
+
+
+# -- the change feed (ChangeFeedStore, and the keyword transaction's feed row) -----------------
+
+
+def test_feed_apply_changes_only_what_differs_and_owes_one_event_each(repos: Repos) -> None:
+    made = repos.feed.apply(SENDER, PEOPLE[:2], opt_out=True, at=T0, source=Source.API)
+    assert [(a.change.recipient, a.change.version, a.change.kind) for a in made] == [
+        (PEOPLE[0].e164, 1, ChangeKind.ADDED),
+        (PEOPLE[1].e164, 1, ChangeKind.ADDED),
+    ]
+    assert [a.row.owed for a in made] == [(a.change,) for a in made]
+    assert repos.entries.opted_out(SENDER, PEOPLE) == {PEOPLE[0].e164, PEOPLE[1].e164}
+    assert repos.feed.apply(SENDER, PEOPLE[:2], opt_out=True, at=T0, source=Source.API) == []
+    [removed] = repos.feed.apply(SENDER, PEOPLE[1:3], opt_out=False, at=T0, source=Source.API)
+    assert (removed.change.version, removed.change.kind) == (2, ChangeKind.REMOVED)
+    # Still owed (nothing cleared yet): the pair owes both, oldest first.
+    assert [c.version for c in removed.row.owed] == [1, 2]
+    assert repos.entries.opted_out(SENDER, PEOPLE) == {PEOPLE[0].e164}
+
+
+def test_feed_clear_keeps_what_became_owed_since_and_the_sweep_finds_the_rest(
+    repos: Repos,
+) -> None:
+    [first] = repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    [second] = repos.feed.apply(SENDER, PEOPLE[:1], opt_out=False, at=T0, source=Source.API)
+    repos.feed.clear([first.row])  # published only the first: its row is stale now
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    [owed] = list(repos.feed.owed_rows(later))
+    assert [c.version for c in owed.owed] == [2] and owed.owed[0] == second.change
+    assert list(repos.feed.owed_rows(datetime.now(UTC) - timedelta(minutes=1))) == []
+    repos.feed.clear([owed])
+    assert list(repos.feed.owed_rows(later)) == []
+
+
+def test_keyword_changes_owe_events_and_count_with_api_changes(repos: Repos) -> None:
+    repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    # STOP while opted out: no change of state, no event.
+    row = repos.states.apply_keyword(
+        SENDER, PEOPLE[0], state, opt_out=True, event_at=T0, message_id="m1", keyword="STOP"
+    )
+    assert [c.version for c in row.owed] == [1]
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    assert state.feed is not None and state.feed.version == 1
+    row = repos.states.apply_keyword(
+        SENDER, PEOPLE[0], state, opt_out=False, event_at=T0, message_id="m2", keyword="START"
+    )
+    change = row.owed[-1]
+    assert (change.version, change.kind, change.source, change.keyword) == (
+        2,
+        ChangeKind.REMOVED,
+        Source.KEYWORD,
+        "START",
+    )
+    # An API change after the state was read makes the keyword transaction conflict.
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    with pytest.raises(ConcurrencyConflict):
+        repos.states.apply_keyword(
+            SENDER, PEOPLE[0], state, opt_out=True, event_at=T0, message_id="m3"
+        )
