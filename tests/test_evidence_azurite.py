@@ -123,8 +123,10 @@ def test_as_of_around_stop_and_start(stop_start_stop: World) -> None:
     last = as_of(None)  # now: the second STOP was applied though its reply failed
     assert last["isOptedOut"] is True and last["decidingEvent"]["replyStatus"] == "pending"
     assert "nextChange" not in last
+    stop_start_stop.app.clear()
     received = as_of(stop1, basis="received")  # by the SMS's own timestamp
     assert received["isOptedOut"] is True and received["basis"] == "received"
+    assert stop_start_stop.app.count == 1  # one RowKey-range query: the pair's history
 
 
 def test_report_delays_and_flags_from_known_times(stop_start_stop: World) -> None:
