@@ -15,12 +15,14 @@ from typing import Any
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 
-from shared.connections import queue_service_client, table_service_client
+from shared.connections import blob_service_client, queue_service_client, table_service_client
+from shared.deadletter import DEADLETTER_CONTAINER, ReplayResult
+from shared.deadletter import replay_deadletters as replay_deadletter_blobs
 from shared.event_publishers import make_publisher
 from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
 from shared.inbound import InboundProcessor
-from shared.poison import replay_poison
+from shared.poison import INBOUND_QUEUE, replay_poison
 from shared.replies import make_reply_sender
 from shared.repositories import HistoryReader, SenderPrograms
 from shared.service import OptOutService
@@ -140,9 +142,25 @@ def inbound_processor() -> InboundProcessor:
     return _get("inbound", build)
 
 
+def _storage_options() -> dict[str, Any]:
+    """Queue and blob clients retry with the storage SDKs' own policy, whose default back-off
+    (15 s, then 15 + 3^n s) would hold a replay request for over 40 s when storage is down."""
+    return {**STORAGE_CLIENT_OPTIONS, "initial_backoff": 0.5, "increment_base": 2}
+
+
 def replay_poison_messages(limit: int) -> int:
-    service = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
+    service = _get("queues", lambda: queue_service_client(**_storage_options()))
     return replay_poison(service, limit)
+
+
+def replay_deadletters(limit: int) -> ReplayResult:
+    queues = _get("queues", lambda: queue_service_client(**_storage_options()))
+    blobs = _get("blobs", lambda: blob_service_client(**_storage_options()))
+    return replay_deadletter_blobs(
+        blobs.get_container_client(DEADLETTER_CONTAINER),
+        queues.get_queue_client(INBOUND_QUEUE),
+        limit,
+    )
 
 
 def reset() -> None:

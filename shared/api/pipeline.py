@@ -16,6 +16,7 @@ from shared.model import ConcurrencyConflict, StorageUnavailable
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from shared.deadletter import ReplayResult
     from shared.repositories import HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
@@ -36,6 +37,8 @@ class Services(Protocol):
     def ping(self) -> None: ...
 
     def replay_poison_messages(self, limit: int) -> int: ...
+
+    def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
 
 @dataclass(frozen=True)
