@@ -3,6 +3,9 @@
 PartitionKey = sender, RowKey = `<recipient>|<event time>|<hash of the event id>`: one row per
 applied or ignored event, what a business shows a regulator. The key is derived from the event,
 so a redelivered event finds its row.
+
+Keyword events' row writes (the claim that creates a row, the reply status that follows) that
+run at the same moment for one sender share their transactions (`shared.group_commit`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables import TableServiceClient, TransactionOperation, UpdateMode
 
+from shared.group_commit import GroupCommit
 from shared.model import (
     Action,
     HistoryRecord,
@@ -120,6 +124,9 @@ class TableHistory(TableAdapter):
     ) -> None:
         super().__init__(service, table_name, pool)
         self._clock = clock
+        self._group = GroupCommit(
+            lambda ops: self.call(lambda: self._table.submit_transaction(ops))
+        )
 
     def _key(self, record: HistoryRecord) -> Entity:
         return {"PartitionKey": record.sender, "RowKey": history_row_key(record)}
@@ -135,7 +142,11 @@ class TableHistory(TableAdapter):
 
     def create_history(self, record: HistoryRecord) -> None:
         entity = to_entity(record, self._clock())
-        self.call(lambda: self._table.create_entity(entity))
+        self._group.write(
+            record.sender,
+            [(TransactionOperation.CREATE, entity)],
+            lambda: self.call(lambda: self._table.create_entity(entity)),
+        )
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
         e = self.get_or_none(record.sender, history_row_key(record))
@@ -145,7 +156,11 @@ class TableHistory(TableAdapter):
         entity = {**self._key(record), "ReplyStatus": str(status)}
         if status.done:  # when the confirmation went: in the same write as its status
             entity["ReplySentAt"] = self._clock()
-        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
+        self._group.write(
+            record.sender,
+            [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})],
+            lambda: self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE)),
+        )
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
         entity = {
