@@ -11,7 +11,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.model import HistoryRecord, KeywordState, ReplyStatus, SenderProgram, Source
+from shared.model import (
+    GroupEntry,
+    HistoryRecord,
+    KeywordState,
+    ReplyStatus,
+    SenderProgram,
+    Source,
+)
 from shared.optout_events import Applied, FeedRow
 from shared.phone import PhoneNumber
 
@@ -130,6 +137,39 @@ class SenderPrograms(Protocol):
     def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None: ...
 
     def delete_program(self, sender: PhoneNumber) -> None: ...
+
+
+class GroupOptOuts(Protocol):
+    """Brand-wide revoke-all: one group-wide entry per recipient in the group's own partition,
+    with its own newest-event marker (`shared/groups.py`). Same semantics as KeywordStates."""
+
+    def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
+        """The E.164 numbers of `recipients` with a group-wide entry (point reads)."""
+        ...
+
+    def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState: ...
+
+    def apply_group_keyword(
+        self,
+        group: str,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        sender: PhoneNumber,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        """Record the event and write or lift the group-wide entry, all or nothing;
+        ConcurrencyConflict if either row changed since `state` was read."""
+        ...
+
+    def group_entries(
+        self, group: str, *, page_size: int = 100, token: str | None = None
+    ) -> tuple[list[GroupEntry], str | None]:
+        """One page of group-wide entries, by recipient, and the next page's token (None at the
+        end). InvalidPageToken for a token this store did not issue."""
+        ...
 
 
 class Health(Protocol):

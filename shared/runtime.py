@@ -22,10 +22,11 @@ from shared.event_publishers import make_publisher
 from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
 from shared.inbound import InboundProcessor
+from shared.membership import OptOutMembership
 from shared.poison import INBOUND_QUEUE, replay_poison
 from shared.program_cache import CachedPrograms
 from shared.replies import make_reply_sender
-from shared.repositories import HistoryReader, SenderPrograms
+from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import API_SETTINGS, Settings
 from shared.tables import TableStore
@@ -79,7 +80,9 @@ def store() -> TableStore:
         client = table_service_client(
             transport=pooled_transport(STORAGE_POOL_SIZE), **STORAGE_CLIENT_OPTIONS
         )
-        return TableStore(client, s.optout_table, s.history_table, s.programs_table)
+        return TableStore(
+            client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
+        )
 
     return _get("store", build)
 
@@ -92,8 +95,23 @@ def history() -> HistoryReader:
     return store().history
 
 
+def groups() -> GroupOptOuts:
+    return store().groups
+
+
 def ping() -> None:
     store().ping()
+
+
+def membership() -> OptOutMembership:
+    """Opted out of a sender, directly or through its revoke-all group: what `check` asks, and
+    what a sending path must ask before it sends."""
+
+    def build() -> OptOutMembership:
+        tables = store()
+        return OptOutMembership(tables.optouts, tables.groups, tables.programs)
+
+    return _get("membership", build)
 
 
 def feed_settings() -> FeedSettings:
@@ -122,10 +140,11 @@ def sweep_events() -> int:
 
 
 def optout_service() -> OptOutService:
-    return _get(
-        "optout_service",
-        lambda: OptOutService(store().optouts, store().history, change_feed()),
-    )
+    def build() -> OptOutService:
+        tables = store()
+        return OptOutService(tables.optouts, tables.history, change_feed(), membership=membership())
+
+    return _get("optout_service", build)
 
 
 def inbound_processor() -> InboundProcessor:
@@ -139,6 +158,7 @@ def inbound_processor() -> InboundProcessor:
             replies,
             settings(),
             feed=change_feed(),
+            groups=tables.groups,
         )
 
     return _get("inbound", build)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from shared.feed import ChangeFeed
+from shared.membership import OptOutMembership
 from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.optout_events import OptOutChange
 from shared.phone import PhoneNumber
@@ -29,11 +30,14 @@ class OptOutService:
         history: History,
         feed: ChangeFeed,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        membership: OptOutMembership | None = None,
     ) -> None:
         self._entries = entries
         self._history_log = history
         self._feed = feed
         self._clock = clock
+        self._membership = membership
 
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
@@ -77,8 +81,11 @@ class OptOutService:
         return changes
 
     def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+        """Opted out of `sender`: its own entries, or its revoke-all group's (`membership`)."""
         if not recipients:
             return set()
+        if self._membership is not None:
+            return self._membership.opted_out(sender, recipients)
         return self._entries.opted_out(sender, recipients)
 
     def _history(

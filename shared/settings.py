@@ -18,6 +18,7 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 DEFAULT_OPTOUT_TABLE = "OptOuts"
 DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
+DEFAULT_GROUPS_TABLE = "GroupOptOuts"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
 
@@ -160,6 +161,7 @@ class Settings:
     reply_optin_text: str = ""
     reply_help_text: str = ""
     plain_language_optout: bool = True
+    groups_table: str = DEFAULT_GROUPS_TABLE
     # Unusable settings, each replaced by its default above; see `require` and `health`.
     problems: tuple[SettingProblem, ...] = field(default=(), compare=False)
 
@@ -191,6 +193,7 @@ class Settings:
             optout_table=r.text("OPTOUT_TABLE_NAME", DEFAULT_OPTOUT_TABLE),
             history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
             programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
+            groups_table=r.text("GROUP_OPTOUTS_TABLE_NAME", DEFAULT_GROUPS_TABLE),
             max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
             clock_skew_seconds=r.integer(
                 "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1

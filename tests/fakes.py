@@ -15,6 +15,7 @@ from shared.model import (
     AlreadyRecorded,
     ChangeKind,
     ConcurrencyConflict,
+    GroupEntry,
     HistoryRecord,
     InvalidPageToken,
     KeywordState,
@@ -25,6 +26,8 @@ from shared.model import (
 )
 from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
+
+GROUP_PREFIX = "group:"  # the fake's group partitions: no sender (E.164) can be keyed so
 
 
 @dataclass
@@ -276,6 +279,70 @@ class FakeRepository:
                 if f.owed and f.owed_since is not None and f.owed_since < owed_before
             ]
         )
+
+    # -- GroupOptOuts: the group's partition in the same dicts, keyed "group:<name>" -----------
+
+    def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
+        self._check()
+        return {r.e164 for r in recipients if (GROUP_PREFIX + group, r.e164) in self.optouts}
+
+    def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState:
+        self._check()
+        key = (GROUP_PREFIX + group, recipient.e164)
+        entry, state = self.optouts.get(key), self.states.get(key)
+        return KeywordState(
+            opted_out=entry is not None,
+            opted_out_at=entry.data["OptedOutAt"] if entry else None,
+            opt_out_source=entry.data["Source"] if entry else None,
+            last_event_at=state.data["LastEventAt"] if state else None,
+            last_message_id=state.data["LastMessageId"] if state else None,
+            entry_etag=entry.etag if entry else None,
+            state_etag=state.etag if state else None,
+        )
+
+    def apply_group_keyword(
+        self,
+        group: str,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        sender: PhoneNumber,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        if self.before_apply is not None:
+            hook, self.before_apply = self.before_apply, None
+            hook()
+        self._check()
+        key = (GROUP_PREFIX + group, recipient.e164)
+        entry, current = self.optouts.get(key), self.states.get(key)
+        if (current.etag if current else None) != state.state_etag:
+            raise ConcurrencyConflict("state")
+        if (entry.etag if entry else None) != state.entry_etag:
+            raise ConcurrencyConflict("entry")
+        self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
+        if opt_out:
+            data = {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country}
+            data |= {"Sender": sender.e164, "MessageId": message_id}
+            self.optouts[key] = Row(data, self._etag())
+        else:
+            self.optouts.pop(key, None)
+
+    def group_entries(
+        self, group: str, *, page_size: int = 100, token: str | None = None
+    ) -> tuple[list[GroupEntry], str | None]:
+        self._check()
+        if token is not None and not token.isdigit():
+            raise InvalidPageToken(token)
+        rows = [
+            GroupEntry(group, r, row.data["Sender"], row.data["OptedOutAt"], row.data["MessageId"])
+            for (pk, r), row in sorted(self.optouts.items())
+            if pk == GROUP_PREFIX + group
+        ]
+        start = int(token or 0)
+        end = start + page_size
+        return rows[start:end], (str(end) if end < len(rows) else None)
 
     def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
         self._check()

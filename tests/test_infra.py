@@ -396,6 +396,7 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         app_settings.DEFAULT_OPTOUT_TABLE,
         app_settings.DEFAULT_HISTORY_TABLE,
         app_settings.DEFAULT_PROGRAMS_TABLE,
+        app_settings.DEFAULT_GROUPS_TABLE,
     }
 
 
@@ -593,6 +594,7 @@ def test_settings_use_identities_and_key_vault() -> None:
         "OPTOUT_TABLE_NAME": app_settings.DEFAULT_OPTOUT_TABLE,
         "OPTOUT_HISTORY_TABLE_NAME": app_settings.DEFAULT_HISTORY_TABLE,
         "SENDER_PROGRAMS_TABLE_NAME": app_settings.DEFAULT_PROGRAMS_TABLE,
+        "GROUP_OPTOUTS_TABLE_NAME": app_settings.DEFAULT_GROUPS_TABLE,
     }
     for name, table in tables.items():
         assert resolve(file, settings[name]) == table, name

@@ -7,7 +7,7 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, health, history, optouts, programs, recipients, report
+from shared.api import admin, groups, health, history, optouts, programs, recipients, report
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -16,6 +16,7 @@ ENDPOINTS: list[Endpoint] = [
     *programs.ENDPOINTS,
     *history.ENDPOINTS,
     *admin.ENDPOINTS,
+    *groups.ENDPOINTS,
     *recipients.ENDPOINTS,
     *report.ENDPOINTS,
 ]

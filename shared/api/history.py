@@ -24,6 +24,7 @@ def history_to_wire(record: HistoryRecord) -> dict[str, Any]:
         "recordedAt": record.recorded_at.isoformat() if record.recorded_at else None,
         "messageId": record.message_id,
         "keyword": record.keyword or None,
+        "language": record.language,
         "replyStatus": record.reply_status,
         "replySentAt": _iso(record.reply_sent_at),
         "effectiveAt": _iso(effective_at(record)),

@@ -23,7 +23,7 @@ from shared.settings import (
 
 if TYPE_CHECKING:
     from shared.deadletter import ReplayResult
-    from shared.repositories import HistoryReader, SenderPrograms
+    from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class Services(Protocol):
     def programs(self) -> SenderPrograms: ...
 
     def history(self) -> HistoryReader: ...
+
+    def groups(self) -> GroupOptOuts: ...
 
     def ping(self) -> None: ...
 

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 from azure.data.tables import TableServiceClient
 
+from shared.settings import DEFAULT_GROUPS_TABLE
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
 from shared.tables.feed import TableChangeFeed
+from shared.tables.groups import TableGroupOptOuts
 from shared.tables.history import TableHistory
 from shared.tables.optouts import TableOptOuts
 from shared.tables.programs import TablePrograms
@@ -35,6 +37,7 @@ class TableStore:
         history_table: str,
         programs_table: str,
         *,
+        groups_table: str = DEFAULT_GROUPS_TABLE,
         clock: Callable[[], datetime] = utcnow,
         max_parallel_reads: int = MAX_PARALLEL_READS,
     ) -> None:
@@ -44,10 +47,11 @@ class TableStore:
         self.feed = TableChangeFeed(service, optout_table, pool)  # same table: one transaction
         self.history = TableHistory(service, history_table, pool, clock)
         self.programs = TablePrograms(service, programs_table, pool)
+        self.groups = TableGroupOptOuts(service, groups_table, pool)
 
     @property
     def adapters(self) -> tuple[TableAdapter, ...]:
-        return (self.optouts, self.history, self.programs)
+        return (self.optouts, self.history, self.programs, self.groups)
 
     def ensure_tables(self) -> None:
         for adapter in self.adapters:
