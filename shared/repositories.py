@@ -138,6 +138,11 @@ class SenderPrograms(Protocol):
 
     def delete_program(self, sender: PhoneNumber) -> None: ...
 
+    def revoke_all_senders(self, group: str) -> list[str]:
+        """The E.164 numbers of the senders whose program names `group` with revoke-all on
+        (a filtered query over the programs: one row per sender)."""
+        ...
+
 
 class GroupOptOuts(Protocol):
     """Brand-wide revoke-all: one group-wide entry per recipient in the group's own partition,

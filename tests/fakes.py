@@ -352,6 +352,12 @@ class FakeRepository:
         self._check()
         self.programs[sender.e164] = program
 
+    def revoke_all_senders(self, group: str) -> list[str]:
+        self._check()
+        return sorted(
+            s for s, p in self.programs.items() if p.group == group and p.revoke_all is True
+        )
+
     def delete_program(self, sender: PhoneNumber) -> None:
         self._check()
         self.programs.pop(sender.e164, None)

@@ -224,6 +224,16 @@ def test_programs_round_trip(repos: Repos) -> None:
     assert repos.programs.get_program(SENDER) is None
 
 
+def test_revoke_all_senders_of_a_group(repos: Repos) -> None:
+    numbers = [parse_e164(f"+1800555{i:04d}") for i in range(4)]
+    repos.programs.put_program(numbers[0], SenderProgram(group="contoso", revoke_all=True))
+    repos.programs.put_program(numbers[1], SenderProgram(group="contoso", revoke_all=False))
+    repos.programs.put_program(numbers[2], SenderProgram(group="fabrikam", revoke_all=True))
+    repos.programs.put_program(numbers[3], SenderProgram(group="contoso", revoke_all=True))
+    assert repos.programs.revoke_all_senders("contoso") == [numbers[0].e164, numbers[3].e164]
+    assert repos.programs.revoke_all_senders("nobody") == []
+
+
 def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
     from shared import runtime
     from shared.tables.base import MAX_PARALLEL_READS

@@ -18,7 +18,8 @@ from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
-from shared.model import Action, HistoryRecord, Outcome, ReplyStatus, Source
+from shared.model import Action, HistoryRecord, Outcome, ReplyStatus, SenderProgram, Source
+from shared.phone import parse_e164
 from shared.settings import Settings
 from shared.tables import TableStore
 from tests.fakes import FakeReplies
@@ -126,7 +127,7 @@ def test_as_of_around_stop_and_start(stop_start_stop: World) -> None:
     stop_start_stop.app.clear()
     received = as_of(stop1, basis="received")  # by the SMS's own timestamp
     assert received["isOptedOut"] is True and received["basis"] == "received"
-    assert stop_start_stop.app.count == 1  # one RowKey-range query: the pair's history
+    assert stop_start_stop.app.count == 2  # the program (its group?), the pair's history
 
 
 def test_report_delays_and_flags_from_known_times(stop_start_stop: World) -> None:
@@ -202,3 +203,35 @@ def history(i: int, at: datetime) -> HistoryRecord:
         outcome=Outcome.APPLIED,
         reply_status=ReplyStatus.NONE,
     )
+
+
+def test_as_of_through_a_revoke_all_group(world: World) -> None:
+    """A STOP to sender A of a group, then a START to sender B: B's as-of status follows the
+    group's, though B itself was never told STOP; a sender outside the group is unaffected."""
+    s, group = world.store, f"brand-{uuid.uuid4().hex[:6]}"
+    a, b, outside = BUSINESS, "+18005550111", "+18005550122"
+    for number in (a, b):
+        s.programs.put_program(parse_e164(number), SenderProgram(group=group, revoke_all=True))
+    proc = InboundProcessor(
+        s.optouts, s.history, s.programs, FakeReplies(), SETTINGS, world.clock, groups=s.groups
+    )
+    for n, (to, text) in enumerate([(a, "STOP"), (b, "START")], start=1):
+        received = T0 + timedelta(minutes=10 * n)
+        world.clock.now = received + seconds(2)
+        proc.handle(InboundSms(f"Incoming_g{n}", f"g{n}", to, PERSON, text, received))
+
+    def status(sender: str, minute: int) -> dict[str, Any]:
+        at = quote((T0 + timedelta(minutes=minute)).isoformat())
+        code, body = call("GET", f"sms/senders/{sender}/recipients/{PERSON}", query=f"at={at}")
+        assert code == 200, body
+        return body
+
+    between = status(b, 15)
+    assert between["isOptedOut"] is True and between["events"] == []  # nothing sent to B yet
+    assert between["group"]["name"] == group and between["group"]["senders"] == sorted([a, b])
+    assert between["group"]["decidingEvent"]["keyword"] == "STOP"
+    assert between["group"]["nextChange"]["keyword"] == "START"
+    after = status(a, 25)  # B's START lifted the group-wide opt-out, and A's own entry stays
+    assert after["group"]["isOptedOut"] is False and after["isOptedOut"] is True
+    assert after["decidingEvent"]["keyword"] == "STOP"
+    assert status(outside, 15)["isOptedOut"] is False and "group" not in status(outside, 15)

@@ -1,6 +1,7 @@
 """`GET /sms/senders/{sender}/recipients/{recipient}[?at=ISO-TIME&basis=effective|received]`:
 was the recipient opted out from the sender at `at` (default: now), with the history events that
-decide it. Semantics in `shared/asof.py` and README "Evidence"."""
+decide it; for a revoke-all sender also through its group (`group`). Semantics in
+`shared/asof.py` and README "Evidence"."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from shared.api.history import history_to_wire
 from shared.api.params import phone_param, time_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.asof import AsOfAnswer, status_at
+from shared.asof import AsOfAnswer, group_status_at, status_at
+from shared.membership import membership_of
 from shared.model import HistoryRecord, TimeBasis
-from shared.phone import PhoneNumber
+from shared.phone import PhoneNumber, parse_e164
 from shared.repositories import HistoryReader
 
 PAGE = 1000  # history rows per storage request (the Table service's maximum)
@@ -58,10 +60,41 @@ def handle(call: Call) -> ApiResponse:
         errors["basis"] = [f"Must be one of: {', '.join(TimeBasis)}."]
     if errors or sender is None or recipient is None:
         return validation_problem(errors)
-    when = at or datetime.now(UTC)
-    rows = pair_history(call.services.history(), sender, recipient)
-    answer = status_at(rows, when, TimeBasis(basis_raw))
-    return ApiResponse(200, answer_to_wire(answer, sender.e164, recipient.e164))
+    when, basis = at or datetime.now(UTC), TimeBasis(basis_raw)
+    history = call.services.history()
+    rows = pair_history(history, sender, recipient)
+    wire = answer_to_wire(status_at(rows, when, basis), sender.e164, recipient.e164)
+    group = membership_of(call.services.programs().get_program(sender)).revoke_all_group
+    if group is not None:
+        wire["group"] = _group_wire(call, group, sender, recipient, rows, when, basis)
+        wire["isOptedOut"] = wire["isOptedOut"] or wire["group"]["isOptedOut"]
+    return ApiResponse(200, wire)
+
+
+def _group_wire(
+    call: Call,
+    group: str,
+    sender: PhoneNumber,
+    recipient: PhoneNumber,
+    own: list[HistoryRecord],
+    when: datetime,
+    basis: TimeBasis,
+) -> dict[str, Any]:
+    """Through the sender's revoke-all group: the keyword events sent to any of its senders
+    (today's members: program changes are not kept, so a sender's events from before it joined
+    count too)."""
+    others = [s for s in call.services.programs().revoke_all_senders(group) if s != sender.e164]
+    rows = list(own)
+    for other in others:
+        rows += pair_history(call.services.history(), parse_e164(other), recipient)
+    answer = group_status_at(rows, when, basis)
+    wire = answer_to_wire(answer, sender.e164, recipient.e164)
+    return {"name": group, "senders": sorted([sender.e164, *others]), **_group_fields(wire)}
+
+
+def _group_fields(wire: dict[str, Any]) -> dict[str, Any]:
+    keep = ("isOptedOut", "decidingEvent", "nextChange", "events")
+    return {k: v for k, v in wire.items() if k in keep}
 
 
 ENDPOINTS = [
