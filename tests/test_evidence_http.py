@@ -145,6 +145,7 @@ def test_report_as_csv_pages_and_parses(
         assert float(row["confirmationDelaySeconds"]) == (sent - received).total_seconds()
         assert float(row["effectDelaySeconds"]) == (effective - received).total_seconds()
     assert rows[0]["receivedAt"] == stop.isoformat()
+    assert {r["language"] for r in rows} == {"en"}  # the reply's language
     as_json = host.get(f"/sms/senders/{BUSINESS}/report?{query}").json()
     assert as_json["totals"]["byKeyword"] == {"START": 1, "STOP": 1}
     assert as_json["totalsComplete"] is True

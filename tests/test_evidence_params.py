@@ -12,7 +12,7 @@ import pytest
 from shared.api.params import TIME_FORMAT, time_param
 from shared.api.report import CSV_COLUMNS, row_to_wire, to_csv, wants_csv
 from shared.compliance import report_row
-from shared.model import Action, HistoryRecord, Outcome, ReplyStatus, Source
+from shared.model import Action, HistoryRecord, Language, Outcome, ReplyStatus, Source
 
 
 @pytest.mark.parametrize(
@@ -70,6 +70,7 @@ def test_csv_rows_parse_back_with_every_column() -> None:
         event_at=received,
         outcome=Outcome.APPLIED,
         keyword="ARRÊT",
+        language=Language.FR,
         reply_status=ReplyStatus.SENT,
         recorded_at=received + timedelta(seconds=1),
         reply_sent_at=received + timedelta(minutes=6),
@@ -78,6 +79,7 @@ def test_csv_rows_parse_back_with_every_column() -> None:
     [row] = list(csv.DictReader(io.StringIO(to_csv([wire]).decode("utf-8"))))
     assert tuple(row) == CSV_COLUMNS
     assert row["messageId"] == 'm,"1"' and row["keyword"] == "ARRÊT"
+    assert row["language"] == "fr"
     assert float(row["confirmationDelaySeconds"]) == 360.0
     assert row["flags"] == "confirmation-late"
     assert row["optOutDeadline"] == "2026-11-16"
