@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
@@ -172,6 +173,7 @@ def main() -> int:
         runtime.store().ensure_tables()
         rows = api_rows(args.rounds, recorder) + keyword_rows(args.rounds, recorder)
         rows += group_rows(args.rounds, recorder)
+        rows += send_rows(args.rounds, recorder)
     finally:
         runtime.reset()
         az.stop()

@@ -52,6 +52,7 @@ from shared.ordering import apply_to_group, superseded
 from shared.phone import PhoneNumber, mask
 from shared.replies import ReplySender, reply_text
 from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
+from shared.sender import SenderId
 from shared.sender_keywords import sender_keyword
 from shared.service import utcnow
 from shared.settings import Settings
@@ -152,7 +153,7 @@ class InboundProcessor:
             "%s from %s to %s: %s (reply %s)",
             found.action,
             mask(recipient),
-            mask(sender),
+            sender.masked,
             outcome,
             status,
         )
@@ -172,14 +173,14 @@ class InboundProcessor:
 
     def _apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         sms: InboundSms,
         keyword: str,
         *,
         opt_out: bool,
     ) -> Outcome:
-        if opt_out and self._bursts.arrived(sender.e164):
+        if opt_out and self._bursts.arrived(sender.key):
             row = self._first_keyword(sender, recipient, sms, keyword)
             if row is not None:
                 self._publish(row)
@@ -210,7 +211,7 @@ class InboundProcessor:
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
 
     def _first_keyword(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, keyword: str
+        self, sender: SenderId, recipient: PhoneNumber, sms: InboundSms, keyword: str
     ) -> FeedRow | None:
         """In a burst (a campaign's STOPs) most people have no history with the sender: write
         the STOP as if so, without reading first. It is the very transaction the reads would
@@ -268,11 +269,11 @@ class InboundProcessor:
 
 
 def _keyword_record(
-    sms: InboundSms, found: LocalizedClassification, sender: PhoneNumber, recipient: PhoneNumber
+    sms: InboundSms, found: LocalizedClassification, sender: SenderId, recipient: PhoneNumber
 ) -> HistoryRecord:
     """The event's history record, before its outcome is known (its key finds a redelivery)."""
     return HistoryRecord(
-        sender=sender.e164,
+        sender=sender.key,
         recipient=recipient.e164,
         action=found.action,
         source=Source.KEYWORD,

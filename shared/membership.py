@@ -20,6 +20,7 @@ from shared.groups import NO_GROUP, GroupMembership
 from shared.model import SenderProgram
 from shared.phone import PhoneNumber
 from shared.repositories import GroupOptOuts, OptOutEntries, SenderPrograms
+from shared.sender import SenderId
 
 
 def membership_of(program: SenderProgram | None) -> GroupMembership:
@@ -45,22 +46,22 @@ class OptOutMembership:
         self._pool = ThreadPoolExecutor(max_parallel_checks, thread_name_prefix="membership")
         self._last_group: dict[str, str | None] = {}  # sender -> its revoke-all group, as seen
 
-    def group_of(self, sender: PhoneNumber) -> str | None:
+    def group_of(self, sender: SenderId) -> str | None:
         """The sender's revoke-all group, from its program (one read)."""
         return membership_of(self._programs.get_program(sender)).revoke_all_group
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         """The E.164 numbers of `recipients` opted out of `sender`, directly or via its group."""
         if not recipients:
             return set()
-        guess = self._last_group.get(sender.e164)
+        guess = self._last_group.get(sender.key)
         program: Future[str | None] = self._pool.submit(self.group_of, sender)
         own = self._pool.submit(self._entries.opted_out, sender, recipients)
         guessed = None
         if guess is not None:
             guessed = self._pool.submit(self._groups.group_opted_out, guess, recipients)
         group = program.result()
-        self._last_group[sender.e164] = group
+        self._last_group[sender.key] = group
         if group is None:
             return own.result()
         if group == guess and guessed is not None:

@@ -105,6 +105,41 @@ class ApiAction(StrEnum):
     CHECK = "check"
 
 
+# -- sending (POST /sms) -----------------------------------------------------------------------
+
+
+class SenderKind(StrEnum):
+    """What ACS sends from (shared/sender.py parses and normalises them)."""
+
+    PHONE_NUMBER = "phoneNumber"
+    SHORT_CODE = "shortCode"
+    ALPHANUMERIC = "alphanumeric"
+
+
+class RepeatabilityResult(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class Blocked(StrEnum):
+    """Why the send gateway answered for a recipient itself instead of forwarding it."""
+
+    OPTED_OUT = "opted-out"
+    INVALID = "invalid"
+
+
+class UpstreamFailure(StrEnum):
+    """How a forwarding call to ACS failed as a whole (the HTTP layer picks each status)."""
+
+    UNREACHABLE = "unreachable"  # no connection: nothing was sent
+    TIMEOUT = "timeout"  # sent, no answer in time: the outcome is unknown
+    SERVER_ERROR = "server-error"  # ACS answered 5xx
+    UNAVAILABLE = "unavailable"  # ACS answered 503 (outage, throttling)
+    AUTH_FAILED = "auth-failed"  # ACS refused this service's credentials (401/403)
+    REFUSED = "refused"  # ACS refused the request (another 4xx): nothing was sent
+    BAD_ANSWER = "bad-answer"  # an answer that is not a send response
+
+
 # -- exceptions --------------------------------------------------------------------------------
 
 

@@ -21,16 +21,17 @@ from shared.model import (
 )
 from shared.optout_events import Applied, FeedRow
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 
 
 class OptOutEntries(Protocol):
     """The opt-out list of each sender (the API's add / remove / check)."""
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None: ...
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None: ...
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None: ...
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None: ...
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         """The E.164 numbers of `recipients` that are opted out (point reads, never a scan)."""
         ...
 
@@ -38,11 +39,11 @@ class OptOutEntries(Protocol):
 class KeywordStates(Protocol):
     """Keyword events' view of one sender/recipient pair, changed only conditionally."""
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState: ...
+    def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState: ...
 
     def apply_keyword(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         state: KeywordState,
         *,
@@ -62,7 +63,7 @@ class ChangeFeedStore(Protocol):
 
     def apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,
@@ -106,7 +107,7 @@ class History(Protocol):
 class HistoryReader(Protocol):
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
@@ -118,7 +119,7 @@ class HistoryReader(Protocol):
 
     def history_window(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         start: datetime,
         end: datetime,
         *,
@@ -132,11 +133,11 @@ class HistoryReader(Protocol):
 
 
 class SenderPrograms(Protocol):
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None: ...
+    def get_program(self, sender: SenderId) -> SenderProgram | None: ...
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None: ...
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None: ...
 
-    def delete_program(self, sender: PhoneNumber) -> None: ...
+    def delete_program(self, sender: SenderId) -> None: ...
 
     def revoke_all_senders(self, group: str) -> list[str]:
         """The E.164 numbers of the senders whose program names `group` with revoke-all on
@@ -161,7 +162,7 @@ class GroupOptOuts(Protocol):
         state: KeywordState,
         *,
         opt_out: bool,
-        sender: PhoneNumber,
+        sender: SenderId,
         event_at: datetime,
         message_id: str,
     ) -> None:

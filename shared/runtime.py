@@ -15,12 +15,14 @@ from typing import Any
 from azure.core.pipeline.transport import RequestsTransport
 
 from shared import http_transport
+from shared.acs_upstream import make_upstream
 from shared.connections import blob_service_client, queue_service_client, table_service_client
 from shared.deadletter import DEADLETTER_CONTAINER, ReplayResult
 from shared.deadletter import replay_deadletters as replay_deadletter_blobs
 from shared.event_publishers import make_publisher
 from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
+from shared.gateway import SendGateway
 from shared.inbound import InboundProcessor
 from shared.membership import OptOutMembership
 from shared.poison import INBOUND_QUEUE, replay_poison
@@ -164,6 +166,18 @@ def inbound_processor() -> InboundProcessor:
     return _get("inbound", build)
 
 
+def send_gateway() -> SendGateway:
+    """POST /sms: the opt-out membership `check` uses, ACS (or dry run / none) upstream."""
+
+    def build() -> SendGateway:
+        s = settings()
+        upstream = make_upstream(s)
+        # The same question `check` asks: the sender's own entries or its revoke-all group's.
+        return SendGateway(membership(), upstream, check_timeout=s.send_check_timeout)
+
+    return _get("send_gateway", build)
+
+
 def _storage_options() -> dict[str, Any]:
     """Queue and blob clients retry with the storage SDKs' own policy, whose default back-off
     (15 s, then 15 + 3^n s) would hold a replay request for over 40 s when storage is down."""
@@ -208,3 +222,7 @@ def startup_checks() -> None:
             "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "
             "not sent"
         )
+    if s.send_dry_run:
+        log.warning("SEND_DRY_RUN is on: POST /sms answers as if sent and sends nothing")
+    elif not s.replies_enabled:
+        log.warning("POST /sms will refuse every allowed recipient: no ACS resource is set")

@@ -11,6 +11,7 @@ from shared.model import Language, SenderProgram
 from shared.multilingual import LocalizedClassification, classify_in
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.repositories import SenderPrograms
+from shared.sender import parse_inbound_sender
 from shared.sender_languages import languages_for
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def sender_keyword(
     if not classify_in(sms.text, ALL_LANGUAGES).is_keyword:
         log.info("Inbound message from %s: no keyword", mask(sms.recipient))
         return None
-    sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+    sender, recipient = parse_inbound_sender(sms.sender), normalise_inbound(sms.recipient)
     program = programs.get_program(sender)
     found = classify_in(sms.text, languages_for(sender, program.languages if program else None))
     if not found.is_keyword:
@@ -38,6 +39,6 @@ def sender_keyword(
     if program is not None and program.plain_language_optout is not None:
         plain = program.plain_language_optout
     if found.plain_language and not plain:
-        log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
+        log.info("Plain-language request ignored: turned off for sender %s", sender.masked)
         return None
     return found, sender, recipient, program

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.model import Language
-from shared.phone import PhoneNumber
+from shared.sender import SenderId
 
 # Countries whose main language is one of the packs' (ISO 3166-1 alpha-2).
 _SPANISH = frozenset("ES MX AR CO CL PE VE EC GT CU BO DO HN PY SV NI CR PA UY GQ".split())  # noqa: SIM905
@@ -62,7 +62,7 @@ def default_languages(country: str) -> tuple[Language, ...]:
     return COUNTRY_LANGUAGES.get(country.upper(), DEFAULT_LANGUAGES)
 
 
-def languages_for(sender: PhoneNumber, chosen: Sequence[Language] | None) -> tuple[Language, ...]:
+def languages_for(sender: SenderId, chosen: Sequence[Language] | None) -> tuple[Language, ...]:
     """The program's choice if it made one, else the default for the sender's country."""
     return tuple(chosen) if chosen else default_languages(sender.country)
 

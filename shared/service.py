@@ -17,6 +17,7 @@ from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.optout_events import OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutEntries
+from shared.sender import SenderId
 
 
 def utcnow() -> datetime:
@@ -39,14 +40,14 @@ class OptOutService:
         self._clock = clock
         self._membership = membership
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
         self._feed.apply(sender, recipients, opt_out=True, source=Source.API, at=at)
         self._history(sender, recipients, Action.OPT_OUT, at)
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
@@ -55,7 +56,7 @@ class OptOutService:
 
     def import_optouts(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         times: Mapping[str, datetime] | None = None,
@@ -80,7 +81,7 @@ class OptOutService:
         self._history(sender, recipients, Action.OPT_OUT, at, Source.IMPORT)
         return changes
 
-    def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def check(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         """Opted out of `sender`: its own entries, or its revoke-all group's (`membership`)."""
         if not recipients:
             return set()
@@ -90,7 +91,7 @@ class OptOutService:
 
     def _history(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         action: Action,
         at: datetime,
@@ -101,7 +102,7 @@ class OptOutService:
         self._history_log.record_history(
             [
                 HistoryRecord(
-                    sender=sender.e164,
+                    sender=sender.key,
                     recipient=r,
                     action=action,
                     source=source,

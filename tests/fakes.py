@@ -26,6 +26,7 @@ from shared.model import (
 )
 from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 
 GROUP_PREFIX = "group:"  # the fake's group partitions: no sender (E.164) can be keyed so
 
@@ -57,21 +58,21 @@ class FakeRepository:
     def _etag(self) -> str:
         return f"W/{next(self._etags)}"
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self._check()
         for r in recipients:
-            self.optouts[(sender.e164, r.e164)] = Row(
+            self.optouts[(sender.key, r.e164)] = Row(
                 {"OptedOutAt": at, "Source": Source.API, "Country": r.country}, self._etag()
             )
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         self._check()
         for r in recipients:
-            self.optouts.pop((sender.e164, r.e164), None)
+            self.optouts.pop((sender.key, r.e164), None)
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         self._check()
-        return {r.e164 for r in recipients if (sender.e164, r.e164) in self.optouts}
+        return {r.e164 for r in recipients if (sender.key, r.e164) in self.optouts}
 
     def _now(self) -> datetime | None:
         return self.clock() if self.clock else None
@@ -118,7 +119,7 @@ class FakeRepository:
 
     def history_window(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         start: datetime,
         end: datetime,
         *,
@@ -132,7 +133,7 @@ class FakeRepository:
             (
                 r
                 for r in self.history_rows.values()
-                if r.sender == sender.e164
+                if r.sender == sender.key
                 and start <= r.event_at < end
                 and r.action in (Action.OPT_OUT, Action.OPT_IN)
             ),
@@ -144,7 +145,7 @@ class FakeRepository:
 
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
@@ -157,7 +158,7 @@ class FakeRepository:
             (
                 r
                 for r in self.history_rows.values()
-                if r.sender == sender.e164 and (recipient is None or r.recipient == recipient.e164)
+                if r.sender == sender.key and (recipient is None or r.recipient == recipient.e164)
             ),
             key=lambda r: (r.recipient, r.event_at),
         )
@@ -165,9 +166,9 @@ class FakeRepository:
         end = start + page_size
         return rows[start:end], (str(end) if end < len(rows) else None)
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+    def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState:
         self._check()
-        key = (sender.e164, recipient.e164)
+        key = (sender.key, recipient.e164)
         entry, state = self.optouts.get(key), self.states.get(key)
         return KeywordState(
             opted_out=entry is not None,
@@ -185,7 +186,7 @@ class FakeRepository:
 
     def apply_keyword(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         state: KeywordState,
         *,
@@ -198,7 +199,7 @@ class FakeRepository:
             hook, self.before_apply = self.before_apply, None
             hook()
         self._check()
-        key = (sender.e164, recipient.e164)
+        key = (sender.key, recipient.e164)
         entry, current = self.optouts.get(key), self.states.get(key)
         # The same preconditions as the Table transaction: all or nothing.
         if (current.etag if current else None) != state.state_etag:
@@ -234,7 +235,7 @@ class FakeRepository:
 
     def apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,
@@ -246,7 +247,7 @@ class FakeRepository:
         self._check()
         applied = []
         for r in {r.e164: r for r in recipients}.values():
-            key = (sender.e164, r.e164)
+            key = (sender.key, r.e164)
             if (key in self.optouts) == opt_out:
                 continue  # already in that state: no change, no event
             when = (times or {}).get(r.e164, at)
@@ -307,7 +308,7 @@ class FakeRepository:
         state: KeywordState,
         *,
         opt_out: bool,
-        sender: PhoneNumber,
+        sender: SenderId,
         event_at: datetime,
         message_id: str,
     ) -> None:
@@ -324,7 +325,7 @@ class FakeRepository:
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             data = {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country}
-            data |= {"Sender": sender.e164, "MessageId": message_id}
+            data |= {"Sender": sender.key, "MessageId": message_id}
             self.optouts[key] = Row(data, self._etag())
         else:
             self.optouts.pop(key, None)
@@ -344,13 +345,13 @@ class FakeRepository:
         end = start + page_size
         return rows[start:end], (str(end) if end < len(rows) else None)
 
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
         self._check()
-        return self.programs.get(sender.e164)
+        return self.programs.get(sender.key)
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         self._check()
-        self.programs[sender.e164] = program
+        self.programs[sender.key] = program
 
     def revoke_all_senders(self, group: str) -> list[str]:
         self._check()
@@ -358,9 +359,9 @@ class FakeRepository:
             s for s, p in self.programs.items() if p.group == group and p.revoke_all is True
         )
 
-    def delete_program(self, sender: PhoneNumber) -> None:
+    def delete_program(self, sender: SenderId) -> None:
         self._check()
-        self.programs.pop(sender.e164, None)
+        self.programs.pop(sender.key, None)
 
     def ping(self) -> None:
         self._check()

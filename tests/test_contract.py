@@ -27,10 +27,11 @@ from shared.model import (
     Source,
 )
 from shared.phone import parse_e164
+from shared.sender import parse_sender
 from shared.tables import TableStore
 from tests.fakes import FakeRepository
 
-SENDER = parse_e164("+18005550100")
+SENDER = parse_sender("+18005550100")
 PEOPLE = [parse_e164(f"+1425555{i:04d}") for i in range(5)]
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -64,7 +65,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
 
 def record(n: int, person: int = 0, **changes: Any) -> HistoryRecord:
     rec = HistoryRecord(
-        sender=SENDER.e164,
+        sender=SENDER.key,
         recipient=PEOPLE[person].e164,
         action=Action.OPT_OUT,
         source=Source.KEYWORD,
@@ -89,7 +90,7 @@ def test_add_remove_check_are_idempotent(repos: Repos) -> None:
 
 def test_senders_do_not_share_entries(repos: Repos) -> None:
     repos.entries.add(SENDER, [PEOPLE[0]], T0)
-    assert repos.entries.opted_out(parse_e164("+18005550199"), [PEOPLE[0]]) == set()
+    assert repos.entries.opted_out(parse_sender("+18005550199"), [PEOPLE[0]]) == set()
 
 
 def test_keyword_apply_is_conditional_on_what_was_read(repos: Repos) -> None:
@@ -200,7 +201,7 @@ def test_history_window_pages_opt_outs_and_opt_ins_received_in_the_window(repos:
         (r.recipient, r.event_id) for r in expected
     ]
     assert len(seen) == 10 and pages >= 3
-    other = parse_e164("+18005550199")
+    other = parse_sender("+18005550199")
     assert repos.history.history_window(other, start, end) == ([], None)
     with pytest.raises(InvalidPageToken):
         repos.history.history_window(SENDER, start, end, token="not a token!")
@@ -225,12 +226,12 @@ def test_programs_round_trip(repos: Repos) -> None:
 
 
 def test_revoke_all_senders_of_a_group(repos: Repos) -> None:
-    numbers = [parse_e164(f"+1800555{i:04d}") for i in range(4)]
+    numbers = [parse_sender(f"+1800555{i:04d}") for i in range(4)]
     repos.programs.put_program(numbers[0], SenderProgram(group="contoso", revoke_all=True))
     repos.programs.put_program(numbers[1], SenderProgram(group="contoso", revoke_all=False))
     repos.programs.put_program(numbers[2], SenderProgram(group="fabrikam", revoke_all=True))
     repos.programs.put_program(numbers[3], SenderProgram(group="contoso", revoke_all=True))
-    assert repos.programs.revoke_all_senders("contoso") == [numbers[0].e164, numbers[3].e164]
+    assert repos.programs.revoke_all_senders("contoso") == [numbers[0].key, numbers[3].key]
     assert repos.programs.revoke_all_senders("nobody") == []
 
 

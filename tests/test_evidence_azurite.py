@@ -19,7 +19,7 @@ from devhost.testing import Azurite
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.model import Action, HistoryRecord, Outcome, ReplyStatus, SenderProgram, Source
-from shared.phone import parse_e164
+from shared.sender import parse_sender
 from shared.settings import Settings
 from shared.tables import TableStore
 from tests.fakes import FakeReplies
@@ -211,7 +211,7 @@ def test_as_of_through_a_revoke_all_group(world: World) -> None:
     s, group = world.store, f"brand-{uuid.uuid4().hex[:6]}"
     a, b, outside = BUSINESS, "+18005550111", "+18005550122"
     for number in (a, b):
-        s.programs.put_program(parse_e164(number), SenderProgram(group=group, revoke_all=True))
+        s.programs.put_program(parse_sender(number), SenderProgram(group=group, revoke_all=True))
     proc = InboundProcessor(
         s.optouts, s.history, s.programs, FakeReplies(), SETTINGS, world.clock, groups=s.groups
     )

@@ -32,6 +32,7 @@ from shared.model import (
 )
 from shared.phone import parse_e164
 from shared.replies import render
+from shared.sender import parse_sender
 from shared.settings import Settings
 from shared.tables import TableStore
 from tests.fakes import FakeReplies, FakeRepository
@@ -70,7 +71,7 @@ def groups(request: pytest.FixtureRequest) -> Any:
 
 
 def test_group_state_apply_and_conflicts(groups: Any) -> None:
-    sender = parse_e164(A)
+    sender = parse_sender(A)
     empty = groups.group_state("contoso", PERSON)
     assert not empty.opted_out and empty.last_event_at is None
     groups.apply_group_keyword(
@@ -97,7 +98,7 @@ def test_group_entries_page_by_recipient(groups: Any) -> None:
     for n, person in enumerate(people):
         state = groups.group_state("contoso", person)
         groups.apply_group_keyword(
-            "contoso", person, state, opt_out=True, sender=parse_e164(A), event_at=T0,
+            "contoso", person, state, opt_out=True, sender=parse_sender(A), event_at=T0,
             message_id=f"m{n}",
         )  # fmt: skip
     seen, token, pages = [], None, 0
@@ -127,10 +128,10 @@ def test_programs_keep_languages_texts_and_group(tables: Any) -> None:
         group="contoso",
         revoke_all=True,
     )
-    store.programs.put_program(parse_e164(CANADA), program)
-    assert store.programs.get_program(parse_e164(CANADA)) == program
-    store.programs.put_program(parse_e164(CANADA), SenderProgram(brand="x"))
-    assert store.programs.get_program(parse_e164(CANADA)) == SenderProgram(brand="x")
+    store.programs.put_program(parse_sender(CANADA), program)
+    assert store.programs.get_program(parse_sender(CANADA)) == program
+    store.programs.put_program(parse_sender(CANADA), SenderProgram(brand="x"))
+    assert store.programs.get_program(parse_sender(CANADA)) == SenderProgram(brand="x")
 
 
 # --- the inbound path on Azurite ---------------------------------------------------------------
@@ -177,7 +178,7 @@ def test_arret_to_a_canadian_sender_is_confirmed_in_french(tables: Any) -> None:
         render(PACKS[Language.EN].optin_text, values),
         render(PACKS[Language.EN].optout_text, values),
     ]
-    rows, _ = store.history.history_page(parse_e164(CANADA), PERSON)
+    rows, _ = store.history.history_page(parse_sender(CANADA), PERSON)
     assert [(r.keyword, r.language) for r in rows] == [
         ("ARRET", Language.FR),
         ("START", Language.EN),
@@ -193,23 +194,23 @@ def test_arret_to_a_canadian_sender_is_confirmed_in_french(tables: Any) -> None:
 def test_revoke_all_on_table_storage(tables: Any) -> None:
     store, recorder = tables
     for sender in (A, B):
-        store.programs.put_program(parse_e164(sender), GROUPED)
+        store.programs.put_program(parse_sender(sender), GROUPED)
     proc = processor(store, FakeReplies())
     membership = OptOutMembership(store.optouts, store.groups, store.programs)
     assert handle_queue_message(event(A, "STOP", 1), proc).outcome is Outcome.APPLIED
 
     def check(sender: str) -> bool:
-        return PERSON.e164 in membership.opted_out(parse_e164(sender), [PERSON])
+        return PERSON.e164 in membership.opted_out(parse_sender(sender), [PERSON])
 
     assert check(A) and check(B) and not check(OUTSIDER)
     people = [parse_e164(f"+1425555{i:04d}") for i in range(10)]
-    membership.opted_out(parse_e164(B), people)  # learns B's group
+    membership.opted_out(parse_sender(B), people)  # learns B's group
     recorder.clear()
-    membership.opted_out(parse_e164(B), people)
+    membership.opted_out(parse_sender(B), people)
     # one round trip: the program, B's 10 and the group's 10 point reads, all concurrent
     assert recorder.count == 1 + 10 + 10
     recorder.clear()
-    membership.opted_out(parse_e164(OUTSIDER), people)
+    membership.opted_out(parse_sender(OUTSIDER), people)
     assert recorder.count == 1 + 10
 
     handle_queue_message(event(B, "START", 2), proc)
@@ -225,7 +226,7 @@ def test_concurrent_group_stop_and_sender_start_end_in_the_newest_state(
     for several people: the group-wide entry ends as the newer of the two says."""
     store, _ = tables
     for sender in (A, B):
-        store.programs.put_program(parse_e164(sender), GROUPED)
+        store.programs.put_program(parse_sender(sender), GROUPED)
     rng = random.Random(seed)
     people = [f"+1425555{seed}{i:03d}" for i in range(4)]
     stop_newer = {p: rng.random() < 0.5 for p in people}
@@ -254,4 +255,4 @@ def test_concurrent_group_stop_and_sender_start_end_in_the_newest_state(
     group_out = store.groups.group_opted_out("contoso", [parse_e164(p) for p in people])
     assert group_out == {p for p in people if stop_newer[p]}
     # A's own entry stays whatever happened (only a START to A lifts it)
-    assert store.optouts.opted_out(parse_e164(A), [parse_e164(p) for p in people]) == set(people)
+    assert store.optouts.opted_out(parse_sender(A), [parse_e164(p) for p in people]) == set(people)

@@ -19,6 +19,7 @@ from shared.inbound import InboundProcessor
 from shared.membership import OptOutMembership
 from shared.model import Outcome, SenderProgram
 from shared.phone import parse_e164
+from shared.sender import parse_sender
 from shared.service import OptOutService
 from shared.settings import Settings
 from tests.fakes import GROUP_PREFIX, FakePublisher, FakeReplies, FakeRepository
@@ -62,7 +63,7 @@ def setup() -> tuple[FakeRepository, InboundProcessor, OptOutMembership]:
 
 
 def checked(membership: OptOutMembership, sender: str, person: str = PERSON) -> bool:
-    return person in membership.opted_out(parse_e164(sender), [parse_e164(person)])
+    return person in membership.opted_out(parse_sender(sender), [parse_e164(person)])
 
 
 def test_stop_to_one_sender_opts_out_of_every_group_sender() -> None:
@@ -161,9 +162,9 @@ def test_check_through_the_service_reads_both_partitions() -> None:
     service = OptOutService(repo, repo, feed, membership=OptOutMembership(repo, repo, repo))
     proc.handle(sms(A, "STOP", 1))
     people = [parse_e164(PERSON), parse_e164("+14255550999")]
-    assert service.check(parse_e164(B), people) == {PERSON}
-    assert service.check(parse_e164(OUTSIDER), people) == set()
-    assert OptOutService(repo, repo, feed).check(parse_e164(B), people) == set()  # no groups
+    assert service.check(parse_sender(B), people) == {PERSON}
+    assert service.check(parse_sender(OUTSIDER), people) == set()
+    assert OptOutService(repo, repo, feed).check(parse_sender(B), people) == set()  # no groups
 
 
 def test_membership_follows_program_changes_at_once() -> None:

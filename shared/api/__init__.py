@@ -7,7 +7,7 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, groups, health, history, optouts, programs, recipients, report
+from shared.api import admin, groups, health, history, optouts, programs, recipients, report, send
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -17,6 +17,7 @@ ENDPOINTS: list[Endpoint] = [
     *history.ENDPOINTS,
     *admin.ENDPOINTS,
     *groups.ENDPOINTS,
+    *send.ENDPOINTS,
     *recipients.ENDPOINTS,
     *report.ENDPOINTS,
 ]

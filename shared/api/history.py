@@ -10,6 +10,7 @@ from shared.api.wire import ApiResponse, validation_problem
 from shared.asof import effective_at
 from shared.model import HistoryRecord, InvalidPageToken
 from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.sender import InvalidSender, SenderId, parse_sender
 
 MAX_PAGE_SIZE = 1000
 
@@ -43,10 +44,18 @@ def _number(raw: str, name: str, errors: dict[str, list[str]]) -> PhoneNumber | 
         return None
 
 
+def _sender(raw: str, errors: dict[str, list[str]]) -> SenderId | None:
+    try:
+        return parse_sender(raw)
+    except InvalidSender as exc:
+        errors["sender"] = [f"Invalid sender: {exc}"]
+        return None
+
+
 def handle(call: Call) -> ApiResponse:
     params = call.request.params
     errors: dict[str, list[str]] = {}
-    sender = _number(call.request.route_params.get("sender", ""), "sender", errors)
+    sender = _sender(call.request.route_params.get("sender", ""), errors)
     recipient = (
         _number(params["recipient"], "recipient", errors) if params.get("recipient") else None
     )

@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 
 from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.sender import InvalidSender, SenderId, parse_sender
 
 Errors = dict[str, list[str]]
 # A `+hh:mm` offset whose `+` reached us as a space (an unencoded `+` in a query string).
@@ -19,6 +20,14 @@ def phone_param(raw: str, name: str, errors: Errors) -> PhoneNumber | None:
         return parse_e164(raw)
     except InvalidPhoneNumber:
         errors[name] = [f"Invalid {name} phone number format: E.164."]
+        return None
+
+
+def sender_param(raw: str, errors: Errors) -> SenderId | None:
+    try:
+        return parse_sender(raw)
+    except InvalidSender as exc:
+        errors["sender"] = [f"Invalid sender: {exc}"]
         return None
 
 

@@ -23,6 +23,7 @@ from shared.settings import (
 
 if TYPE_CHECKING:
     from shared.deadletter import ReplayResult
+    from shared.gateway import SendGateway
     from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
     from shared.service import OptOutService
 
@@ -46,6 +47,7 @@ class Services(Protocol):
 
     def replay_poison_messages(self, limit: int) -> int: ...
 
+    def send_gateway(self) -> SendGateway: ...
     def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
 

@@ -8,8 +8,8 @@ from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, error, parse_json_object, validation_problem
 from shared.groups import parse_group
 from shared.model import Language, ReplyTexts, SenderProgram
-from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
 from shared.programs import program_violations
+from shared.sender import InvalidSender, SenderId, parse_sender
 from shared.sender_languages import parse_languages
 
 # SenderProgram attribute -> wire name (property names are case-insensitive on input).
@@ -127,11 +127,11 @@ def parse_program(body: bytes) -> SenderProgram | ApiResponse:
     return program
 
 
-def _sender(call: Call) -> PhoneNumber | ApiResponse:
+def _sender(call: Call) -> SenderId | ApiResponse:
     try:
-        return parse_e164(call.request.route_params.get("sender", ""))
-    except InvalidPhoneNumber:
-        return validation_problem({"sender": ["Invalid sender phone number format: E.164."]})
+        return parse_sender(call.request.route_params.get("sender", ""))
+    except InvalidSender as exc:
+        return validation_problem({"sender": [f"Invalid sender: {exc}"]})
 
 
 def handle(call: Call) -> ApiResponse:
@@ -144,13 +144,13 @@ def handle(call: Call) -> ApiResponse:
         program = repo.get_program(sender)
         if program is None:
             return error(404, "NotFound", "No program is stored for this sender.")
-        return ApiResponse(200, {"sender": sender.e164, **program_to_wire(program)})
+        return ApiResponse(200, {"sender": sender.key, **program_to_wire(program)})
     if method == "PUT":
         parsed = parse_program(call.request.body)
         if isinstance(parsed, ApiResponse):
             return parsed
         repo.put_program(sender, parsed)
-        return ApiResponse(200, {"sender": sender.e164, **program_to_wire(parsed)})
+        return ApiResponse(200, {"sender": sender.key, **program_to_wire(parsed)})
     if method == "DELETE":
         repo.delete_program(sender)
         return ApiResponse(204)

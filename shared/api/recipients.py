@@ -9,20 +9,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.api.history import history_to_wire
-from shared.api.params import phone_param, time_param
+from shared.api.params import phone_param, sender_param, time_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.asof import AsOfAnswer, group_status_at, status_at
 from shared.membership import membership_of
 from shared.model import HistoryRecord, TimeBasis
-from shared.phone import PhoneNumber, parse_e164
+from shared.phone import PhoneNumber
 from shared.repositories import HistoryReader
+from shared.sender import SenderId, parse_sender
 
 PAGE = 1000  # history rows per storage request (the Table service's maximum)
 
 
 def pair_history(
-    history: HistoryReader, sender: PhoneNumber, recipient: PhoneNumber
+    history: HistoryReader, sender: SenderId, recipient: PhoneNumber
 ) -> list[HistoryRecord]:
     """Every history row of one sender/recipient pair: a RowKey range query, paged."""
     rows, token = history.history_page(sender, recipient, page_size=PAGE)
@@ -52,7 +53,7 @@ def answer_to_wire(answer: AsOfAnswer, sender: str, recipient: str) -> dict[str,
 def handle(call: Call) -> ApiResponse:
     params, route = call.request.params, call.request.route_params
     errors: dict[str, list[str]] = {}
-    sender = phone_param(route.get("sender", ""), "sender", errors)
+    sender = sender_param(route.get("sender", ""), errors)
     recipient = phone_param(route.get("recipient", ""), "recipient", errors)
     at = time_param(params.get("at"), "at", errors)
     basis_raw = params.get("basis") or TimeBasis.EFFECTIVE
@@ -63,7 +64,7 @@ def handle(call: Call) -> ApiResponse:
     when, basis = at or datetime.now(UTC), TimeBasis(basis_raw)
     history = call.services.history()
     rows = pair_history(history, sender, recipient)
-    wire = answer_to_wire(status_at(rows, when, basis), sender.e164, recipient.e164)
+    wire = answer_to_wire(status_at(rows, when, basis), sender.key, recipient.e164)
     group = membership_of(call.services.programs().get_program(sender)).revoke_all_group
     if group is not None:
         wire["group"] = _group_wire(call, group, sender, recipient, rows, when, basis)
@@ -74,7 +75,7 @@ def handle(call: Call) -> ApiResponse:
 def _group_wire(
     call: Call,
     group: str,
-    sender: PhoneNumber,
+    sender: SenderId,
     recipient: PhoneNumber,
     own: list[HistoryRecord],
     when: datetime,
@@ -83,13 +84,13 @@ def _group_wire(
     """Through the sender's revoke-all group: the keyword events sent to any of its senders
     (today's members: program changes are not kept, so a sender's events from before it joined
     count too)."""
-    others = [s for s in call.services.programs().revoke_all_senders(group) if s != sender.e164]
+    others = [s for s in call.services.programs().revoke_all_senders(group) if s != sender.key]
     rows = list(own)
     for other in others:
-        rows += pair_history(call.services.history(), parse_e164(other), recipient)
+        rows += pair_history(call.services.history(), parse_sender(other), recipient)
     answer = group_status_at(rows, when, basis)
-    wire = answer_to_wire(answer, sender.e164, recipient.e164)
-    return {"name": group, "senders": sorted([sender.e164, *others]), **_group_fields(wire)}
+    wire = answer_to_wire(answer, sender.key, recipient.e164)
+    return {"name": group, "senders": sorted([sender.key, *others]), **_group_fields(wire)}
 
 
 def _group_fields(wire: dict[str, Any]) -> dict[str, Any]:

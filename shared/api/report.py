@@ -11,13 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.api.params import Errors, page_size_param, phone_param, time_param
+from shared.api.params import Errors, page_size_param, sender_param, time_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.compliance import ReportRow, report_row
 from shared.model import InvalidPageToken
-from shared.phone import PhoneNumber
 from shared.report_paging import ReportCursor, decode_cursor, encode_cursor
+from shared.sender import SenderId
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_WINDOW = timedelta(days=30)
@@ -88,18 +88,18 @@ def wants_csv(accept: str | None) -> bool:
     return False
 
 
-def _cursor(call: Call, errors: Errors) -> tuple[PhoneNumber, ReportCursor] | None:
+def _cursor(call: Call, errors: Errors) -> tuple[SenderId, ReportCursor] | None:
     """The sender and where to read: from the page token, else a new window (`to` defaults to
     now, `from` to 30 days before `to`)."""
     params = call.request.params
-    sender = phone_param(call.request.route_params.get("sender", ""), "sender", errors)
+    sender = sender_param(call.request.route_params.get("sender", ""), errors)
     start = time_param(params.get("from"), "from", errors)
     end = time_param(params.get("to"), "to", errors)
     if sender is None or errors:
         return None
     if token := params.get("pageToken"):
         try:
-            cursor = decode_cursor(token, sender.e164)
+            cursor = decode_cursor(token, sender.key)
         except InvalidPageToken:
             errors["pageToken"] = ["Invalid page token."]
             return None
@@ -110,7 +110,7 @@ def _cursor(call: Call, errors: Errors) -> tuple[PhoneNumber, ReportCursor] | No
     start = start or end - DEFAULT_WINDOW
     if start >= end:
         errors["from"] = ["Must be before 'to'."]
-    return sender, ReportCursor(sender.e164, start, end)
+    return sender, ReportCursor(sender.key, start, end)
 
 
 def handle(call: Call) -> ApiResponse:

@@ -1,9 +1,9 @@
 """The Table Storage adapters: the only code that knows Table entities. One module per table,
 each with one `to_entity`/`from_entity` pair; `base.py` holds the SDK plumbing.
 
-All tables are partitioned by sender (the business number, E.164). A new table: a module here
-with an adapter class (a `TableAdapter` subclass) implementing its protocol from
-`shared/repositories.py`, and one line in `TableStore` below.
+All tables are partitioned by sender (`SenderId.key`: E.164, short code or alphanumeric ID).
+A new table: a module here with an adapter class (a `TableAdapter` subclass) implementing its
+protocol from `shared/repositories.py`, and one line in `TableStore` below.
 """
 
 from __future__ import annotations

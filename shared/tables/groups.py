@@ -20,6 +20,7 @@ from azure.data.tables import TransactionOperation
 
 from shared.model import GroupEntry, KeywordState, Source
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import (
     Entity,
     Operation,
@@ -35,7 +36,7 @@ _ENTRIES_END = "~"  # RowKeys of entries ("+<digits>") sort below the state rows
 
 
 def entry_to_entity(
-    group: str, recipient: PhoneNumber, sender: PhoneNumber, at: datetime, message_id: str
+    group: str, recipient: PhoneNumber, sender: SenderId, at: datetime, message_id: str
 ) -> Entity:
     return {
         "PartitionKey": group,
@@ -43,7 +44,7 @@ def entry_to_entity(
         "Group": group,
         "Recipient": recipient.e164,
         "Country": recipient.country,
-        "Sender": sender.e164,
+        "Sender": sender.key,
         "OptedOutAt": at,
         "Source": str(Source.KEYWORD),
         "MessageId": message_id,
@@ -89,7 +90,7 @@ class TableGroupOptOuts(TableAdapter):
         state: KeywordState,
         *,
         opt_out: bool,
-        sender: PhoneNumber,
+        sender: SenderId,
         event_at: datetime,
         message_id: str,
     ) -> None:

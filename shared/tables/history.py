@@ -31,6 +31,7 @@ from shared.model import (
     Source,
 )
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
 
 # Opt-outs and opt-ins in an event-time window: the sender's partition filtered by EventTime
@@ -176,13 +177,13 @@ class TableHistory(TableAdapter):
 
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
         token: str | None = None,
     ) -> tuple[list[HistoryRecord], str | None]:
-        params = {"pk": sender.e164}
+        params = {"pk": sender.key}
         query = "PartitionKey eq @pk"
         if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
@@ -200,7 +201,7 @@ class TableHistory(TableAdapter):
 
     def history_window(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         start: datetime,
         end: datetime,
         *,
@@ -212,7 +213,7 @@ class TableHistory(TableAdapter):
         partition to filter by EventTime, so a page may come back short (even empty) with a
         token: keep going until the token is None."""
         params = {
-            "pk": sender.e164,
+            "pk": sender.key,
             "start": start.astimezone(UTC),
             "end": end.astimezone(UTC),
             "optout": str(Action.OPT_OUT),

@@ -13,7 +13,7 @@ from typing import Any
 from azure.data.tables import UpdateMode
 
 from shared.model import Language, ReplyTexts, SenderProgram
-from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, without_none
 
 PROGRAM_ROW = "program"
@@ -51,12 +51,12 @@ def _texts_from_entity(e: Any) -> tuple[tuple[Language, ReplyTexts], ...]:
     return tuple(texts)
 
 
-def to_entity(sender: PhoneNumber, program: SenderProgram) -> Entity:
+def to_entity(sender: SenderId, program: SenderProgram) -> Entity:
     values = {column: getattr(program, attr) for attr, column in COLUMNS.items()}
     languages = ",".join(program.languages) if program.languages else None
     return without_none(
         {
-            "PartitionKey": sender.e164,
+            "PartitionKey": sender.key,
             "RowKey": PROGRAM_ROW,
             **values,
             LANGUAGES_COLUMN: languages,
@@ -75,16 +75,16 @@ def from_entity(e: Any) -> SenderProgram:
 
 
 class TablePrograms(TableAdapter):
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
-        e = self.get_or_none(sender.e164, PROGRAM_ROW)
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
+        e = self.get_or_none(sender.key, PROGRAM_ROW)
         return None if e is None else from_entity(e)
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         entity = to_entity(sender, program)
         self.call(lambda: self._table.upsert_entity(entity, mode=UpdateMode.REPLACE))
 
-    def delete_program(self, sender: PhoneNumber) -> None:
-        self.delete(sender.e164, PROGRAM_ROW)  # idempotent: one request
+    def delete_program(self, sender: SenderId) -> None:
+        self.delete(sender.key, PROGRAM_ROW)  # idempotent: one request
 
     def revoke_all_senders(self, group: str) -> list[str]:
         """A query across the programs' partitions (one row per sender), every page."""
