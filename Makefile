@@ -35,6 +35,7 @@ test: install
 ## Storage requests and latency per call, and inbound keyword throughput through the local
 ## host, against a private Azurite.
 bench: install
+	$(PY) -m bench.evidence
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
 	$(PY) -m bench.inbound

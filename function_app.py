@@ -32,7 +32,7 @@ def _register(endpoint: Endpoint) -> None:
             body=result.json_bytes(),
             status_code=result.status,
             headers=result.headers,
-            mimetype="application/json",
+            mimetype=result.media_type,
             charset="utf-8",
         )
 

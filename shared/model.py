@@ -68,6 +68,27 @@ class ReplyStatus(StrEnum):
     def in_progress(self) -> bool:
         return self in (ReplyStatus.SENDING, ReplyStatus.PENDING)
 
+    @property
+    def done(self) -> bool:
+        """The reply went (or was logged): its time is the row's ReplySentAt."""
+        return self in (ReplyStatus.SENT, ReplyStatus.LOGGED)
+
+
+class TimeBasis(StrEnum):
+    """Which time of an event places it on the timeline (the evidence endpoints, README
+    "Evidence")."""
+
+    EFFECTIVE = "effective"  # when the change took effect in the service (its RecordedAt)
+    RECEIVED = "received"  # the SMS's own timestamp (EventTime; for the API: the call's time)
+
+
+class ReportFlag(StrEnum):
+    """What the compliance report flags on a row (`shared/compliance.py`)."""
+
+    CONFIRMATION_LATE = "confirmation-late"  # sent over 5 minutes after receipt, or not sent
+    CONFIRMATION_TIME_UNKNOWN = "confirmation-time-unknown"  # sent before ReplySentAt existed
+    OPTOUT_LATE = "optout-late"  # took effect after 10 business days
+
 
 class ChangeKind(StrEnum):
     """An applied change of opt-out state, as the change feed's CloudEvents `type`."""
@@ -174,7 +195,10 @@ class HistoryRecord:
     # When the current reply attempt began (status `sending`): a lease, so that a concurrent
     # delivery of the same event does not send too, and a crashed attempt is taken over later.
     reply_claimed_at: datetime | None = None
+    # When the change took effect: the store's clock when the row was written (after the
+    # opt-out transaction), and when the reply was sent (status `sent`/`logged`).
     recorded_at: datetime | None = field(default=None, compare=False)
+    reply_sent_at: datetime | None = field(default=None, compare=False)
     etag: str | None = field(default=None, compare=False)
 
     @property

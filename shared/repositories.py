@@ -117,6 +117,20 @@ class HistoryReader(Protocol):
         the end). InvalidPageToken for a token this store did not issue."""
         ...
 
+    def history_window(
+        self,
+        sender: SenderId,
+        start: datetime,
+        end: datetime,
+        *,
+        page_size: int = 1000,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        """One page of the sender's opt-out and opt-in rows with start <= event time < end,
+        ordered by recipient then event time; a page may be short or empty before the end
+        (token None). InvalidPageToken for a token this store did not issue."""
+        ...
+
 
 class SenderPrograms(Protocol):
     def get_program(self, sender: SenderId) -> SenderProgram | None: ...
@@ -124,6 +138,11 @@ class SenderPrograms(Protocol):
     def put_program(self, sender: SenderId, program: SenderProgram) -> None: ...
 
     def delete_program(self, sender: SenderId) -> None: ...
+
+    def revoke_all_senders(self, group: str) -> list[str]:
+        """The E.164 numbers of the senders whose program names `group` with revoke-all on
+        (a filtered query over the programs: one row per sender)."""
+        ...
 
 
 class GroupOptOuts(Protocol):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from shared.event_publishers import PublishFailed
 from shared.model import (
+    Action,
     AlreadyRecorded,
     ChangeKind,
     ConcurrencyConflict,
@@ -46,6 +47,8 @@ class FakeRepository:
     down: bool = False
     # Called just before apply_keyword writes: lets a test run a "concurrent" writer there.
     before_apply: Callable[[], None] | None = None
+    # The store's clock (RecordedAt, ReplySentAt), like TableHistory's; None leaves them unset.
+    clock: Callable[[], datetime] | None = None
     _etags: itertools.count = field(default_factory=itertools.count)
 
     def _check(self) -> None:
@@ -71,10 +74,15 @@ class FakeRepository:
         self._check()
         return {r.e164 for r in recipients if (sender.key, r.e164) in self.optouts}
 
+    def _now(self) -> datetime | None:
+        return self.clock() if self.clock else None
+
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         self._check()
         for rec in records:
-            self.history_rows[rec.event_key] = replace(rec, etag=self._etag())
+            self.history_rows[rec.event_key] = replace(
+                rec, etag=self._etag(), recorded_at=self._now()
+            )
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
         self._check()
@@ -85,13 +93,16 @@ class FakeRepository:
         key = record.event_key
         if key in self.history_rows:
             raise AlreadyRecorded("EntityAlreadyExists")
-        self.history_rows[key] = replace(record, etag=self._etag())
+        self.history_rows[key] = replace(record, etag=self._etag(), recorded_at=self._now())
 
     def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
         self._check()
         key = record.event_key
         self.history_rows[key] = replace(
-            self.history_rows[key], reply_status=status, etag=self._etag()
+            self.history_rows[key],
+            reply_status=status,
+            etag=self._etag(),
+            reply_sent_at=self._now() if status.done else self.history_rows[key].reply_sent_at,
         )
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
@@ -105,6 +116,32 @@ class FakeRepository:
             reply_claimed_at=at,
             etag=self._etag(),
         )
+
+    def history_window(
+        self,
+        sender: SenderId,
+        start: datetime,
+        end: datetime,
+        *,
+        page_size: int = 1000,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        self._check()
+        if token is not None and not token.isdigit():
+            raise InvalidPageToken(token)
+        rows = sorted(
+            (
+                r
+                for r in self.history_rows.values()
+                if r.sender == sender.key
+                and start <= r.event_at < end
+                and r.action in (Action.OPT_OUT, Action.OPT_IN)
+            ),
+            key=lambda r: (r.recipient, r.event_at),
+        )
+        first = int(token or 0)
+        last = first + page_size
+        return rows[first:last], (str(last) if last < len(rows) else None)
 
     def history_page(
         self,
@@ -315,6 +352,12 @@ class FakeRepository:
     def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         self._check()
         self.programs[sender.key] = program
+
+    def revoke_all_senders(self, group: str) -> list[str]:
+        self._check()
+        return sorted(
+            s for s, p in self.programs.items() if p.group == group and p.revoke_all is True
+        )
 
     def delete_program(self, sender: SenderId) -> None:
         self._check()

@@ -48,7 +48,7 @@ class Repos:
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
-        fake = FakeRepository()
+        fake = FakeRepository(clock=lambda: T0)
         yield Repos(fake, fake, fake, fake, fake)
         return
     azurite: Azurite = request.getfixturevalue("azurite")
@@ -169,9 +169,50 @@ def test_history_pages_in_recipient_then_time_order(repos: Repos) -> None:
     assert {r.recipient for r in one} == {PEOPLE[1].e164} and len(one) == 3
 
 
-def test_an_altered_page_token_is_refused(repos: Repos) -> None:
+def test_reply_sent_at_is_written_with_the_sent_status(repos: Repos) -> None:
+    rec = record(1, reply_status=ReplyStatus.SENDING, reply_claimed_at=T0)
+    repos.history.create_history(rec)
+    row = repos.history.get_history(rec)
+    assert (row.recorded_at, row.reply_sent_at) == (T0, None)
+    repos.history.set_reply_status(row, ReplyStatus.PENDING)  # a failed try: not sent
+    assert repos.history.get_history(rec).reply_sent_at is None
+    repos.history.set_reply_status(row, ReplyStatus.SENT)
+    assert repos.history.get_history(rec).reply_sent_at == T0  # the store's clock
+
+
+def test_history_window_pages_opt_outs_and_opt_ins_received_in_the_window(repos: Repos) -> None:
+    rows = [record(n, person) for person in (2, 0, 1) for n in range(1, 7)]
+    rows.append(record(3, 3, action=Action.HELP, outcome=Outcome.HELP))  # not a change
+    rows.append(record(4, 4, action=Action.OPT_IN, source=Source.API))
+    repos.history.record_history(rows)
+    start, end = T0 + timedelta(seconds=2), T0 + timedelta(seconds=5)  # [2, 5)
+    seen, token, pages = [], None, 0
+    while True:
+        page, token = repos.history.history_window(SENDER, start, end, page_size=4, token=token)
+        seen += page
+        pages += 1
+        if token is None:
+            break
+    expected = sorted(
+        (r for r in rows if start <= r.event_at < end and r.action != Action.HELP),
+        key=lambda r: (r.recipient, r.event_at),
+    )
+    assert [(r.recipient, r.event_id) for r in seen] == [
+        (r.recipient, r.event_id) for r in expected
+    ]
+    assert len(seen) == 10 and pages >= 3
+    other = parse_sender("+18005550199")
+    assert repos.history.history_window(other, start, end) == ([], None)
     with pytest.raises(InvalidPageToken):
-        repos.history.history_page(SENDER, token="not a token!")
+        repos.history.history_window(SENDER, start, end, token="not a token!")
+
+
+@pytest.mark.parametrize("token", ["not a token!", "WzFd", "eyJhIjogMX0="])  # [1], {"a": 1}
+def test_an_altered_page_token_is_refused(repos: Repos, token: str) -> None:
+    with pytest.raises(InvalidPageToken):
+        repos.history.history_page(SENDER, token=token)
+    with pytest.raises(InvalidPageToken):
+        repos.history.history_window(SENDER, T0, T0 + timedelta(days=1), token=token)
 
 
 def test_programs_round_trip(repos: Repos) -> None:
@@ -182,6 +223,16 @@ def test_programs_round_trip(repos: Repos) -> None:
     repos.programs.delete_program(SENDER)
     repos.programs.delete_program(SENDER)  # idempotent
     assert repos.programs.get_program(SENDER) is None
+
+
+def test_revoke_all_senders_of_a_group(repos: Repos) -> None:
+    numbers = [parse_sender(f"+1800555{i:04d}") for i in range(4)]
+    repos.programs.put_program(numbers[0], SenderProgram(group="contoso", revoke_all=True))
+    repos.programs.put_program(numbers[1], SenderProgram(group="contoso", revoke_all=False))
+    repos.programs.put_program(numbers[2], SenderProgram(group="fabrikam", revoke_all=True))
+    repos.programs.put_program(numbers[3], SenderProgram(group="contoso", revoke_all=True))
+    assert repos.programs.revoke_all_senders("contoso") == [numbers[0].key, numbers[3].key]
+    assert repos.programs.revoke_all_senders("nobody") == []
 
 
 def test_the_transport_pools_a_connection_per_concurrent_read() -> None:

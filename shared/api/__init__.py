@@ -7,7 +7,18 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, groups, health, history, openapi, optouts, programs, send
+from shared.api import (
+    admin,
+    groups,
+    health,
+    history,
+    openapi,
+    optouts,
+    programs,
+    recipients,
+    report,
+    send,
+)
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -19,4 +30,6 @@ ENDPOINTS: list[Endpoint] = [
     *groups.ENDPOINTS,
     *openapi.ENDPOINTS,
     *send.ENDPOINTS,
+    *recipients.ENDPOINTS,
+    *report.ENDPOINTS,
 ]

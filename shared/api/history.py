@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
+from shared.asof import effective_at
 from shared.model import HistoryRecord, InvalidPageToken
 from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
 from shared.sender import InvalidSender, SenderId, parse_sender
@@ -25,7 +27,13 @@ def history_to_wire(record: HistoryRecord) -> dict[str, Any]:
         "keyword": record.keyword or None,
         "language": record.language,
         "replyStatus": record.reply_status,
+        "replySentAt": _iso(record.reply_sent_at),
+        "effectiveAt": _iso(effective_at(record)),
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _number(raw: str, name: str, errors: dict[str, list[str]]) -> PhoneNumber | None:

@@ -35,10 +35,13 @@ class ApiRequest:
 @dataclass(frozen=True)
 class ApiResponse:
     status: int
-    body: Any = None
+    body: Any = None  # JSON-serialisable; or `bytes`, sent as they are with `media_type`
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
 
     def json_bytes(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
         return b"" if self.body is None else json.dumps(self.body).encode("utf-8")
 
 

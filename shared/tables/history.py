@@ -34,6 +34,13 @@ from shared.phone import PhoneNumber
 from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
 
+# Opt-outs and opt-ins in an event-time window: the sender's partition filtered by EventTime
+# (RowKeys start with the recipient, so a time window is no key range; see `history_window`).
+WINDOW_FILTER = (
+    "PartitionKey eq @pk and EventTime ge @start and EventTime lt @end"
+    " and ( Action eq @optout or Action eq @optin )"
+)
+
 
 def history_row_key(record: HistoryRecord) -> str:
     """Deterministic per event. Event ids may hold characters keys forbid, so the id is hashed."""
@@ -60,6 +67,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "Language": str(record.language) if record.language else None,
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
+            "ReplySentAt": record.reply_sent_at,
         }
     )
 
@@ -79,6 +87,7 @@ def from_entity(e: Any) -> HistoryRecord:
         reply_status=ReplyStatus(e.get("ReplyStatus", ReplyStatus.NONE)),
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
+        reply_sent_at=utc(e.get("ReplySentAt")),
         etag=e.metadata["etag"],
     )
 
@@ -87,9 +96,18 @@ def decode_token(token: str | None) -> Any:
     if not token:
         return None
     try:
-        return json.loads(base64.urlsafe_b64decode(token))
+        continuation = json.loads(base64.urlsafe_b64decode(token))
     except ValueError as exc:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are
         raise InvalidPageToken("invalid page token") from exc
+    # The SDK's continuation: {"PartitionKey": ..., "RowKey": ...}; anything else would fail
+    # inside the SDK (a 500), so it is refused here.
+    if not (
+        isinstance(continuation, dict)
+        and set(continuation) <= {"PartitionKey", "RowKey"}
+        and all(v is None or isinstance(v, str) for v in continuation.values())
+    ):
+        raise InvalidPageToken("invalid page token")
+    return continuation
 
 
 def encode_token(continuation: Any) -> str | None:
@@ -140,6 +158,8 @@ class TableHistory(TableAdapter):
 
     def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
         entity = {**self._key(record), "ReplyStatus": str(status)}
+        if status.done:  # when the confirmation went: in the same write as its status
+            entity["ReplySentAt"] = self._clock()
         self._group.write(
             record.sender,
             [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})],
@@ -173,6 +193,37 @@ class TableHistory(TableAdapter):
         def read() -> tuple[list[HistoryRecord], str | None]:
             pages = self._table.query_entities(
                 query, parameters=params, results_per_page=page_size
+            ).by_page(continuation_token=continuation)
+            rows = [from_entity(e) for e in next(pages, [])]
+            return rows, encode_token(pages.continuation_token)
+
+        return self.call(read)
+
+    def history_window(
+        self,
+        sender: SenderId,
+        start: datetime,
+        end: datetime,
+        *,
+        page_size: int = 1000,
+        token: str | None = None,
+    ) -> tuple[list[HistoryRecord], str | None]:
+        """One page of the sender's opt-outs and opt-ins received in [start, end), ordered by
+        recipient then time. One query request per page; the service scans the sender's
+        partition to filter by EventTime, so a page may come back short (even empty) with a
+        token: keep going until the token is None."""
+        params = {
+            "pk": sender.key,
+            "start": start.astimezone(UTC),
+            "end": end.astimezone(UTC),
+            "optout": str(Action.OPT_OUT),
+            "optin": str(Action.OPT_IN),
+        }
+        continuation = decode_token(token)
+
+        def read() -> tuple[list[HistoryRecord], str | None]:
+            pages = self._table.query_entities(
+                WINDOW_FILTER, parameters=params, results_per_page=page_size
             ).by_page(continuation_token=continuation)
             rows = [from_entity(e) for e in next(pages, [])]
             return rows, encode_token(pages.continuation_token)

@@ -85,3 +85,14 @@ class TablePrograms(TableAdapter):
 
     def delete_program(self, sender: SenderId) -> None:
         self.delete(sender.key, PROGRAM_ROW)  # idempotent: one request
+
+    def revoke_all_senders(self, group: str) -> list[str]:
+        """A query across the programs' partitions (one row per sender), every page."""
+        params = {"group": group, "row": PROGRAM_ROW}
+        query = "RowKey eq @row and Group eq @group and RevokeAll eq true"
+
+        def read() -> list[str]:
+            rows = self._table.query_entities(query, parameters=params, select=["PartitionKey"])
+            return sorted(e["PartitionKey"] for e in rows)
+
+        return self.call(read)

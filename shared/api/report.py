@@ -1,0 +1,162 @@
+"""`GET /sms/senders/{sender}/report?from=&to=[&pageSize=&pageToken=]`: the compliance report,
+JSON or CSV (`Accept: text/csv`). One storage query per page; the page token carries the scan
+position and the running totals (`shared/report_paging.py`), so a year of a busy sender is read
+page by page with flat memory. Rows and flags: `shared/compliance.py`; README "Evidence"."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.api.params import Errors, page_size_param, sender_param, time_param
+from shared.api.pipeline import Call, Endpoint
+from shared.api.wire import ApiResponse, validation_problem
+from shared.compliance import ReportRow, report_row
+from shared.model import InvalidPageToken
+from shared.report_paging import ReportCursor, decode_cursor, encode_cursor
+from shared.sender import SenderId
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_WINDOW = timedelta(days=30)
+CSV_TYPE = "text/csv"
+NEXT_PAGE_HEADER = "x-next-page-token"
+CSV_COLUMNS = (
+    "recipient",
+    "action",
+    "source",
+    "keyword",
+    "language",
+    "outcome",
+    "messageId",
+    "receivedAt",
+    "effectiveAt",
+    "confirmationSentAt",
+    "replyStatus",
+    "effectDelaySeconds",
+    "confirmationDelaySeconds",
+    "optOutDeadline",
+    "flags",
+)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def row_to_wire(row: ReportRow) -> dict[str, Any]:
+    r = row.record
+    return {
+        "recipient": r.recipient,
+        "action": str(r.action),
+        "source": str(r.source),
+        "keyword": r.keyword or None,
+        "language": str(r.language) if r.language else None,
+        "outcome": str(r.outcome),
+        "messageId": r.message_id or None,
+        "receivedAt": r.event_at.isoformat(),
+        "effectiveAt": _iso(row.effective_at),
+        "confirmationSentAt": _iso(row.confirmation_sent_at),
+        "replyStatus": str(r.reply_status),
+        "effectDelaySeconds": _seconds(row.effect_delay),
+        "confirmationDelaySeconds": _seconds(row.confirmation_delay),
+        "optOutDeadline": _iso(row.optout_deadline),
+        "flags": [str(f) for f in row.flags],
+    }
+
+
+def to_csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "flags": ";".join(row["flags"])})
+    return out.getvalue().encode("utf-8")
+
+
+def wants_csv(accept: str | None) -> bool:
+    for item in (accept or "").split(","):
+        media, *options = (part.strip().lower() for part in item.split(";"))
+        if media == CSV_TYPE and "q=0" not in options:
+            return True
+    return False
+
+
+def _cursor(call: Call, errors: Errors) -> tuple[SenderId, ReportCursor] | None:
+    """The sender and where to read: from the page token, else a new window (`to` defaults to
+    now, `from` to 30 days before `to`)."""
+    params = call.request.params
+    sender = sender_param(call.request.route_params.get("sender", ""), errors)
+    start = time_param(params.get("from"), "from", errors)
+    end = time_param(params.get("to"), "to", errors)
+    if sender is None or errors:
+        return None
+    if token := params.get("pageToken"):
+        try:
+            cursor = decode_cursor(token, sender.key)
+        except InvalidPageToken:
+            errors["pageToken"] = ["Invalid page token."]
+            return None
+        if (start and start != cursor.start) or (end and end != cursor.end):
+            errors["pageToken"] = ["The page token belongs to another window."]
+        return sender, cursor
+    end = end or datetime.now(UTC)
+    start = start or end - DEFAULT_WINDOW
+    if start >= end:
+        errors["from"] = ["Must be before 'to'."]
+    return sender, ReportCursor(sender.key, start, end)
+
+
+def handle(call: Call) -> ApiResponse:
+    errors: Errors = {}
+    found = _cursor(call, errors)
+    size = page_size_param(call.request.params.get("pageSize"), MAX_PAGE_SIZE, 1000, errors)
+    if errors or found is None:
+        return validation_problem(errors)
+    sender, cursor = found
+    try:
+        records, store_token = call.services.history().history_window(
+            sender,
+            cursor.start,
+            cursor.end,
+            page_size=size,
+            token=cursor.store_token,
+        )
+    except InvalidPageToken:
+        return validation_problem({"pageToken": ["Invalid page token."]})
+    now = datetime.now(UTC)
+    rows = [report_row(r, now) for r in records]
+    for row in rows:
+        cursor.totals.add(row)
+    nxt = encode_cursor(replace(cursor, store_token=store_token)) if store_token else None
+    wire = [row_to_wire(r) for r in rows]
+    if wants_csv(call.request.headers.get("accept")):
+        headers = {NEXT_PAGE_HEADER: nxt} if nxt else {}
+        return ApiResponse(200, to_csv(wire), headers, media_type=CSV_TYPE)
+    body = {
+        "sender": cursor.sender,
+        "from": cursor.start.isoformat(),
+        "to": cursor.end.isoformat(),
+        "value": wire,
+        "totals": cursor.totals.to_dict(),
+        "totalsComplete": nxt is None,
+        "nextPageToken": nxt,
+    }
+    return ApiResponse(200, body)
+
+
+ENDPOINTS = [
+    Endpoint(
+        name="sender_report",
+        route="sms/senders/{sender}/report",
+        methods=("GET",),
+        handler=handle,
+        limit_body=False,
+    )
+]
