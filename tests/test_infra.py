@@ -115,6 +115,7 @@ PLATFORM = STORAGE_IDENTITY_SETTINGS | {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
+    "PYTHON_THREADPOOL_THREAD_COUNT",  # read by the Python worker (local.settings.sample.json too)
 }
 # Microsoft's "Flex Consumption plan deprecations" (functions-app-settings.md): app settings that
 # are replaced by functionAppConfig or not valid on Flex; plus the settings its Considerations
