@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,29 +154,34 @@ def run_chunks(
     concurrency: int,
     advance: Callable[[int], None],
 ) -> None:
-    """Send every unfinished chunk, `concurrency` at a time, recording each as it finishes.
+    """Send every unfinished chunk, at most `concurrency` in flight, recording each as it
+    finishes. On an error or Ctrl-C no new chunk starts, the ones in flight finish (and are
+    recorded), the state is saved, and the exception goes on."""
+    todo = iter([i for i in range(len(parts)) if i not in state.done])
+    in_flight: dict[Future[ChunkResult], int] = {}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        try:
+            while True:
+                for index in itertools.islice(todo, concurrency - len(in_flight)):
+                    in_flight[pool.submit(send_chunk, client, state, parts[index])] = index
+                if not in_flight:
+                    return
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: f.exception() is not None):
+                    index = in_flight.pop(future)
+                    state.record(index, future.result())  # the failed ones come last
+                    advance(len(parts[index]))
+        finally:
+            _record_in_flight(state, in_flight)
 
-    On an error or Ctrl-C, the chunks in flight are let finish (and recorded), the rest are not
-    started, the state is saved, and the exception goes on.
-    """
-    pool = ThreadPoolExecutor(max_workers=concurrency)
-    futures: dict[Future[ChunkResult], int] = {
-        pool.submit(send_chunk, client, state, parts[i]): i
-        for i in range(len(parts))
-        if i not in state.done
-    }
-    try:
-        for future in as_completed(futures):
-            index = futures[future]
-            state.record(index, future.result())
-            advance(len(parts[index]))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future, index in futures.items():
-            finished = future.done() and not future.cancelled() and future.exception() is None
-            if finished and index not in state.done:
-                state.done[index] = future.result()
-        state.save()
+
+def _record_in_flight(state: ImportState, in_flight: dict[Future[ChunkResult], int]) -> None:
+    for future, index in in_flight.items():
+        try:
+            state.done[index] = future.result()
+        except Exception:  # this chunk is sent again by the next run
+            continue
+    state.save()
 
 
 def totals(parsed: ParsedImport, state: ImportState) -> Totals:

@@ -13,27 +13,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from optouts_cli import exporter, importer
 from optouts_cli.client import Action, ApiError, Client, ExportFormat
 from optouts_cli.config import ConfigError, resolve_target
+from optouts_cli.output import err, print_import_summary, print_recipients, progress
 from shared.importfile import ImportFileError, ImportRow, InvalidRow, parse_number
 
-err = Console(stderr=True)
 EXAMPLES = """
 \b
 Examples (against `make run`; the key comes from local.settings.json):
@@ -61,26 +47,6 @@ class Options:
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
         return Client(target, retries=self.retries)
-
-
-class RateColumn(ProgressColumn):
-    """Rows per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="progress.data.speed")
-
-
-def progress(total: int | None) -> Progress:
-    columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
-    columns += (
-        [BarColumn(), MofNCompleteColumn()]
-        if total is not None
-        else [TextColumn("{task.completed:,} rows")]
-    )
-    columns += [RateColumn(), TimeElapsedColumn()]
-    columns += [TimeRemainingColumn()] if total is not None else []
-    return Progress(*columns, console=err, transient=False)
 
 
 def sender_option() -> click.Option:  # type: ignore[return-value]
@@ -242,22 +208,6 @@ def send_with_progress(
         sys.exit(code)
 
 
-def print_import_summary(
-    totals: importer.Totals, import_id: str, seconds: float, errors_path: Path
-) -> None:
-    table = Table(title="Import finished", show_header=False, title_justify="left")
-    table.add_row("rows in file", f"{totals.rows:,}")
-    table.add_row("added", f"{totals.added:,}")
-    table.add_row("already opted out", f"{totals.already_opted_out:,}")
-    table.add_row("duplicates folded", f"{totals.duplicates:,}")
-    table.add_row("invalid", f"{totals.invalid:,}")
-    table.add_row("import id", import_id)
-    table.add_row("time", f"{seconds:.1f} s")
-    err.print(table)
-    if totals.errors:
-        err.print(f"Per-line errors written to {errors_path}")
-
-
 @cli.command("export", short_help="Export the list as CSV or NDJSON.")
 @sender_option()
 @click.option(
@@ -339,20 +289,6 @@ def recipients_command(action: Action, summary: str) -> click.Command:
             sys.exit(1)
 
     return command
-
-
-def print_recipients(action: Action, items: list[dict[str, object]]) -> None:
-    table = Table("number", "result")
-    for item in items:
-        status = int(str(item.get("httpStatusCode", 200)))
-        if status >= 400:
-            result = f"[red]error {status}:[/] {item.get('errorMessage', '')}"
-        elif action is Action.CHECK:
-            result = "[bold]opted out[/]" if item.get("isOptedOut") else "not opted out"
-        else:
-            result = "opted out" if action is Action.ADD else "opted in (removed)"
-        table.add_row(str(item.get("to")), result)
-    Console().print(table)
 
 
 cli.add_command(recipients_command(Action.CHECK, "Say whether each NUMBER has opted out."))
