@@ -1,0 +1,159 @@
+"""The `optouts` command-line tool against the running app (local host subprocess + Azurite),
+run as a user runs it: a subprocess, key and endpoint from options or the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devhost.testing import HostProcess, start_host
+from tests.apphelpers import OTHER_KEY, TEST_KEY
+from tests.azurite import ROOT, Azurite
+
+SENDER = "+18005550100"
+
+
+@dataclass
+class Running:
+    host: HostProcess
+
+    @property
+    def url(self) -> str:
+        return self.host.base_url
+
+
+@pytest.fixture(scope="module")
+def running(azurite: Azurite) -> Iterator[Running]:
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "OPTOUT_TABLE_NAME": f"CliOptOuts{suffix}",
+        "OPTOUT_HISTORY_TABLE_NAME": f"CliHistory{suffix}",
+        "SENDER_PROGRAMS_TABLE_NAME": f"CliPrograms{suffix}",
+    }
+    host = start_host(ROOT, env=env, use_local_settings=False)
+    try:
+        yield Running(host)
+    finally:
+        host.stop()
+        assert "4255550" not in host.output(), host.output()[-2000:]
+
+
+def optouts(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the tool as `python -m optouts_cli` (what the installed `optouts` script runs)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPTOUT_")}
+    clean["COLUMNS"] = "200"  # wide tables: numbers are never cut
+    return subprocess.run(
+        [sys.executable, "-m", "optouts_cli", *args],
+        env={**clean, **(env or {})},
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_installed_script_reads_well() -> None:
+    script = Path(sys.executable).parent / "optouts"
+    assert script.is_file(), "make install must install the optouts command into the venv"
+    out = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    for command in ("import", "export", "check", "add", "remove"):
+        assert f"  {command} " in out
+    assert "Usage: optouts" in out
+    assert "--connection-string" in out
+
+
+def test_add_check_remove_round_trip(running: Running) -> None:
+    common = ["--endpoint", running.url, "--key", TEST_KEY]
+    people = ["+14255550131", "1 425 555 0132"]  # with and without +, spaces ignored
+    added = optouts(*common, "add", "--sender", SENDER, *people)
+    assert added.returncode == 0, added.stderr
+    checked = optouts(*common, "check", "-s", SENDER, "+14255550131", "+14255550132", "14255550133")
+    assert checked.returncode == 0, checked.stderr
+    lines = {ln.split()[1]: ln for ln in checked.stdout.splitlines() if "+1425" in ln}
+    assert "not opted out" not in lines["+14255550131"]
+    assert "opted out" in lines["+14255550131"]
+    assert "opted out" in lines["+14255550132"]
+    assert "not opted out" in lines["+14255550133"]
+    removed = optouts(*common, "remove", "--sender", SENDER, "+14255550131")
+    assert removed.returncode == 0, removed.stderr
+    again = optouts(*common, "check", "--sender", SENDER, "+14255550131", "+14255550132")
+    rows = {ln.split()[1]: ln for ln in again.stdout.splitlines() if "+1425" in ln}
+    assert "not opted out" in rows["+14255550131"]
+    assert "not opted out" not in rows["+14255550132"]
+
+
+def test_invalid_number_is_reported_and_fails_the_command(running: Running) -> None:
+    done = optouts(
+        "--endpoint", running.url, "--key", TEST_KEY, "add", "-s", SENDER, "+123", "+14255550134"
+    )
+    assert done.returncode == 1
+    assert "error 400" in done.stdout
+    assert "Invalid recipient phone number format" in done.stdout
+    checked = optouts(
+        "--endpoint", running.url, "--key", TEST_KEY, "check", "-s", SENDER, "+14255550134"
+    )
+    assert "not opted out" not in checked.stdout  # the valid one was added anyway
+
+
+def test_key_and_endpoint_from_environment_and_connection_string(running: Running) -> None:
+    by_env = optouts(
+        "check",
+        "-s",
+        SENDER,
+        "+14255550135",
+        env={"OPTOUT_ENDPOINT": running.url, "OPTOUT_ACCESS_KEYS": f"{TEST_KEY},{OTHER_KEY}"},
+    )
+    assert by_env.returncode == 0, by_env.stderr
+    connection = f"endpoint={running.url}/;accesskey={TEST_KEY}"
+    by_cs = optouts("--connection-string", connection, "check", "-s", SENDER, "+14255550135")
+    assert by_cs.returncode == 0, by_cs.stderr
+    assert "not opted out" in by_cs.stdout
+
+
+def test_key_from_local_settings_in_the_current_directory(running: Running, tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"Values": {"OPTOUT_ACCESS_KEYS": TEST_KEY}}), encoding="utf-8"
+    )
+    done = optouts("--endpoint", running.url, "check", "-s", SENDER, "+14255550136", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_wrong_key_is_a_clear_error(running: Running) -> None:
+    done = optouts(
+        "--endpoint", running.url, "--key", OTHER_KEY, "check", "-s", SENDER, "+14255550137"
+    )
+    assert done.returncode == 1
+    assert "HTTP 401" in done.stderr
+    assert "not valid for any configured access key" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_no_key_is_a_usage_error(tmp_path: Path) -> None:
+    done = optouts("check", "-s", SENDER, "+14255550138", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "No access key" in done.stderr
+
+
+def test_unreachable_service_is_a_clear_error(tmp_path: Path) -> None:
+    done = optouts(
+        "--endpoint", "http://127.0.0.1:9", "--key", TEST_KEY, "--retries", "0",
+        "check", "-s", SENDER, "+14255550139",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot reach http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
