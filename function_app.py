@@ -29,10 +29,10 @@ def _register(endpoint: Endpoint) -> None:
         )
         result = serve(endpoint, request, runtime)
         return func.HttpResponse(
-            body=result.json_bytes(),
+            body=result.payload(),
             status_code=result.status,
             headers=result.headers,
-            mimetype="application/json",
+            mimetype=result.media_type,
             charset="utf-8",
         )
 

@@ -25,6 +25,7 @@ class Source(StrEnum):
 
     API = "api"
     KEYWORD = "keyword"
+    IMPORT = "import"  # a bulk import (POST /sms/senders/{sender}/optouts:import)
 
 
 class Outcome(StrEnum):
@@ -131,3 +132,36 @@ class SenderProgram:
     optin_text: str | None = None
     help_text: str | None = None
     plain_language_optout: bool | None = None
+
+
+# -- listing, export and import of a sender's opt-outs ------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptOutEntry:
+    """One opted-out person, as listed and exported."""
+
+    recipient: str  # E.164
+    country: str  # ISO 3166-1 alpha-2 (ZZ: no country)
+    opted_out_at: datetime
+    source: Source
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    since: datetime | None = None  # opted out at or after
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[OptOutEntry]
+    next_start: str | None  # where the next page starts (opaque to callers); None at the end
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an import did with its entries (E.164 numbers)."""
+
+    added: list[str]  # created now, or earlier by the same import (a retried request)
+    already_opted_out: list[str]  # existed before this import: left as they were

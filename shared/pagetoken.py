@@ -25,14 +25,12 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.model import InvalidPageToken
+
 _LABEL = b"sms-optouts/page-token/v1"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 MAX_TOKEN_CHARS = 2048  # far above any real token; longer input is refused before decoding
-
-
-class InvalidPageToken(ValueError):
-    """The token is malformed, altered, expired by a key rotation, or for another scope."""
 
 
 def derive_token_key(access_key: bytes) -> bytes:

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.model import HistoryRecord, KeywordState, ReplyStatus, SenderProgram
+from shared.model import (
+    EntryFilter,
+    EntryPage,
+    HistoryRecord,
+    ImportOutcome,
+    KeywordState,
+    ReplyStatus,
+    SenderProgram,
+)
 from shared.phone import PhoneNumber
 
 
@@ -91,4 +99,25 @@ class SenderPrograms(Protocol):
 class Health(Protocol):
     def ping(self) -> None:
         """Raise StorageUnavailable when storage cannot be reached."""
+        ...
+
+
+class OptOutListing(Protocol):
+    """A sender's opt-out entries in recipient order, page by page (listing and export)."""
+
+    def entries_page(
+        self, sender: PhoneNumber, flt: EntryFilter, *, start: str | None, size: int
+    ) -> EntryPage:
+        """At most `size` entries from `start` (a previous page's `next_start`; None: the
+        beginning), with one storage query. Only opt-out entries, never other rows."""
+        ...
+
+
+class OptOutImports(Protocol):
+    def import_entries(
+        self, sender: PhoneNumber, items: Sequence[tuple[PhoneNumber, datetime]], import_id: str
+    ) -> ImportOutcome:
+        """Create the entries (source `import`, this import id, the given opt-out times) that do
+        not exist; leave existing ones as they are. Each number at most once in `items`.
+        An entry that this same import created earlier counts as added (a retried request)."""
         ...

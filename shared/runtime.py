@@ -15,10 +15,12 @@ import requests
 from azure.core.pipeline.transport import RequestsTransport
 
 from shared.connections import queue_service_client, table_service_client
+from shared.imports import ImportService
 from shared.inbound import InboundProcessor
+from shared.pagetoken import PageTokens
 from shared.poison import replay_poison
 from shared.replies import make_reply_sender
-from shared.repositories import HistoryReader, SenderPrograms
+from shared.repositories import HistoryReader, OptOutListing, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import Settings, SettingsError
 from shared.tables import TableStore
@@ -99,6 +101,18 @@ def inbound_processor() -> InboundProcessor:
         )
 
     return _get("inbound", build)
+
+
+def listing() -> OptOutListing:
+    return store().bulk
+
+
+def imports() -> ImportService:
+    return _get("imports", lambda: ImportService(store().bulk, store().history))
+
+
+def page_tokens() -> PageTokens:
+    return _get("page_tokens", lambda: PageTokens.from_access_keys(settings().access_keys))
 
 
 def replay_poison_messages(limit: int) -> int:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.pagetoken import MAX_TOKEN_CHARS, InvalidPageToken, PageTokens
+from shared.model import InvalidPageToken
+from shared.pagetoken import MAX_TOKEN_CHARS, PageTokens
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32

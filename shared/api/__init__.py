@@ -7,7 +7,7 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, health, history, optouts, programs
+from shared.api import admin, health, history, optout_import, optout_list, optouts, programs
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -16,4 +16,6 @@ ENDPOINTS: list[Endpoint] = [
     *programs.ENDPOINTS,
     *history.ENDPOINTS,
     *admin.ENDPOINTS,
+    *optout_list.ENDPOINTS,
+    *optout_import.ENDPOINTS,
 ]

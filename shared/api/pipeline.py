@@ -16,7 +16,9 @@ from shared.model import ConcurrencyConflict, StorageUnavailable
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from shared.repositories import HistoryReader, SenderPrograms
+    from shared.imports import ImportService
+    from shared.pagetoken import PageTokens
+    from shared.repositories import HistoryReader, OptOutListing, SenderPrograms
     from shared.service import OptOutService
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,12 @@ class Services(Protocol):
     def ping(self) -> None: ...
 
     def replay_poison_messages(self, limit: int) -> int: ...
+
+    def listing(self) -> OptOutListing: ...
+
+    def imports(self) -> ImportService: ...
+
+    def page_tokens(self) -> PageTokens: ...
 
 
 @dataclass(frozen=True)

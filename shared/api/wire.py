@@ -37,9 +37,14 @@ class ApiResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body sent as is (CSV, NDJSON), instead of `body` as JSON
+    media_type: str = "application/json"
 
     def json_bytes(self) -> bytes:
         return b"" if self.body is None else json.dumps(self.body).encode("utf-8")
+
+    def payload(self) -> bytes:
+        return self.raw if self.raw is not None else self.json_bytes()
 
 
 def error(status: int, code: str, message: str, **headers: str) -> ApiResponse:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from azure.data.tables import TableServiceClient
 
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
+from shared.tables.bulk import TableBulkOptOuts
 from shared.tables.history import TableHistory
 from shared.tables.optouts import TableOptOuts
 from shared.tables.programs import TablePrograms
@@ -40,6 +41,7 @@ class TableStore:
         self._service = service
         pool = ThreadPoolExecutor(max_workers=max_parallel_reads, thread_name_prefix="tbl")
         self.optouts = TableOptOuts(service, optout_table, pool)
+        self.bulk = TableBulkOptOuts(service, optout_table, pool)  # same table, seen whole
         self.history = TableHistory(service, history_table, pool, clock)
         self.programs = TablePrograms(service, programs_table, pool)
 

@@ -148,9 +148,17 @@ class TableAdapter:
         self.call(lambda: self._table.delete_entity(partition, row))
 
     def transact(self, ops: Sequence[Operation]) -> None:
-        """Entity-group transactions of at most 100 operations each (one partition)."""
-        for batch in chunks(ops, MAX_TRANSACTION_OPERATIONS):
-            self.call(lambda b=batch: self._table.submit_transaction(list(b)))
+        """Entity-group transactions of at most 100 operations each (one partition); more than
+        one run in parallel (bulk imports: every caller's operations are idempotent)."""
+
+        def submit(batch: Sequence[Operation]) -> None:
+            self.call(lambda: self._table.submit_transaction(list(batch)))
+
+        batches = chunks(ops, MAX_TRANSACTION_OPERATIONS)
+        if len(batches) == 1:
+            submit(batches[0])
+        else:
+            list(self._pool.map(submit, batches))
 
 
 def upsert(entity: Entity) -> Operation:
