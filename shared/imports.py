@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.importfile import LineError, ParsedImport
-from shared.model import Action, HistoryRecord, Outcome, Source
+from shared.model import Action, HistoryRecord, ImportOutcome, Outcome, Source
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutImports
 
@@ -54,8 +54,11 @@ class ImportService:
         now = self._clock()
         times = {r.number.e164: r.opted_out_at or now for r in parsed.rows}
         items = [(r.number, times[r.number.e164]) for r in parsed.rows]
-        outcome = self._entries.import_entries(sender, items, import_id) if items else None
-        added = outcome.added if outcome else []
+        outcome = (
+            self._entries.import_entries(sender, items, import_id)
+            if items
+            else ImportOutcome({}, [])
+        )
         self._history.record_history(
             [
                 HistoryRecord(
@@ -65,17 +68,17 @@ class ImportService:
                     source=Source.IMPORT,
                     event_id=f"import:{import_id}:{number}",
                     message_id=import_id,
-                    event_at=times[number],
+                    event_at=at,
                     outcome=Outcome.APPLIED,
                 )
-                for number in sorted(added)
+                for number, at in sorted(outcome.added.items())
             ]
         )
         return ImportReport(
             import_id=import_id,
             received=parsed.total,
-            added=len(added),
-            already_opted_out=len(outcome.already_opted_out) if outcome else 0,
+            added=len(outcome.added),
+            already_opted_out=len(outcome.already_opted_out),
             invalid=len(parsed.errors),
             duplicates=parsed.duplicates,
             errors=parsed.errors,

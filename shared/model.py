@@ -163,5 +163,7 @@ class EntryPage:
 class ImportOutcome:
     """What an import did with its entries (E.164 numbers)."""
 
-    added: list[str]  # created now, or earlier by the same import (a retried request)
+    # E.164 -> opted-out time as stored: created now, or earlier by the same import (a retried
+    # request, whose entries keep the time they were first written with)
+    added: dict[str, datetime]
     already_opted_out: list[str]  # existed before this import: left as they were

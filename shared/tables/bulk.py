@@ -99,17 +99,19 @@ class TableBulkOptOuts(TableAdapter):
         self, sender: PhoneNumber, items: Sequence[Item], import_id: str
     ) -> ImportOutcome:
         pending: list[Sequence[Item]] = chunks(items, MAX_TRANSACTION_OPERATIONS)
-        added: list[str] = []
+        added: dict[str, datetime] = {}
         already: list[str] = []
         for _ in range(IMPORT_ROUNDS):
             created, failed = self._create_batches(sender, pending, import_id)
-            added += created
+            added.update((number.e164, at) for number, at in created)
             if not failed:
                 return ImportOutcome(added, already)
             existing = self.get_many(sender.e164, (n.e164 for n, _ in failed))
             for number, entity in existing.items():
-                mine = entity.get("ImportId") == import_id
-                (added if mine else already).append(number)
+                if entity.get("ImportId") == import_id:
+                    added[number] = utc(entity["OptedOutAt"]) or datetime.min
+                else:
+                    already.append(number)
             missing = [item for item in failed if item[0].e164 not in existing]
             pending = chunks(missing, MAX_TRANSACTION_OPERATIONS)
             if not pending:
@@ -118,8 +120,8 @@ class TableBulkOptOuts(TableAdapter):
 
     def _create_batches(
         self, sender: PhoneNumber, batches: Sequence[Sequence[Item]], import_id: str
-    ) -> tuple[list[str], list[Item]]:
-        """Run one create-transaction per batch, in parallel: (numbers created, items of the
+    ) -> tuple[list[Item], list[Item]]:
+        """Run one create-transaction per batch, in parallel: (items created, items of the
         batches that failed because an entry existed)."""
 
         def create(batch: Sequence[Item]) -> bool:
@@ -134,7 +136,7 @@ class TableBulkOptOuts(TableAdapter):
             return True
 
         results = list(self._pool.map(create, batches))
-        created = [n.e164 for ok, b in zip(results, batches, strict=True) if ok for n, _ in b]
+        created = [item for ok, b in zip(results, batches, strict=True) if ok for item in b]
         failed = [item for ok, b in zip(results, batches, strict=True) if not ok for item in b]
         return created, failed
 
