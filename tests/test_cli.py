@@ -3,16 +3,21 @@ run as a user runs it: a subprocess, key and endpoint from options or the enviro
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from azure.data.tables import TableServiceClient
 
 from devhost.testing import HostProcess, start_host
 from tests.apphelpers import OTHER_KEY, TEST_KEY
@@ -24,6 +29,7 @@ SENDER = "+18005550100"
 @dataclass
 class Running:
     host: HostProcess
+    tables: dict[str, str]
 
     @property
     def url(self) -> str:
@@ -42,14 +48,14 @@ def running(azurite: Azurite) -> Iterator[Running]:
     }
     host = start_host(ROOT, env=env, use_local_settings=False)
     try:
-        yield Running(host)
+        yield Running(host, env)
     finally:
         host.stop()
         assert "4255550" not in host.output(), host.output()[-2000:]
 
 
 def optouts(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the tool as `python -m optouts_cli` (what the installed `optouts` script runs)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPTOUT_")}
@@ -60,7 +66,7 @@ def optouts(
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -157,3 +163,88 @@ def test_unreachable_service_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot reach http://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- import / export end to end -----------------------------------------------------------
+
+
+def write_list(path: Path, count: int, prefix: str, bad_every: int = 0) -> set[str]:
+    """A CSV of `count` numbers (half without +, some quoted), with a bad line every
+    `bad_every` rows; returns the valid numbers."""
+    lines, valid = ["Name,Mobile,optedOutAt"], set()
+    for i in range(count):
+        number = f"{prefix}{i:07d}"
+        valid.add(number)
+        shown = number if i % 2 else number.removeprefix("+")
+        lines.append(
+            f'"Person {i}, Jr",{shown},' if i % 3 else f"P{i},{shown},2025-01-01T00:00:00Z"
+        )
+        if bad_every and i % bad_every == 0:
+            lines.append(f"Bad {i},not-a-number,")
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    return valid
+
+
+def export_set(running: Running, sender: str, out: Path) -> set[str]:
+    done = optouts(
+        "--endpoint", running.url, "--key", TEST_KEY, "export", "-s", sender, "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len({r["to"] for r in rows}), "each entry exactly once"
+    return {r["to"] for r in rows}
+
+
+@pytest.mark.timeout(1200)  # Azurite's writes slow down as a table grows (a scan per entity)
+def test_import_twenty_thousand_then_export_the_same_set(running: Running, tmp_path: Path) -> None:
+    sender = "+18005550111"
+    source = tmp_path / "list.csv"
+    valid = write_list(source, 20_000, "+1206", bad_every=5000)
+    common = ["--endpoint", running.url, "--key", TEST_KEY]
+    done = optouts(
+        *common, "import", "-s", sender, str(source), "--chunk-size", "500", timeout=1100
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"added\s+20,000", done.stderr), done.stderr
+    assert re.search(r"invalid\s+4\b", done.stderr), done.stderr
+    errors = (tmp_path / "list.csv.errors.csv").read_text(encoding="utf-8").splitlines()
+    assert errors[0] == "line,reason"
+    assert [int(e.split(",")[0]) for e in errors[1:]] == [3, 5004, 10005, 15006]
+    assert not list(tmp_path.glob("*.import-state.json"))  # done: no state left behind
+    assert export_set(running, sender, tmp_path / "out.csv") == valid
+    nd = optouts(*common, "export", "-s", sender, "--format", "ndjson")
+    assert {json.loads(line)["to"] for line in nd.stdout.splitlines()} == valid
+
+
+def test_an_interrupted_import_resumes_without_duplicates(
+    running: Running, azurite: Azurite, tmp_path: Path
+) -> None:
+    sender = "+18005550122"
+    source = tmp_path / "big.csv"
+    valid = write_list(source, 3000, "+1503")
+    args = [sys.executable, "-m", "optouts_cli", "--endpoint", running.url, "--key", TEST_KEY]
+    args += ["import", "-s", sender, str(source), "--chunk-size", "100", "-c", "1"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = tmp_path / "big.csv.18005550122.import-state.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if state.is_file() and len(json.loads(state.read_text())["done"]) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "run the same command again to resume" in err.decode()
+    done_before = len(json.loads(state.read_text())["done"])
+    assert 3 <= done_before < 30
+    resumed = optouts(*args[3:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resuming: {done_before} of 30 chunks" in resumed.stderr
+    assert re.search(r"added\s+3,000", resumed.stderr), resumed.stderr  # no more, no fewer
+    assert not state.exists()
+    assert export_set(running, sender, tmp_path / "out.csv") == valid
+    history = TableServiceClient.from_connection_string(azurite.connection_string)
+    table = history.get_table_client(running.tables["OPTOUT_HISTORY_TABLE_NAME"])
+    rows = list(table.query_entities(f"PartitionKey eq '{sender}'", select=["Recipient"]))
+    assert len(rows) == len({r["Recipient"] for r in rows}) == 3000
