@@ -36,6 +36,7 @@ test: install
 ## Storage requests and latency per call, against a private Azurite.
 bench: install
 	$(PY) -m bench.bench
+	$(PY) -m bench.hotpath
 
 lint: install
 	$(VENV)/bin/ruff check .

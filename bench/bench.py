@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
+from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
 from shared.events import InboundSms  # noqa: E402
 from shared.inbound import InboundProcessor  # noqa: E402
 from shared.replies import LoggingReplySender  # noqa: E402
-from tests.apphelpers import TEST_KEY, StorageRecorder, call  # noqa: E402
-from tests.azurite import start_azurite  # noqa: E402
 
 SENDER = "+18005550100"
 
@@ -52,6 +52,48 @@ def measure(
     return statistics.median(times), p95, statistics.mean(counts), max(counts)
 
 
+Row = tuple[str, float, float, float, int]
+
+
+def api_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
+    rows = []
+    for n in (1, 14, 100):
+        people = [f"+1425555{i:04d}" for i in range(n)]
+        body = {"from": SENDER, "recipients": [{"to": p} for p in people]}
+        for action in ("add", "check", "remove", "remove (absent)"):
+            route = f"sms/optouts:{action.split()[0]}"
+            # "remove" measures opting people back in: re-add them first (not counted).
+            setup = (
+                (lambda b=body: call("POST", "sms/optouts:add", b)) if action == "remove" else None
+            )
+            timed = measure(lambda r=route, b=body: call("POST", r, b), rounds, recorder, setup)
+            rows.append((f"{action} x{n}", *timed))
+    return rows
+
+
+def keyword_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
+    tables = runtime.store()
+    proc = InboundProcessor(
+        tables.optouts, tables.history, tables.programs, LoggingReplySender(), runtime.settings()
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    counter = iter(range(10**9))
+
+    def keyword() -> None:
+        i = next(counter)
+        text = "STOP" if i % 2 == 0 else "START"
+        at = t0 + timedelta(seconds=i)
+        proc.handle(InboundSms(f"m{i}", f"e{i}", SENDER, "+14255550123", text, at))
+
+    def chatter() -> None:
+        proc.handle(InboundSms("x", "x", SENDER, "+14255550123", "see you at 5", t0))
+
+    return [
+        ("keyword STOP/START", *measure(keyword, rounds, recorder)),
+        ("non-keyword text", *measure(chatter, rounds, recorder)),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
@@ -71,61 +113,9 @@ def main() -> int:
     )
     runtime.STORAGE_CLIENT_OPTIONS["raw_request_hook"] = recorder
     runtime.reset()
-    runtime.store().ensure_tables()
-    rows = []
     try:
-        for n in (1, 14, 100):
-            people = [f"+1425555{i:04d}" for i in range(n)]
-            body = {"from": SENDER, "recipients": [{"to": p} for p in people]}
-            for action in ("add", "check", "remove", "remove (absent)"):
-                route = f"sms/optouts:{action.split()[0]}"
-                # "remove" measures opting people back in: re-add them first (not counted).
-                setup = (
-                    (lambda b=body: call("POST", "sms/optouts:add", b))
-                    if action == "remove"
-                    else None
-                )
-                rows.append(
-                    (
-                        f"{action} x{n}",
-                        *measure(
-                            lambda r=route, b=body: call("POST", r, b), args.rounds, recorder, setup
-                        ),
-                    )
-                )
-        tables = runtime.store()
-        proc = InboundProcessor(
-            tables.optouts,
-            tables.history,
-            tables.programs,
-            LoggingReplySender(),
-            runtime.settings(),
-        )
-        t0 = datetime(2026, 1, 1, tzinfo=UTC)
-        counter = iter(range(10**9))
-
-        def keyword() -> None:
-            i = next(counter)
-            text = "STOP" if i % 2 == 0 else "START"
-            proc.handle(
-                InboundSms(
-                    f"m{i}", f"e{i}", SENDER, "+14255550123", text, t0 + timedelta(seconds=i)
-                )
-            )
-
-        rows.append(("keyword STOP/START", *measure(keyword, args.rounds, recorder)))
-        rows.append(
-            (
-                "non-keyword text",
-                *measure(
-                    lambda: proc.handle(
-                        InboundSms("x", "x", SENDER, "+14255550123", "see you at 5", t0)
-                    ),
-                    args.rounds,
-                    recorder,
-                ),
-            )
-        )
+        runtime.store().ensure_tables()
+        rows = api_rows(args.rounds, recorder) + keyword_rows(args.rounds, recorder)
     finally:
         runtime.reset()
         az.stop()

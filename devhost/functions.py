@@ -1,15 +1,12 @@
-"""Index a Python v2 function app and invoke its functions, as the host and worker do.
+"""Index a Python v2 function app, as the host and worker do (invocation: devhost/invocation.py).
 
 Indexing imports the app module (default `function_app`) from the script root, finds the one
 `FunctionApp`/`FunctionRegister` instance in it, and reads `get_functions()`: the same metadata
-the Python worker sends the host. Invocation logs `Executing` / `Executed` lines in the host's
-style, passes a `func.Context` when the function has a `context` parameter, and re-raises the
-function's exception after logging it (the caller answers 500 or retries the message).
+the Python worker sends the host.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -17,8 +14,6 @@ import logging
 import os
 import re
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from azure.functions import _abc as func_abc
 from azure.functions.decorators.function_app import Function, FunctionRegister
-from starlette.concurrency import run_in_threadpool
 
 from devhost.routing import RouteTemplate, full_template
 
@@ -36,7 +29,6 @@ log = logging.getLogger("devhost")
 
 DEFAULT_APP_MODULE = "function_app"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
-HTTP_REASON = "This function was programmatically called via the host APIs."
 
 
 class IndexingError(RuntimeError):
@@ -59,7 +51,6 @@ class FunctionInfo:
 class HttpFunction(FunctionInfo):
     route: str = ""
     methods: tuple[str, ...] | None = None  # None: every method
-    auth_level: str = "function"
     template: RouteTemplate | None = None
 
 
@@ -71,7 +62,6 @@ class QueueFunction(FunctionInfo):
 
 @dataclass
 class IndexedApp:
-    module: ModuleType
     http: list[HttpFunction]
     queues: list[QueueFunction]
     other: list[FunctionInfo]
@@ -197,170 +187,11 @@ def index_app(
                 template = RouteTemplate(full_template(route_prefix, route))
             except ValueError as exc:
                 raise IndexingError(f"function {info['name']!r}: route {route!r}: {exc}") from exc
-            auth = _enum_value(trigger.auth_level) if trigger.auth_level else "function"
-            http.append(
-                HttpFunction(
-                    **info, route=route, methods=methods, auth_level=auth, template=template
-                )
-            )
+            http.append(HttpFunction(**info, route=route, methods=methods, template=template))
         elif info["trigger_type"] == "queueTrigger":
             queue_name = resolve_binding_expression(trigger.queue_name, environ).lower()
             connection = trigger.connection or DEFAULT_CONNECTION
             queues.append(QueueFunction(**info, queue_name=queue_name, connection=connection))
         else:
             other.append(FunctionInfo(**info))
-    return IndexedApp(module, http, queues, other)
-
-
-# ---------------------------------------------------------------------------------------------
-# Invocation
-
-
-class _TraceContext(func_abc.TraceContext):
-    def __init__(self) -> None:
-        self._parent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00"
-
-    @property
-    def trace_parent(self) -> str:
-        return self._parent
-
-    @property
-    def trace_state(self) -> str:
-        return ""
-
-    @property
-    def attributes(self) -> dict[str, str]:
-        return {}
-
-
-class _RetryContext(func_abc.RetryContext):
-    @property
-    def retry_count(self) -> int:
-        return 0
-
-    @property
-    def max_retry_count(self) -> int:
-        return 0
-
-    @property
-    def exception(self) -> Any:
-        return None
-
-
-_thread_local = threading.local()
-
-
-class InvocationContext(func_abc.Context):
-    """The `context` argument: invocation id, function name and directory."""
-
-    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
-        self._invocation_id = invocation_id
-        self._function_name = function_name
-        self._function_directory = function_directory
-        self._trace = _TraceContext()
-        self._retry = _RetryContext()
-
-    @property
-    def invocation_id(self) -> str:
-        return self._invocation_id
-
-    @property
-    def function_name(self) -> str:
-        return self._function_name
-
-    @property
-    def function_directory(self) -> str:
-        return self._function_directory
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return _thread_local
-
-    @property
-    def trace_context(self) -> func_abc.TraceContext:
-        return self._trace
-
-    @property
-    def retry_context(self) -> func_abc.RetryContext:
-        return self._retry
-
-
-@dataclass
-class Invocation:
-    fn: FunctionInfo
-    reason: str
-    details: str | None = None
-    invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: float = 0.0
-
-    def arguments(self, trigger_value: Any) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {self.fn.trigger_arg: trigger_value}
-        if self.fn.has_context:
-            kwargs["context"] = InvocationContext(
-                self.invocation_id, self.fn.name, self.fn.directory
-            )
-        return kwargs
-
-    def begin(self) -> None:
-        self.started = time.monotonic()
-        _thread_local.invocation_id = self.invocation_id
-        log.info(
-            "Executing 'Functions.%s' (Reason='%s', Id=%s)",
-            self.fn.name,
-            self.reason,
-            self.invocation_id,
-        )
-        if self.details:
-            log.info("%s", self.details)
-
-    def end(self, error: BaseException | None) -> None:
-        ms = round((time.monotonic() - self.started) * 1000)
-        if error is None:
-            log.info(
-                "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
-                self.fn.name,
-                self.invocation_id,
-                ms,
-            )
-            return
-        log.error(
-            "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
-            self.fn.name,
-            self.invocation_id,
-            ms,
-        )
-        log.error(
-            "Exception while executing function: Functions.%s. Result: Failure",
-            self.fn.name,
-            exc_info=(type(error), error, error.__traceback__),
-        )
-
-
-def invoke_sync(inv: Invocation, trigger_value: Any) -> Any:
-    """Run the function in the current thread (async functions in a private event loop)."""
-    inv.begin()
-    try:
-        kwargs = inv.arguments(trigger_value)
-        if inv.fn.is_async:
-            result = asyncio.run(inv.fn.user_function(**kwargs))
-        else:
-            result = inv.fn.user_function(**kwargs)
-    except Exception as exc:
-        inv.end(exc)
-        raise
-    inv.end(None)
-    return result
-
-
-async def invoke_async(inv: Invocation, trigger_value: Any) -> Any:
-    """Await an async function on the server's loop; run a sync one in the thread pool."""
-    if not inv.fn.is_async:
-        return await run_in_threadpool(invoke_sync, inv, trigger_value)
-    inv.begin()
-    try:
-        result = await inv.fn.user_function(**inv.arguments(trigger_value))
-    except Exception as exc:
-        inv.end(exc)
-        raise
-    inv.end(None)
-    return result
+    return IndexedApp(http, queues, other)

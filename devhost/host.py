@@ -107,7 +107,10 @@ class LocalHost:
 
     @staticmethod
     def _bind(address: str, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # The protocol must be given: asyncio sets TCP_NODELAY only on accepted sockets whose
+        # `proto` is IPPROTO_TCP (0 would leave Nagle on, and every response on a kept-alive
+        # connection would wait ~40 ms for the client's delayed ACK). Kestrel sets no-delay too.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))

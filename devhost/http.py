@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from devhost.functions import HTTP_REASON, HttpFunction, Invocation, invoke_async
+from devhost.functions import HttpFunction
+from devhost.invocation import HTTP_REASON, Invocation, invoke_async
 
 log = logging.getLogger("devhost")
 

@@ -16,11 +16,6 @@ class HostFormatter(logging.Formatter):
         return text
 
 
-def timestamp() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
 def configure_logging(verbose: bool = False) -> None:
     """Send host and app logs to stdout; quiet the storage SDK and uvicorn's own chatter.
 

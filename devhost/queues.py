@@ -27,8 +27,11 @@ import azure.functions.queue as func_queue
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from devhost.functions import Invocation, QueueFunction, invoke_sync
+from devhost.functions import QueueFunction
+from devhost.invocation import Invocation, invoke_sync
 from devhost.settings import QueueOptions
+from shared import connections
+from shared.settings import SettingsError
 
 log = logging.getLogger("devhost")
 
@@ -36,7 +39,7 @@ MIN_POLLING_INTERVAL = 0.1
 # azure-storage-queue 12.18 speaks API version 2026-10-06 by default, newer than the project's
 # Azurite (3.35 serves up to 2025-11-05) accepts without --skipApiVersionCheck. Everything the
 # listener does exists in that version, which Azure Storage serves too.
-QUEUE_API_VERSION = os.environ.get("DEVHOST_QUEUE_API_VERSION") or "2025-11-05"
+QUEUE_API_VERSION = os.environ.get("DEVHOST_QUEUE_API_VERSION") or connections.QUEUE_API_VERSION
 # Messages are leased for this long while a function runs (the host renews its lease; 10 min
 # covers any local run without that machinery).
 LEASE_SECONDS = 600
@@ -49,11 +52,8 @@ class ConnectionSettingError(ValueError):
 def queue_service_client(
     connection: str, environ: Mapping[str, str] | None = None
 ) -> QueueServiceClient:
-    """The storage account named by a binding's `connection` setting, resolved like the host:
-    a connection string in `<connection>` (or `AzureWebJobs<connection>`), otherwise an
-    identity-based connection from `<connection>__queueServiceUri` / `__serviceUri` /
-    `__accountName` with optional `__credential=managedidentity` and `__clientId`."""
-    env = os.environ if environ is None else environ
+    """The storage account named by a binding's `connection` setting, resolved like the host
+    (shared.connections: the app and the local host use one resolver)."""
     # Fail fast when storage is down (the listener keeps polling anyway); the SDK's default
     # back-off (15 s, then 45 s) would make start-up errors and shutdown slow.
     kwargs: dict[str, Any] = {
@@ -64,29 +64,10 @@ def queue_service_client(
         "read_timeout": 30,
         "api_version": QUEUE_API_VERSION,
     }
-    for name in (connection, f"AzureWebJobs{connection}"):
-        value = (env.get(name) or "").strip()
-        if value:
-            return QueueServiceClient.from_connection_string(value, **kwargs)
-    prefix = connection + "__"
-    uri = (env.get(prefix + "queueServiceUri") or env.get(prefix + "serviceUri") or "").strip()
-    account = (env.get(prefix + "accountName") or "").strip()
-    if not uri and account:
-        uri = f"https://{account}.queue.core.windows.net"
-    if not uri:
-        raise ConnectionSettingError(
-            f"Storage connection '{connection}' is not set: define {connection} (a connection "
-            f"string, e.g. UseDevelopmentStorage=true) or {prefix}accountName"
-        )
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-    credential: Any
-    if (env.get(prefix + "credential") or "").strip().lower() == "managedidentity":
-        client_id = (env.get(prefix + "clientId") or "").strip()
-        credential = ManagedIdentityCredential(client_id=client_id or None)
-    else:
-        credential = DefaultAzureCredential()
-    return QueueServiceClient(uri, credential=credential, **kwargs)
+    try:
+        return connections.queue_service_client(environ, connection, **kwargs)
+    except SettingsError as exc:
+        raise ConnectionSettingError(f"Storage connection '{connection}': {exc}") from exc
 
 
 def decode_message_text(text: str, encoding: str) -> bytes:

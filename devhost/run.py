@@ -9,27 +9,24 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from devhost.host import REPO_ROOT, LocalHost
+from devhost.processes import (
+    LOOPBACK,
+    azurite_binary,
+    port_open,
+    stop_process_group,
+    wait_for_ports,
+)
 from devhost.sign import KEYS_SETTING, curl_command, first_key, sign
 
 AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
-AZURITE_HOST = "127.0.0.1"
+AZURITE_HOST = LOOPBACK
 EXAMPLE_BODY = '{"from":"+18005550100","recipients":[{"to":"+14255550123"}]}'
 EXAMPLE_PATH = "/sms/optouts:check?api-version=2026-01-23"
-
-
-def port_open(port: int, host: str = AZURITE_HOST, timeout: float = 0.3) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -53,7 +50,7 @@ def start_azurite(root: Path, timeout: float = 30.0) -> subprocess.Popen[bytes] 
             f"Port(s) {busy} are in use but not all of 10000-10002 are: stop whatever uses "
             "them, or start Azurite with all three services yourself."
         )
-    binary = root / "node_modules" / ".bin" / "azurite"
+    binary = azurite_binary(root)
     if not binary.exists():
         raise SystemExit(f"{binary} is missing: run `npm ci` (make run does it for you)")
     location = root / ".azurite"
@@ -80,29 +77,13 @@ def start_azurite(root: Path, timeout: float = 30.0) -> subprocess.Popen[bytes] 
         start_new_session=True,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
-    deadline = time.monotonic() + timeout
-    while not all(port_open(p) for p in AZURITE_PORTS.values()):
-        if proc.poll() is not None:
-            raise SystemExit(f"Azurite exited during start-up (code {proc.returncode})")
-        if time.monotonic() > deadline:
-            stop_process_group(proc)
-            raise SystemExit(f"Azurite did not listen within {timeout:.0f}s")
-        time.sleep(0.1)
+    try:
+        wait_for_ports(list(AZURITE_PORTS.values()), proc, timeout)
+    except RuntimeError as exc:
+        stop_process_group(proc)
+        raise SystemExit(f"Azurite did not start: {exc}") from exc
     print(f"Started Azurite (pid {proc.pid}, data in {location}).", flush=True)
     return proc
-
-
-def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _python_command(root: Path) -> str:

@@ -33,20 +33,27 @@ class ConfigError(ValueError):
 class LocalSettings:
     values: dict[str, str] = field(default_factory=dict)
     local_http_port: int | None = None
-    path: Path | None = None
 
 
-def load_local_settings(script_root: Path) -> LocalSettings:
-    """Read `local.settings.json` from the script root; an absent file means no settings."""
-    path = Path(script_root) / LOCAL_SETTINGS
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, None when there is no such file; ConfigError otherwise."""
     if not path.is_file():
-        return LocalSettings()
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_local_settings(script_root: Path) -> LocalSettings:
+    """Read `local.settings.json` from the script root; an absent file means no settings."""
+    path = Path(script_root) / LOCAL_SETTINGS
+    data = _read_json_object(path)
+    if data is None:
+        return LocalSettings()
     if _ci_get(data, "IsEncrypted") is True:
         raise ConfigError(
             f"{path} is encrypted (IsEncrypted: true). The local host cannot decrypt it: "
@@ -66,7 +73,7 @@ def load_local_settings(script_root: Path) -> LocalSettings:
                 port = int(raw_port)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{path}: Host.LocalHttpPort must be a port number") from exc
-    return LocalSettings(values=values, local_http_port=port, path=path)
+    return LocalSettings(values=values, local_http_port=port)
 
 
 def _as_setting(value: Any) -> str:
@@ -174,15 +181,7 @@ def load_host_config(script_root: Path, environ: Mapping[str, str] | None = None
     """Read `host.json` (optional) and apply `AzureFunctionsJobHost__...` overrides."""
     env = os.environ if environ is None else environ
     path = Path(script_root) / HOST_JSON
-    data: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
-        data = loaded
+    data = _read_json_object(path) or {}
     for name, value in env.items():
         if name.lower().startswith(HOST_OVERRIDE_PREFIX.lower()):
             parts = [p for p in name[len(HOST_OVERRIDE_PREFIX) :].split("__") if p]

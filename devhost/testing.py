@@ -1,4 +1,10 @@
-"""Run the host as a subprocess for tests: `python -m devhost serve` on a free port.
+"""Test support (tests and `make bench`; not deployed): a private Azurite, and the host as a
+subprocess.
+
+    from devhost.testing import start_azurite
+    az = start_azurite()            # in memory, free loopback ports; az.stop() when done
+
+Run the host as a subprocess for tests: `python -m devhost serve` on a free port.
 
     from devhost.testing import run_host
 
@@ -13,8 +19,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,12 +32,70 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.host import REPO_ROOT
+from devhost.processes import (
+    LOOPBACK,
+    azurite_binary,
+    free_port,
+    stop_process_group,
+    wait_for_ports,
+)
+
+ROOT = REPO_ROOT
+ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (public; documented by Microsoft).
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+__all__ = ["ACCOUNT", "ACCOUNT_KEY", "ROOT", "Azurite", "free_port", "start_azurite"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Azurite:
+    """A private, in-memory Azurite on free loopback ports."""
+
+    blob_port: int
+    queue_port: int
+    table_port: int
+    proc: subprocess.Popen[bytes]
+    workdir: str
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;"
+            f"AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint=http://{LOOPBACK}:{self.blob_port}/{ACCOUNT};"
+            f"QueueEndpoint=http://{LOOPBACK}:{self.queue_port}/{ACCOUNT};"
+            f"TableEndpoint=http://{LOOPBACK}:{self.table_port}/{ACCOUNT};"
+        )
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_azurite() -> Azurite:
+    binary = azurite_binary(REPO_ROOT)
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: run `npm ci` (make test does this for you)")
+    blob, queue, table = free_port(), free_port(), free_port()
+    workdir = tempfile.mkdtemp(prefix="azurite-test-")
+    hosts = [f"--{s}Host={LOOPBACK}" for s in ("blob", "queue", "table")]
+    ports = [f"--blobPort={blob}", f"--queuePort={queue}", f"--tablePort={table}"]
+    proc = subprocess.Popen(
+        [str(binary), "--silent", "--disableTelemetry", "--inMemoryPersistence", *hosts, *ports],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    az = Azurite(blob, queue, table, proc, workdir)
+    try:
+        wait_for_ports([blob, queue, table], proc)
+    except BaseException:
+        az.stop()
+        raise
+    return az
 
 
 @dataclass
@@ -72,15 +135,7 @@ class HostProcess:
             time.sleep(0.05)
 
     def stop(self, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
+        stop_process_group(self.proc, timeout)
         return int(self.proc.returncode or 0)
 
 

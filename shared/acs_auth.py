@@ -93,6 +93,17 @@ def _hosts(url_host: str, header_host: str | None) -> list[str]:
     return hosts
 
 
+def _check_date(date: str, now: datetime, max_skew_seconds: int) -> None:
+    try:
+        sent_at = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise AuthError("x-ms-date header is not an RFC 1123 date.") from exc
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
+    if abs((now - sent_at).total_seconds()) > max_skew_seconds:
+        raise AuthError("Request date is too far from the server time (x-ms-date).")
+
+
 def verify_request(
     method: str,
     url: str,
@@ -122,15 +133,7 @@ def verify_request(
     signed_headers, claimed_sig = _parse_authorization(auth)
     if signed_headers != SIGNED_HEADERS:
         raise AuthError(f"SignedHeaders must be '{SIGNED_HEADERS}'.")
-    try:
-        sent_at = parsedate_to_datetime(date)
-    except (TypeError, ValueError, IndexError) as exc:
-        raise AuthError("x-ms-date header is not an RFC 1123 date.") from exc
-    if sent_at.tzinfo is None:
-        sent_at = sent_at.replace(tzinfo=UTC)
-    skew = abs(((now or datetime.now(UTC)) - sent_at).total_seconds())
-    if skew > max_skew_seconds:
-        raise AuthError("Request date is too far from the server time (x-ms-date).")
+    _check_date(date, now or datetime.now(UTC), max_skew_seconds)
     actual_hash = content_hash(body)
     if not hmac.compare_digest(claimed_hash.encode(), actual_hash.encode()):
         raise AuthError("Request 'x-ms-content-sha256' differs from generated content hash.")

@@ -33,22 +33,30 @@ class StorageConnection:
         return not self.connection_string
 
 
+def _setting(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
 def storage_connection(
     env: Mapping[str, str] | None = None, name: str = STORAGE_CONNECTION
 ) -> StorageConnection:
+    """The storage account named by a connection setting, resolved as the Functions host does:
+    a connection string in `<name>` (or `AzureWebJobs<name>`), else an identity-based connection
+    from `<name>__tableServiceUri` / `__queueServiceUri` (alias `__serviceUri`) /
+    `__accountName`, with optional `__credential=managedidentity` and `__clientId`."""
     env = os.environ if env is None else env
-    conn = (env.get(name) or "").strip()
-    if conn:
-        return StorageConnection(connection_string=conn)
+    for setting in (name, f"AzureWebJobs{name}"):
+        if conn := _setting(env, setting):
+            return StorageConnection(connection_string=conn)
     prefix = name + "__"
-    uri = (env.get(prefix + "tableServiceUri") or "").strip()
-    queue_uri = (env.get(prefix + "queueServiceUri") or "").strip()
-    account = (env.get(prefix + "accountName") or "").strip()
+    account = _setting(env, prefix + "accountName")
+    uri = _setting(env, prefix + "tableServiceUri")
+    queue_uri = _setting(env, prefix + "queueServiceUri") or _setting(env, prefix + "serviceUri")
     if not uri and account:
         uri = f"https://{account}.table.core.windows.net"
     if not queue_uri and account:
         queue_uri = f"https://{account}.queue.core.windows.net"
-    if not uri:
+    if not uri and not queue_uri:
         raise SettingsError(
             f"No storage connection: set {name} to a connection string, or "
             f"{prefix}accountName / {prefix}tableServiceUri for an identity-based connection"
@@ -56,8 +64,8 @@ def storage_connection(
     return StorageConnection(
         table_service_uri=uri.rstrip("/"),
         queue_service_uri=queue_uri.rstrip("/"),
-        credential=(env.get(prefix + "credential") or "").strip(),
-        client_id=(env.get(prefix + "clientId") or "").strip(),
+        credential=_setting(env, prefix + "credential"),
+        client_id=_setting(env, prefix + "clientId"),
     )
 
 
@@ -75,6 +83,8 @@ def table_service_client(
     env: Mapping[str, str] | None = None, **client_kwargs: Any
 ) -> TableServiceClient:
     conn = storage_connection(env)
+    if not conn.connection_string and not conn.table_service_uri:
+        raise SettingsError(f"No table endpoint: set {STORAGE_CONNECTION}__tableServiceUri")
     if conn.connection_string:
         return TableServiceClient.from_connection_string(conn.connection_string, **client_kwargs)
     return TableServiceClient(
@@ -88,16 +98,14 @@ QUEUE_API_VERSION = "2025-11-05"
 
 
 def queue_service_client(
-    env: Mapping[str, str] | None = None, **client_kwargs: Any
+    env: Mapping[str, str] | None = None, name: str = STORAGE_CONNECTION, **client_kwargs: Any
 ) -> QueueServiceClient:
-    conn = storage_connection(env)
+    conn = storage_connection(env, name)
     client_kwargs.setdefault("api_version", QUEUE_API_VERSION)
     if conn.connection_string:
         return QueueServiceClient.from_connection_string(conn.connection_string, **client_kwargs)
     if not conn.queue_service_uri:
-        raise SettingsError(
-            f"No queue endpoint: set {STORAGE_CONNECTION}__queueServiceUri or __accountName"
-        )
+        raise SettingsError(f"No queue endpoint: set {name}__queueServiceUri or __accountName")
     return QueueServiceClient(
         account_url=conn.queue_service_uri, credential=_token_credential(conn), **client_kwargs
     )

@@ -90,18 +90,7 @@ class InboundProcessor:
         if found.plain_language and not self._plain_language_enabled(program):
             log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
-
-        record = HistoryRecord(
-            sender=sender.e164,
-            recipient=recipient.e164,
-            action=found.action,
-            source=Source.KEYWORD,
-            event_id=sms.message_id,
-            message_id=sms.message_id,
-            event_at=sms.received_at,
-            outcome=Outcome.PENDING,
-            keyword=found.keyword or "",
-        )
+        record = _keyword_record(sms, found, sender, recipient)
         existing = self._history.get_history(record)
         if existing is not None:
             status = ReplyStatus(existing.reply_status)
@@ -109,7 +98,16 @@ class InboundProcessor:
                 status = self._take_over_reply(existing, found, program)
             log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
             return InboundResult(found.action, Outcome.DUPLICATE, status)
+        return self._first_delivery(sms, found, program, record)
 
+    def _first_delivery(
+        self,
+        sms: InboundSms,
+        found: Classification,
+        program: SenderProgram | None,
+        record: HistoryRecord,
+    ) -> InboundResult:
+        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
@@ -205,6 +203,23 @@ class InboundProcessor:
             raise
         self._history.set_reply_status(record, status)
         return status
+
+
+def _keyword_record(
+    sms: InboundSms, found: Classification, sender: PhoneNumber, recipient: PhoneNumber
+) -> HistoryRecord:
+    """The event's history record, before its outcome is known (its key finds a redelivery)."""
+    return HistoryRecord(
+        sender=sender.e164,
+        recipient=recipient.e164,
+        action=found.action,
+        source=Source.KEYWORD,
+        event_id=sms.message_id,
+        message_id=sms.message_id,
+        event_at=sms.received_at,
+        outcome=Outcome.PENDING,
+        keyword=found.keyword or "",
+    )
 
 
 def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:

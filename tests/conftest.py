@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.azurite import Azurite, start_azurite  # noqa: E402
+from devhost.testing import Azurite, start_azurite  # noqa: E402
 
 
 @pytest.fixture(scope="session")

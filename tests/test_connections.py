@@ -13,9 +13,9 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
+from devhost.testing import ACCOUNT, ACCOUNT_KEY
 from shared.connections import StorageConnection, storage_connection, table_service_client
 from shared.settings import STORAGE_CONNECTION, SettingsError
-from tests.azurite import ACCOUNT, ACCOUNT_KEY
 
 PREFIX = STORAGE_CONNECTION + "__"
 CLIENT_ID = "00000000-1111-2222-3333-444444444444"

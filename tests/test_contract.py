@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devhost.inprocess import StorageRecorder
+from devhost.testing import Azurite
 from shared.model import (
     Action,
     AlreadyRecorded,
@@ -25,8 +27,6 @@ from shared.model import (
 )
 from shared.phone import parse_e164
 from shared.tables import TableStore
-from tests.apphelpers import StorageRecorder
-from tests.azurite import Azurite
 from tests.fakes import FakeRepository
 
 SENDER = parse_e164("+18005550100")

@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -38,8 +39,7 @@ from devhost.settings import (
     load_local_settings,
     parse_timespan,
 )
-from devhost.testing import HostProcess, start_host
-from tests.azurite import Azurite
+from devhost.testing import Azurite, HostProcess, start_host
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_APP = Path(__file__).resolve().parent / "devhost_app"
@@ -518,6 +518,32 @@ def test_local_host_in_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert r.status_code == 201 and r.json()["url"] == host.base_url + "/things:echo?q=1"
     with pytest.raises(requests.ConnectionError):
         requests.get(host.base_url + "/items/7", timeout=2)
+
+
+def test_kept_alive_connections_have_no_nagle_delay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every accepted connection has TCP_NODELAY, as Kestrel's have: with Nagle on, each
+    response on a kept-alive connection waits for the client's delayed ACK (~40 ms)."""
+    monkeypatch.setenv("DEVHOST_OK_QUEUE", "unused-ok")
+    monkeypatch.setenv("DEVHOST_FAIL_QUEUE", "unused-fail")
+    shutil.copy(TOY_APP / "function_app.py", tmp_path / "devhost_toy_nodelay.py")
+    shutil.copy(TOY_APP / "host.json", tmp_path)
+    host = LocalHost(
+        tmp_path, "devhost_toy_nodelay", port=0, use_local_settings=False, start_queues=False
+    )
+    with host:
+        conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+        for _ in range(2):  # the same connection, kept alive
+            conn.request("GET", "/items/7")
+            assert conn.getresponse().read() == b'{"id": "7"}'
+        assert host._server is not None
+        accepted = [
+            c.transport.get_extra_info("socket") for c in host._server.server_state.connections
+        ]
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        conn.close()
 
 
 def _listener_for(

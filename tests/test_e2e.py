@@ -20,12 +20,11 @@ import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
+from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
-from devhost.testing import HostProcess, start_host
+from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
 from tests.acs_double import AcsDouble
-from tests.apphelpers import OTHER_KEY, TEST_KEY
-from tests.azurite import ROOT, Azurite
 
 NODE = shutil.which("node")
 JS_CLIENT = ROOT / "tests" / "js" / "optouts.mjs"

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
+from devhost.testing import Azurite
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
 from shared.settings import Settings
 from shared.tables import TableStore
 from shared.tables.optouts import STATE_PREFIX
-from tests.apphelpers import TEST_KEY, StorageRecorder, app_against, call
-from tests.azurite import Azurite
 from tests.fakes import FakeReplies
 
 BUSINESS, PERSON = "+18005550100", "+14255550123"

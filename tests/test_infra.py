@@ -84,6 +84,7 @@ STORAGE_IDENTITY_SETTINGS = {
 REQUIRED = STORAGE_IDENTITY_SETTINGS | {"OPTOUT_ACCESS_KEYS", "ACS_ENDPOINT"}
 OPTIONAL_NOT_PROVIDED = {
     STORAGE,
+    f"{STORAGE}__serviceUri",  # the host's alias of __queueServiceUri (one resolver, shared)
     "ACS_CONNECTION_STRING",
     "OPTOUT_MAX_BODY_BYTES",
     "OPTOUT_CLOCK_SKEW_SECONDS",
@@ -558,3 +559,22 @@ def test_azure_yaml_declares_the_function_service() -> None:
     assert re.search(r"(?m)^  api:\s*$", block)
     for line in ("project: .", "language: python", "host: function"):
         assert re.search(rf"(?m)^    {re.escape(line)}\s*$", block), line
+
+
+def test_funcignore_ships_only_the_app() -> None:
+    """Everything tracked at the top level except the app itself is left out of the package
+    (bench/, devhost/ and tests/ included), and so are the `*_env/` folders azd creates."""
+    import fnmatch
+    import subprocess
+
+    patterns = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    top = {path.split("/")[0] for path in tracked} | {"prod_env"}
+    shipped = {t for t in top if not any(fnmatch.fnmatch(t, p) for p in patterns)}
+    assert shipped == {"function_app.py", "host.json", "requirements.txt", "shared"}

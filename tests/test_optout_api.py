@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devhost.inprocess import OTHER_KEY, TEST_KEY, StorageRecorder, app_against, call
+from devhost.testing import Azurite
 from shared.acs_auth import sign_request
-from tests.apphelpers import OTHER_KEY, TEST_KEY, StorageRecorder, app_against, call
-from tests.azurite import Azurite
 
 ADD, REMOVE, CHECK = "sms/optouts:add", "sms/optouts:remove", "sms/optouts:check"
 
@@ -295,7 +295,7 @@ def test_health_reports_storage(
 
 
 def dead_storage_env(tables: dict[str, str]) -> dict[str, str]:
-    from tests.azurite import ACCOUNT, ACCOUNT_KEY, free_port
+    from devhost.testing import ACCOUNT, ACCOUNT_KEY, free_port
 
     port = free_port()  # nothing listens there
     return {

@@ -1,5 +1,6 @@
-"""Helpers to call the app's registered functions the way the host does, and to watch the
-storage requests the app makes (count them, and hold them to the real service's limits)."""
+"""Test support (tests and `make bench`; not deployed): call the app's registered functions in
+process, the way the host does, and watch the storage requests the app makes (count them, and
+hold them to the real service's limits)."""
 
 from __future__ import annotations
 
