@@ -120,7 +120,7 @@ def cli(
 @click.option(
     "--concurrency",
     "-c",
-    default=4,
+    default=2,
     show_default=True,
     type=click.IntRange(1, 32),
     help="Requests in flight.",

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import azure.functions as func
 import pytest
 
+from devhost.inprocess import BASE, TEST_KEY, app_against, match_route, registered_http_functions
+from devhost.testing import Azurite
 from shared.acs_auth import sign_request
-from tests.apphelpers import BASE, TEST_KEY, app_against, match_route, registered_http_functions
-from tests.azurite import Azurite
 
 
 @dataclass(frozen=True)

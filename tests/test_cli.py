@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from azure.data.tables import TableServiceClient
 
-from devhost.testing import HostProcess, start_host
-from tests.apphelpers import OTHER_KEY, TEST_KEY
-from tests.azurite import ROOT, Azurite
+from devhost.inprocess import OTHER_KEY, TEST_KEY
+from devhost.testing import ROOT, Azurite, HostProcess, start_host
 
 SENDER = "+18005550100"
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from devhost.inprocess import OTHER_KEY, TEST_KEY
 from optouts_cli import exporter, importer
 from optouts_cli.client import ApiError, ExportFormat, error_message, next_link, sender_path
 from optouts_cli.config import (
@@ -23,7 +24,6 @@ from optouts_cli.config import (
     resolve_target,
 )
 from shared.importfile import ImportFormat, parse_import
-from tests.apphelpers import OTHER_KEY, TEST_KEY
 
 SENDER = "+18005550100"
 

@@ -10,9 +10,9 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
+from devhost.inprocess import StorageRecorder, call
+from devhost.testing import Azurite
 from shared.importfile import MAX_IMPORT_ROWS
-from tests.apphelpers import StorageRecorder, call
-from tests.azurite import Azurite
 from tests.bulkhelpers import bulk_app, csv_body, import_csv, numbers, request
 
 __all__ = ["bulk_app"]

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from azure.data.tables import TableServiceClient
 
-from tests.apphelpers import StorageRecorder
-from tests.azurite import Azurite
+from devhost.inprocess import StorageRecorder
+from devhost.testing import Azurite
 from tests.bulkhelpers import bulk_app, csv_body, import_csv, numbers, request
 
 __all__ = ["bulk_app"]

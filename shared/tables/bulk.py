@@ -135,7 +135,7 @@ class TableBulkOptOuts(TableAdapter):
                 return False
             return True
 
-        results = list(self._pool.map(create, batches))
+        results = self.in_parallel(create, batches)
         created = [item for ok, b in zip(results, batches, strict=True) if ok for item in b]
         failed = [item for ok, b in zip(results, batches, strict=True) if not ok for item in b]
         return created, failed
