@@ -37,6 +37,7 @@ test: install
 bench: install
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
+	$(PY) -m bench.bulk
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -12,9 +12,13 @@ from datetime import datetime
 from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
+    EntryFilter,
+    EntryPage,
     HistoryRecord,
+    ImportOutcome,
     InvalidPageToken,
     KeywordState,
+    OptOutEntry,
     ReplyStatus,
     SenderProgram,
     Source,
@@ -62,6 +66,46 @@ class FakeRepository:
     def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         self._check()
         return {r.e164 for r in recipients if (sender.e164, r.e164) in self.optouts}
+
+    def entries_page(
+        self, sender: PhoneNumber, flt: EntryFilter, *, start: str | None, size: int
+    ) -> EntryPage:
+        self._check()
+        if start is not None and not start.startswith("+"):
+            raise InvalidPageToken(start)
+        keys = sorted(
+            r for (s, r), row in self.optouts.items()
+            if s == sender.e164
+            and (start is None or r >= start)
+            and (flt.since is None or row.data["OptedOutAt"] >= flt.since)
+            and (flt.country is None or row.data["Country"] == flt.country)
+        )  # fmt: skip
+        rows = [self.optouts[(sender.e164, r)].data for r in keys[:size]]
+        page = [
+            OptOutEntry(r, d["Country"], d["OptedOutAt"], Source(d["Source"]))
+            for r, d in zip(keys, rows, strict=False)
+        ]
+        return EntryPage(page, keys[size] if len(keys) > size else None)
+
+    def import_entries(
+        self, sender: PhoneNumber, items: Sequence[tuple[PhoneNumber, datetime]], import_id: str
+    ) -> ImportOutcome:
+        self._check()
+        added: dict[str, datetime] = {}
+        already: list[str] = []
+        for number, at in items:
+            row = self.optouts.get((sender.e164, number.e164))
+            if row is None:
+                data = {"OptedOutAt": at, "Source": Source.IMPORT, "Country": number.country}
+                self.optouts[(sender.e164, number.e164)] = Row(
+                    {**data, "ImportId": import_id}, self._etag()
+                )
+                added[number.e164] = at
+            elif row.data.get("ImportId") == import_id:
+                added[number.e164] = row.data["OptedOutAt"]
+            else:
+                already.append(number.e164)
+        return ImportOutcome(added, already)
 
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         self._check()

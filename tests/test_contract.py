@@ -18,8 +18,10 @@ from shared.model import (
     Action,
     AlreadyRecorded,
     ConcurrencyConflict,
+    EntryFilter,
     HistoryRecord,
     InvalidPageToken,
+    OptOutEntry,
     Outcome,
     ReplyStatus,
     SenderProgram,
@@ -40,13 +42,14 @@ class Repos:
     states: Any
     history: Any
     programs: Any
+    bulk: Any = None
 
 
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
         fake = FakeRepository()
-        yield Repos(fake, fake, fake, fake)
+        yield Repos(fake, fake, fake, fake, fake)
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     recorder = StorageRecorder()
@@ -56,7 +59,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     suffix = uuid.uuid4().hex[:8]
     # The tables are not created beforehand: the first use of each creates it.
     store = TableStore(service, f"O{suffix}", f"H{suffix}", f"P{suffix}", clock=lambda: T0)
-    yield Repos(store.optouts, store.optouts, store.history, store.programs)
+    yield Repos(store.optouts, store.optouts, store.history, store.programs, store.bulk)
     assert recorder.rowkey_or_filters() == []
 
 
@@ -188,3 +191,59 @@ def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
     transport = runtime.pooled_transport(MAX_PARALLEL_READS)
     adapter = transport.session.get_adapter("https://account.table.core.windows.net")
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == MAX_PARALLEL_READS
+
+
+# -- listing and bulk import (OptOutListing, OptOutImports) ------------------------------------
+
+
+def all_entries(repos: Repos, flt: EntryFilter, size: int) -> list[OptOutEntry]:
+    entries, start = [], None
+    while True:
+        page = repos.bulk.entries_page(SENDER, flt, start=start, size=size)
+        assert len(page.entries) <= size
+        entries += page.entries
+        start = page.next_start
+        if start is None:
+            return entries
+
+
+def test_import_creates_missing_entries_and_leaves_existing_ones(repos: Repos) -> None:
+    repos.entries.add(SENDER, [PEOPLE[0]], T0)
+    items = [(p, T0 - timedelta(days=i)) for i, p in enumerate(PEOPLE[:3])]
+    outcome = repos.bulk.import_entries(SENDER, items, "imp-1")
+    assert outcome.added == {PEOPLE[1].e164: items[1][1], PEOPLE[2].e164: items[2][1]}
+    assert outcome.already_opted_out == [PEOPLE[0].e164]
+    again = repos.bulk.import_entries(SENDER, items, "imp-2")
+    assert (again.added, sorted(again.already_opted_out)) == ({}, [p.e164 for p in PEOPLE[:3]])
+    # The same import sent again: its own entries count as added, with their stored time.
+    retried = repos.bulk.import_entries(SENDER, [(PEOPLE[1], T0)], "imp-1")
+    assert retried.added == {PEOPLE[1].e164: items[1][1]}
+    listed = {e.recipient: e for e in all_entries(repos, EntryFilter(), 10)}
+    assert (listed[PEOPLE[0].e164].source, listed[PEOPLE[1].e164].source) == (
+        Source.API,
+        Source.IMPORT,
+    )
+    assert listed[PEOPLE[2].e164].opted_out_at == items[2][1]
+    assert listed[PEOPLE[2].e164].country == "US"
+
+
+def test_entry_pages_cover_each_entry_once_in_order_with_filters(repos: Repos) -> None:
+    others = [parse_e164("+447700900123"), parse_e164("+16475550100")]
+    repos.bulk.import_entries(SENDER, [(p, T0) for p in PEOPLE], "a")
+    repos.bulk.import_entries(SENDER, [(p, T0 + timedelta(days=1)) for p in others], "b")
+    repos.bulk.import_entries(parse_e164("+18005550199"), [(PEOPLE[0], T0)], "c")
+    repos.states.apply_keyword(
+        SENDER,
+        PEOPLE[0],
+        repos.states.keyword_state(SENDER, PEOPLE[0]),
+        opt_out=True,
+        event_at=T0,
+        message_id="m",
+    )  # a keyword state row: never listed
+    everyone = sorted(p.e164 for p in [*PEOPLE, *others])
+    for size in (1, 2, 7, 1000):
+        assert [e.recipient for e in all_entries(repos, EntryFilter(), size)] == everyone
+    later = EntryFilter(since=T0 + timedelta(hours=1))
+    assert [e.recipient for e in all_entries(repos, later, 2)] == sorted(p.e164 for p in others)
+    gb = EntryFilter(country="GB")
+    assert [e.recipient for e in all_entries(repos, gb, 3)] == ["+447700900123"]
