@@ -30,6 +30,8 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
+        if task.finished and task.elapsed:  # the average over the whole run
+            speed = task.completed / task.elapsed
         return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="progress.data.speed")
 
 
@@ -46,7 +48,7 @@ def progress(total: int | None) -> Progress:
 
 
 def print_import_summary(totals: Totals, import_id: str, seconds: float, errors_path: Path) -> None:
-    table = Table(title="Import finished", show_header=False, title_justify="left")
+    table = Table(title="Import finished", show_header=False, title_justify="left", box=None)
     table.add_row("rows in file", f"{totals.rows:,}")
     table.add_row("added", f"{totals.added:,}")
     table.add_row("already opted out", f"{totals.already_opted_out:,}")
