@@ -249,6 +249,7 @@ def export_command(
             )
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc
+        bar.update(task, total=rows)  # finished: the bar shows the average rate
     err.print(f"Exported {rows:,} opt-outs" + (f" to {output}" if output != "-" else ""))
 
 
