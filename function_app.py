@@ -49,3 +49,10 @@ for _endpoint in ENDPOINTS:
 @app.queue_trigger(arg_name="msg", queue_name="sms-inbound", connection="AzureWebJobsStorage")
 def sms_inbound(msg: func.QueueMessage) -> None:
     inbound.handle_queue_message(msg.get_body(), runtime.inbound_processor())
+
+
+# Every 5 minutes, and when the host starts (after a crash, owed events go out at once).
+@app.function_name("optout_events_sweep")
+@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=True)
+def optout_events_sweep(timer: func.TimerRequest) -> None:
+    runtime.sweep_events()

@@ -45,6 +45,7 @@ class FunctionInfo:
     is_async: bool
     directory: str
     unsupported_bindings: list[str] = field(default_factory=list)
+    trigger: Any = field(default=None, repr=False)  # the decorator's trigger binding
 
 
 @dataclass
@@ -154,6 +155,7 @@ def function_info(fn: Function, directory: str) -> dict[str, Any]:
         "is_async": inspect.iscoroutinefunction(user),
         "directory": directory,
         "unsupported_bindings": unsupported,
+        "trigger": trigger,
     }
 
 

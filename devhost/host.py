@@ -33,6 +33,7 @@ from devhost.settings import (
     load_host_config,
     load_local_settings,
 )
+from devhost.timers import TIMER_TRIGGER, TimerListener, timer_functions
 
 log = logging.getLogger("devhost")
 
@@ -60,7 +61,7 @@ class LocalHost:
         self.start_queues = start_queues
         self.config: HostConfig | None = None
         self.app: IndexedApp | None = None
-        self.listeners: list[QueueListener] = []
+        self.listeners: list[QueueListener | TimerListener] = []
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -91,6 +92,7 @@ class LocalHost:
                 )
         if self.start_queues:
             self.listeners = [QueueListener(fn, self.config.queues) for fn in self.app.queues]
+            self.listeners += [TimerListener(t) for t in timer_functions(self.app)]
         self._socket = self._bind(self.bind, DEFAULT_PORT if port is None else port)
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
@@ -139,6 +141,10 @@ class LocalHost:
             lines.append(f"\t{fn.name}: queueTrigger")
             lines.append("")
         for other in self.app.other:
+            if other.trigger_type == TIMER_TRIGGER:
+                lines.append(f"\t{other.name}: timerTrigger")
+                lines.append("")
+                continue
             lines.append(f"\t{other.name}: {other.trigger_type} (not run by devhost)")
             lines.append("")
         return "\n".join(lines)

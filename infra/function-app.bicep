@@ -47,6 +47,9 @@ param instanceMemoryMB int = 2048
 @description('Application Insights connection string.')
 param applicationInsightsConnectionString string
 
+@description('Event Grid topic endpoint for opt-out change events (OPTOUT_EVENTS_TOPIC_ENDPOINT); empty: queue only.')
+param eventsTopicEndpoint string = ''
+
 @description('Versioned URI of the Key Vault secret that holds OPTOUT_ACCESS_KEYS.')
 param accessKeysSecretUri string
 
@@ -143,6 +146,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPTOUT_TABLE_NAME: tableNames.optOuts
     OPTOUT_HISTORY_TABLE_NAME: tableNames.history
     SENDER_PROGRAMS_TABLE_NAME: tableNames.programs
+    OPTOUT_EVENTS_TOPIC_ENDPOINT: eventsTopicEndpoint
   }
 }
 

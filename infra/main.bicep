@@ -207,6 +207,7 @@ module functionApp 'function-app.bicep' = {
     replyBrand: replyBrand
     replyHelpContact: replyHelpContact
     tableNames: tableNames
+    eventsTopicEndpoint: events.outputs.topicEndpoint
   }
   // Start the app only once its identity can reach storage, Key Vault and App Insights.
   dependsOn: [
@@ -224,3 +225,24 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output ACS_SYSTEM_TOPIC_NAME string = acs.outputs.systemTopicName
 output AZURE_APP_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+
+// -- Change feed (issue 11): the events queue and, when enabled, an Event Grid custom topic ----
+
+@description('Publish opt-out change events to an Event Grid custom topic too (OPTOUT_EVENTS_TOPIC_ENDPOINT), with the app identity as EventGrid Data Sender. Off: the storage queue only.')
+param enableEventGridTopic bool = false
+
+module events 'events.bicep' = {
+  name: 'optout-events'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    queueName: 'sms-optout-events'
+    enableTopic: enableEventGridTopic
+    topicName: 'evgt-optout-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+output OPTOUT_EVENTS_TOPIC_ENDPOINT string = events.outputs.topicEndpoint

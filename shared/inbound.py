@@ -28,17 +28,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
+from shared.feed import ChangeFeed
 from shared.keywords import Classification, classify
 from shared.model import (
     Action,
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
+    KeywordState,
     Outcome,
     ReplyStatus,
     SenderProgram,
     Source,
 )
+from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.replies import ReplySender, reply_text
 from shared.repositories import History, KeywordStates, SenderPrograms
@@ -72,7 +75,12 @@ class InboundProcessor:
         replies: ReplySender,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        feed: ChangeFeed | None = None,
     ) -> None:
+        """`feed` publishes a change's event right after it is applied; without it the event
+        stays owed in the store and the feed's sweep publishes it later."""
+        self._feed = feed
         self._states = states
         self._history = history
         self._programs = programs
@@ -111,7 +119,8 @@ class InboundProcessor:
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            outcome = self._apply(sender, recipient, sms, opt_out=found.action is Action.OPT_OUT)
+            opt_out = found.action is Action.OPT_OUT
+            outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -141,37 +150,42 @@ class InboundProcessor:
         return self._settings.plain_language_optout
 
     def _apply(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, *, opt_out: bool
+        self,
+        sender: PhoneNumber,
+        recipient: PhoneNumber,
+        sms: InboundSms,
+        keyword: str,
+        *,
+        opt_out: bool,
     ) -> Outcome:
-        event_key = (sms.received_at, sms.message_id)
         for _ in range(MAX_CONFLICT_RETRIES):
             state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
-                return Outcome.APPLIED  # applied by an earlier try whose history write failed
-            last = state.last_event_at
-            if last is not None and (last, state.last_message_id or "") > event_key:
-                return Outcome.SUPERSEDED
-            if (
-                not opt_out
-                and state.opted_out
-                and state.opt_out_source == Source.API
-                and state.opted_out_at is not None
-                and state.opted_out_at > sms.received_at
-            ):
+                # Applied by an earlier try whose history write failed: its event may be owed.
+                self._publish(state.feed)
+                return Outcome.APPLIED
+            if _superseded(state, sms, opt_out=opt_out):
                 return Outcome.SUPERSEDED
             try:
-                self._states.apply_keyword(
+                row = self._states.apply_keyword(
                     sender,
                     recipient,
                     state,
                     opt_out=opt_out,
                     event_at=sms.received_at,
                     message_id=sms.message_id,
+                    keyword=keyword,
                 )
-                return Outcome.APPLIED
             except ConcurrencyConflict:
                 log.info("Concurrent change for %s; reading again", mask(recipient))
+                continue
+            self._publish(row)
+            return Outcome.APPLIED
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+    def _publish(self, row: FeedRow | None) -> None:
+        if self._feed is not None and row is not None and row.owed:
+            self._feed.publish([row])
 
     def _take_over_reply(
         self, existing: HistoryRecord, found: Classification, program: SenderProgram | None
@@ -219,6 +233,21 @@ def _keyword_record(
         event_at=sms.received_at,
         outcome=Outcome.PENDING,
         keyword=found.keyword or "",
+    )
+
+
+def _superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
+    """An older event than the newest applied keyword event, or a START older than an opt-out
+    made through the API."""
+    last = state.last_event_at
+    if last is not None and (last, state.last_message_id or "") > (sms.received_at, sms.message_id):
+        return True
+    return (
+        not opt_out
+        and state.opted_out
+        and state.opt_out_source == Source.API
+        and state.opted_out_at is not None
+        and state.opted_out_at > sms.received_at
     )
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.optout_events import FeedRow
 
 
 class Action(StrEnum):
@@ -54,6 +58,13 @@ class ReplyStatus(StrEnum):
         return self in (ReplyStatus.SENDING, ReplyStatus.PENDING)
 
 
+class ChangeKind(StrEnum):
+    """An applied change of opt-out state, as the change feed's CloudEvents `type`."""
+
+    ADDED = "Sms.OptOut.Added"
+    REMOVED = "Sms.OptOut.Removed"
+
+
 class ApiAction(StrEnum):
     """The Opt-Out Management API's operations (`POST /sms/optouts:<action>`)."""
 
@@ -96,6 +107,9 @@ class KeywordState:
     last_message_id: str | None
     entry_etag: str | None = field(default=None, compare=False)
     state_etag: str | None = field(default=None, compare=False)
+    # The pair's change-feed row (its change count, owed events and ETag): a keyword change
+    # writes it in the same conditional transaction.
+    feed: FeedRow | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -157,13 +171,3 @@ class EntryFilter:
 class EntryPage:
     entries: list[OptOutEntry]
     next_start: str | None  # where the next page starts (opaque to callers); None at the end
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    """What an import did with its entries (E.164 numbers)."""
-
-    # E.164 -> opted-out time as stored: created now, or earlier by the same import (a retried
-    # request, whose entries keep the time they were first written with)
-    added: dict[str, datetime]
-    already_opted_out: list[str]  # existed before this import: left as they were

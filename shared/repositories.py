@@ -7,7 +7,7 @@ table) gets its own protocol here and its own adapter module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -15,11 +15,12 @@ from shared.model import (
     EntryFilter,
     EntryPage,
     HistoryRecord,
-    ImportOutcome,
     KeywordState,
     ReplyStatus,
     SenderProgram,
+    Source,
 )
+from shared.optout_events import Applied, FeedRow
 from shared.phone import PhoneNumber
 
 
@@ -49,9 +50,38 @@ class KeywordStates(Protocol):
         opt_out: bool,
         event_at: datetime,
         message_id: str,
-    ) -> None:
-        """Record the event and opt in or out, all or nothing; ConcurrencyConflict if either
-        row changed since `state` was read."""
+        keyword: str = "",
+    ) -> FeedRow:
+        """Record the event and opt in or out, all or nothing, with the change's event owed in
+        the pair's feed row (when the state changes); ConcurrencyConflict if any row changed
+        since `state` was read. Returns the feed row as committed."""
+        ...
+
+
+class ChangeFeedStore(Protocol):
+    """The change feed's outbox: changes written together with the events they owe."""
+
+    def apply(
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        *,
+        opt_out: bool,
+        at: datetime,
+        source: Source,
+        message_id: str = "",
+        times: Mapping[str, datetime] | None = None,
+    ) -> list[Applied]:
+        """Opt recipients out (or in), each real change in one transaction with its owed
+        event; recipients already in that state are left alone (no change, no event)."""
+        ...
+
+    def clear(self, rows: Sequence[FeedRow]) -> None:
+        """Forget the owed events of `rows` (published), keeping any owed since."""
+        ...
+
+    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
+        """Every pair with events owed since before `owed_before` (the sweep)."""
         ...
 
 
@@ -114,10 +144,10 @@ class OptOutListing(Protocol):
 
 
 class OptOutImports(Protocol):
-    def import_entries(
-        self, sender: PhoneNumber, items: Sequence[tuple[PhoneNumber, datetime]], import_id: str
-    ) -> ImportOutcome:
-        """Create the entries (source `import`, this import id, the given opt-out times) that do
-        not exist; leave existing ones as they are. Each number at most once in `items`.
-        An entry that this same import created earlier counts as added (a retried request)."""
+    def imported_by(
+        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], import_id: str
+    ) -> dict[str, datetime]:
+        """Those of `recipients` whose entry this import made (source `import`, its id as
+        the message id), with their opted-out time: concurrent point reads. An import request
+        sent again uses it to count its own entries as added, not as already opted out."""
         ...

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
 
 from shared.connections import queue_service_client, table_service_client
+from shared.event_publishers import make_publisher
+from shared.feed import ChangeFeed
+from shared.feed_settings import FeedSettings
 from shared.imports import ImportService
 from shared.inbound import InboundProcessor
 from shared.pagetoken import PageTokens
@@ -33,6 +37,8 @@ STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 5,
     "read_timeout": 15,
 }
+
+EVENT_SENDS_IN_PARALLEL = 16
 
 log = logging.getLogger(__name__)
 _lock = threading.RLock()
@@ -88,8 +94,36 @@ def ping() -> None:
     store().ping()
 
 
+def feed_settings() -> FeedSettings:
+    return _get("feed_settings", FeedSettings.from_env)
+
+
+def change_feed() -> ChangeFeed:
+    """The change feed: the outbox in the OptOuts table, published to the events queue (and
+    the Event Grid topic when configured)."""
+
+    def build() -> ChangeFeed:
+        s = feed_settings()
+        # Its own connection pool: events of different recipients are sent in parallel.
+        transport = pooled_transport(EVENT_SENDS_IN_PARALLEL)
+        queues = queue_service_client(transport=transport, **STORAGE_CLIENT_OPTIONS)
+        queue = queues.get_queue_client(s.queue_name)
+        publisher = make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL)
+        grace = timedelta(seconds=s.sweep_grace_seconds)
+        return ChangeFeed(store().feed, publisher, sweep_grace=grace)
+
+    return _get("change_feed", build)
+
+
+def sweep_events() -> int:
+    return change_feed().sweep()
+
+
 def optout_service() -> OptOutService:
-    return _get("optout_service", lambda: OptOutService(store().optouts, store().history))
+    return _get(
+        "optout_service",
+        lambda: OptOutService(store().optouts, store().history, change_feed()),
+    )
 
 
 def inbound_processor() -> InboundProcessor:
@@ -97,7 +131,12 @@ def inbound_processor() -> InboundProcessor:
         tables = store()
         replies = make_reply_sender(settings())
         return InboundProcessor(
-            tables.optouts, tables.history, tables.programs, replies, settings()
+            tables.optouts,
+            tables.history,
+            tables.programs,
+            replies,
+            settings(),
+            feed=change_feed(),
         )
 
     return _get("inbound", build)
@@ -108,7 +147,7 @@ def listing() -> OptOutListing:
 
 
 def imports() -> ImportService:
-    return _get("imports", lambda: ImportService(store().bulk, store().history))
+    return _get("imports", lambda: ImportService(change_feed(), store().bulk, store().history))
 
 
 def page_tokens() -> PageTokens:

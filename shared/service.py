@@ -1,15 +1,19 @@
 """The service layer for the API's add / remove / check: domain types in, domain types out.
 
-Knows neither HTTP nor Table entities: it talks to the OptOutEntries and History protocols.
+Knows neither HTTP nor Table entities: it talks to the OptOutEntries and History protocols,
+and makes changes through the change feed (`shared/feed.py`), so that each applied change
+publishes exactly one event and a no-op none.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from shared.feed import ChangeFeed
 from shared.model import Action, HistoryRecord, Outcome, Source
+from shared.optout_events import OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutEntries
 
@@ -20,25 +24,57 @@ def utcnow() -> datetime:
 
 class OptOutService:
     def __init__(
-        self, entries: OptOutEntries, history: History, clock: Callable[[], datetime] = utcnow
+        self,
+        entries: OptOutEntries,
+        history: History,
+        feed: ChangeFeed,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._entries = entries
         self._history_log = history
+        self._feed = feed
         self._clock = clock
 
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
-        self._entries.add(sender, recipients, at)
+        self._feed.apply(sender, recipients, opt_out=True, source=Source.API, at=at)
         self._history(sender, recipients, Action.OPT_OUT, at)
 
     def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
-        self._entries.remove(sender, recipients)
+        self._feed.apply(sender, recipients, opt_out=False, source=Source.API, at=at)
         self._history(sender, recipients, Action.OPT_IN, at)
+
+    def import_optouts(
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        *,
+        times: Mapping[str, datetime] | None = None,
+        reference: str = "",
+    ) -> list[OptOutChange]:
+        """Opt recipients out from an import (source `import`), each at its own time when
+        `times` (E.164 -> opted-out-at) has one, else now. Returns the changes actually made
+        (one event each; those already opted out are left as they are); `reference` (e.g. the
+        import's id) becomes their messageId."""
+        if not recipients:
+            return []
+        at = self._clock()
+        changes = self._feed.apply(
+            sender,
+            recipients,
+            opt_out=True,
+            source=Source.IMPORT,
+            at=at,
+            message_id=reference,
+            times=times,
+        )
+        self._history(sender, recipients, Action.OPT_OUT, at, Source.IMPORT)
+        return changes
 
     def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
         if not recipients:
@@ -46,7 +82,12 @@ class OptOutService:
         return self._entries.opted_out(sender, recipients)
 
     def _history(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], action: Action, at: datetime
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        action: Action,
+        at: datetime,
+        source: Source = Source.API,
     ) -> None:
         request_id = str(uuid.uuid4())
         unique = {r.e164 for r in recipients}
@@ -56,7 +97,7 @@ class OptOutService:
                     sender=sender.e164,
                     recipient=r,
                     action=action,
-                    source=Source.API,
+                    source=source,
                     event_id=f"{request_id}:{r}",
                     message_id=request_id,
                     event_at=at,

@@ -89,6 +89,7 @@ def bulk_app(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
         "OPTOUT_TABLE_NAME": f"BulkOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"BulkHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"BulkPrograms{suffix}",
+        "OPTOUT_EVENTS_QUEUE_NAME": f"bulk-events-{suffix}",
     }
     with app_against(env, monkeypatch) as recorder:
         recorder.tables = env  # type: ignore[attr-defined]

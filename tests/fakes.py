@@ -5,17 +5,18 @@ Azurite to the same behaviours, so the fake cannot drift unnoticed."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
+from shared.event_publishers import PublishFailed
 from shared.model import (
     AlreadyRecorded,
+    ChangeKind,
     ConcurrencyConflict,
     EntryFilter,
     EntryPage,
     HistoryRecord,
-    ImportOutcome,
     InvalidPageToken,
     KeywordState,
     OptOutEntry,
@@ -24,6 +25,7 @@ from shared.model import (
     Source,
     StorageUnavailable,
 )
+from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
 
 
@@ -37,6 +39,7 @@ class Row:
 class FakeRepository:
     optouts: dict[tuple[str, str], Row] = field(default_factory=dict)
     states: dict[tuple[str, str], Row] = field(default_factory=dict)
+    feeds: dict[tuple[str, str], FeedRow] = field(default_factory=dict)
     history_rows: dict[tuple, HistoryRecord] = field(default_factory=dict)
     programs: dict[str, SenderProgram] = field(default_factory=dict)
     down: bool = False
@@ -87,25 +90,18 @@ class FakeRepository:
         ]
         return EntryPage(page, keys[size] if len(keys) > size else None)
 
-    def import_entries(
-        self, sender: PhoneNumber, items: Sequence[tuple[PhoneNumber, datetime]], import_id: str
-    ) -> ImportOutcome:
+    def imported_by(
+        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], import_id: str
+    ) -> dict[str, datetime]:
         self._check()
-        added: dict[str, datetime] = {}
-        already: list[str] = []
-        for number, at in items:
-            row = self.optouts.get((sender.e164, number.e164))
-            if row is None:
-                data = {"OptedOutAt": at, "Source": Source.IMPORT, "Country": number.country}
-                self.optouts[(sender.e164, number.e164)] = Row(
-                    {**data, "ImportId": import_id}, self._etag()
-                )
-                added[number.e164] = at
-            elif row.data.get("ImportId") == import_id:
-                added[number.e164] = row.data["OptedOutAt"]
-            else:
-                already.append(number.e164)
-        return ImportOutcome(added, already)
+        rows = {r.e164: self.optouts.get((sender.e164, r.e164)) for r in recipients}
+        return {
+            number: row.data["OptedOutAt"]
+            for number, row in rows.items()
+            if row is not None
+            and row.data["Source"] == Source.IMPORT
+            and row.data.get("MessageId") == import_id
+        }
 
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         self._check()
@@ -177,7 +173,11 @@ class FakeRepository:
             last_message_id=state.data["LastMessageId"] if state else None,
             entry_etag=entry.etag if entry else None,
             state_etag=state.etag if state else None,
+            feed=self._feed(key),
         )
+
+    def _feed(self, key: tuple[str, str]) -> FeedRow:
+        return self.feeds.get(key) or FeedRow(*key)
 
     def apply_keyword(
         self,
@@ -188,7 +188,8 @@ class FakeRepository:
         opt_out: bool,
         event_at: datetime,
         message_id: str,
-    ) -> None:
+        keyword: str = "",
+    ) -> FeedRow:
         if self.before_apply is not None:
             hook, self.before_apply = self.before_apply, None
             hook()
@@ -200,6 +201,21 @@ class FakeRepository:
             raise ConcurrencyConflict("state")
         if (entry.etag if entry else None) != state.entry_etag:
             raise ConcurrencyConflict("entry")
+        feed = self._feed(key)
+        if state.feed is not None and feed.etag != state.feed.etag:
+            raise ConcurrencyConflict("feed")
+        if opt_out != (entry is not None):
+            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
+            change = feed.next_change(
+                kind,
+                event_at,
+                Source.KEYWORD,
+                country=recipient.country,
+                keyword=keyword,
+                message_id=message_id,
+            )
+            feed = feed.appended(change, datetime.now(UTC))
+        self.feeds[key] = feed = replace(feed, opted_out=opt_out, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             self.optouts[key] = Row(
@@ -208,6 +224,57 @@ class FakeRepository:
             )
         else:
             self.optouts.pop(key, None)
+        return feed
+
+    # -- ChangeFeedStore -----------------------------------------------------------------------
+
+    def apply(
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        *,
+        opt_out: bool,
+        at: datetime,
+        source: Source,
+        message_id: str = "",
+        times: Mapping[str, datetime] | None = None,
+    ) -> list[Applied]:
+        self._check()
+        applied = []
+        for r in {r.e164: r for r in recipients}.values():
+            key = (sender.e164, r.e164)
+            if (key in self.optouts) == opt_out:
+                continue  # already in that state: no change, no event
+            when = (times or {}).get(r.e164, at)
+            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
+            feed = self._feed(key)
+            change = feed.next_change(kind, when, source, country=r.country, message_id=message_id)
+            feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
+            self.feeds[key] = feed
+            if opt_out:
+                data = {"OptedOutAt": when, "Source": source, "Country": r.country}
+                self.optouts[key] = Row({**data, "MessageId": message_id}, self._etag())
+            else:
+                self.optouts.pop(key)
+            applied.append(Applied(change, feed))
+        return applied
+
+    def clear(self, rows: Sequence[FeedRow]) -> None:
+        self._check()
+        for row in rows:
+            key = (row.sender, row.recipient)
+            if key in self.feeds:
+                self.feeds[key] = replace(self.feeds[key].without(row.owed), etag=self._etag())
+
+    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
+        self._check()
+        return iter(
+            [
+                f
+                for f in self.feeds.values()
+                if f.owed and f.owed_since is not None and f.owed_since < owed_before
+            ]
+        )
 
     def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
         self._check()
@@ -240,3 +307,16 @@ class FakeReplies:
             raise self.fail
         self.sent.append((from_, to, text))
         return ReplyStatus.SENT
+
+
+@dataclass
+class FakePublisher:
+    """EventPublisher in memory: what was published, in order; `down` refuses like an outage."""
+
+    published: list[OptOutChange] = field(default_factory=list)
+    down: bool = False
+
+    def publish(self, changes: Sequence[OptOutChange]) -> None:
+        if self.down:
+            raise PublishFailed("fake outage")
+        self.published.extend(changes)

@@ -17,6 +17,7 @@ from devhost.testing import Azurite
 from shared.model import (
     Action,
     AlreadyRecorded,
+    ChangeKind,
     ConcurrencyConflict,
     EntryFilter,
     HistoryRecord,
@@ -43,13 +44,14 @@ class Repos:
     history: Any
     programs: Any
     bulk: Any = None
+    feed: Any = None
 
 
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
         fake = FakeRepository()
-        yield Repos(fake, fake, fake, fake, fake)
+        yield Repos(fake, fake, fake, fake, fake, fake)
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     recorder = StorageRecorder()
@@ -59,7 +61,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     suffix = uuid.uuid4().hex[:8]
     # The tables are not created beforehand: the first use of each creates it.
     store = TableStore(service, f"O{suffix}", f"H{suffix}", f"P{suffix}", clock=lambda: T0)
-    yield Repos(store.optouts, store.optouts, store.history, store.programs, store.bulk)
+    yield Repos(store.optouts, store.optouts, store.history, store.programs, store.bulk, store.feed)
     assert recorder.rowkey_or_filters() == []
 
 
@@ -193,6 +195,68 @@ def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == MAX_PARALLEL_READS
 
 
+# -- the change feed (ChangeFeedStore, and the keyword transaction's feed row) -----------------
+
+
+def test_feed_apply_changes_only_what_differs_and_owes_one_event_each(repos: Repos) -> None:
+    made = repos.feed.apply(SENDER, PEOPLE[:2], opt_out=True, at=T0, source=Source.API)
+    assert [(a.change.recipient, a.change.version, a.change.kind) for a in made] == [
+        (PEOPLE[0].e164, 1, ChangeKind.ADDED),
+        (PEOPLE[1].e164, 1, ChangeKind.ADDED),
+    ]
+    assert [a.row.owed for a in made] == [(a.change,) for a in made]
+    assert repos.entries.opted_out(SENDER, PEOPLE) == {PEOPLE[0].e164, PEOPLE[1].e164}
+    assert repos.feed.apply(SENDER, PEOPLE[:2], opt_out=True, at=T0, source=Source.API) == []
+    [removed] = repos.feed.apply(SENDER, PEOPLE[1:3], opt_out=False, at=T0, source=Source.API)
+    assert (removed.change.version, removed.change.kind) == (2, ChangeKind.REMOVED)
+    # Still owed (nothing cleared yet): the pair owes both, oldest first.
+    assert [c.version for c in removed.row.owed] == [1, 2]
+    assert repos.entries.opted_out(SENDER, PEOPLE) == {PEOPLE[0].e164}
+
+
+def test_feed_clear_keeps_what_became_owed_since_and_the_sweep_finds_the_rest(
+    repos: Repos,
+) -> None:
+    [first] = repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    [second] = repos.feed.apply(SENDER, PEOPLE[:1], opt_out=False, at=T0, source=Source.API)
+    repos.feed.clear([first.row])  # published only the first: its row is stale now
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    [owed] = list(repos.feed.owed_rows(later))
+    assert [c.version for c in owed.owed] == [2] and owed.owed[0] == second.change
+    assert list(repos.feed.owed_rows(datetime.now(UTC) - timedelta(minutes=1))) == []
+    repos.feed.clear([owed])
+    assert list(repos.feed.owed_rows(later)) == []
+
+
+def test_keyword_changes_owe_events_and_count_with_api_changes(repos: Repos) -> None:
+    repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    # STOP while opted out: no change of state, no event.
+    row = repos.states.apply_keyword(
+        SENDER, PEOPLE[0], state, opt_out=True, event_at=T0, message_id="m1", keyword="STOP"
+    )
+    assert [c.version for c in row.owed] == [1]
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    assert state.feed is not None and state.feed.version == 1
+    row = repos.states.apply_keyword(
+        SENDER, PEOPLE[0], state, opt_out=False, event_at=T0, message_id="m2", keyword="START"
+    )
+    change = row.owed[-1]
+    assert (change.version, change.kind, change.source, change.keyword) == (
+        2,
+        ChangeKind.REMOVED,
+        Source.KEYWORD,
+        "START",
+    )
+    # An API change after the state was read makes the keyword transaction conflict.
+    state = repos.states.keyword_state(SENDER, PEOPLE[0])
+    repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    with pytest.raises(ConcurrencyConflict):
+        repos.states.apply_keyword(
+            SENDER, PEOPLE[0], state, opt_out=True, event_at=T0, message_id="m3"
+        )
+
+
 # -- listing and bulk import (OptOutListing, OptOutImports) ------------------------------------
 
 
@@ -207,31 +271,35 @@ def all_entries(repos: Repos, flt: EntryFilter, size: int) -> list[OptOutEntry]:
             return entries
 
 
-def test_import_creates_missing_entries_and_leaves_existing_ones(repos: Repos) -> None:
-    repos.entries.add(SENDER, [PEOPLE[0]], T0)
-    items = [(p, T0 - timedelta(days=i)) for i, p in enumerate(PEOPLE[:3])]
-    outcome = repos.bulk.import_entries(SENDER, items, "imp-1")
-    assert outcome.added == {PEOPLE[1].e164: items[1][1], PEOPLE[2].e164: items[2][1]}
-    assert outcome.already_opted_out == [PEOPLE[0].e164]
-    again = repos.bulk.import_entries(SENDER, items, "imp-2")
-    assert (again.added, sorted(again.already_opted_out)) == ({}, [p.e164 for p in PEOPLE[:3]])
-    # The same import sent again: its own entries count as added, with their stored time.
-    retried = repos.bulk.import_entries(SENDER, [(PEOPLE[1], T0)], "imp-1")
-    assert retried.added == {PEOPLE[1].e164: items[1][1]}
+def opt_out(repos: Repos, people: list[Any], at: datetime, import_id: str, sender: Any = SENDER):
+    return repos.feed.apply(
+        sender, people, opt_out=True, at=at, source=Source.IMPORT, message_id=import_id
+    )
+
+
+def test_imported_by_tells_an_imports_own_entries(repos: Repos) -> None:
+    repos.feed.apply(SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.API)
+    opt_out(repos, PEOPLE[1:3], T0 - timedelta(days=1), "imp-1")
+    opt_out(repos, PEOPLE[3:4], T0, "imp-2")
+    assert repos.bulk.imported_by(SENDER, PEOPLE, "imp-1") == {
+        PEOPLE[1].e164: T0 - timedelta(days=1),
+        PEOPLE[2].e164: T0 - timedelta(days=1),
+    }
+    assert repos.bulk.imported_by(SENDER, PEOPLE, "imp-3") == {}
+    assert repos.bulk.imported_by(parse_e164("+18005550199"), PEOPLE, "imp-1") == {}
     listed = {e.recipient: e for e in all_entries(repos, EntryFilter(), 10)}
     assert (listed[PEOPLE[0].e164].source, listed[PEOPLE[1].e164].source) == (
         Source.API,
         Source.IMPORT,
     )
-    assert listed[PEOPLE[2].e164].opted_out_at == items[2][1]
-    assert listed[PEOPLE[2].e164].country == "US"
+    assert listed[PEOPLE[1].e164].country == "US"
 
 
 def test_entry_pages_cover_each_entry_once_in_order_with_filters(repos: Repos) -> None:
     others = [parse_e164("+447700900123"), parse_e164("+16475550100")]
-    repos.bulk.import_entries(SENDER, [(p, T0) for p in PEOPLE], "a")
-    repos.bulk.import_entries(SENDER, [(p, T0 + timedelta(days=1)) for p in others], "b")
-    repos.bulk.import_entries(parse_e164("+18005550199"), [(PEOPLE[0], T0)], "c")
+    opt_out(repos, PEOPLE, T0, "a")
+    opt_out(repos, others, T0 + timedelta(days=1), "b")
+    opt_out(repos, PEOPLE[:1], T0, "c", parse_e164("+18005550199"))
     repos.states.apply_keyword(
         SENDER,
         PEOPLE[0],
@@ -239,7 +307,7 @@ def test_entry_pages_cover_each_entry_once_in_order_with_filters(repos: Repos) -
         opt_out=True,
         event_at=T0,
         message_id="m",
-    )  # a keyword state row: never listed
+    )  # keyword state and feed rows: never listed
     everyone = sorted(p.e164 for p in [*PEOPLE, *others])
     for size in (1, 2, 7, 1000):
         assert [e.recipient for e in all_entries(repos, EntryFilter(), size)] == everyone

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import itertools
 import json
 import shutil
 import socket
@@ -218,6 +219,7 @@ def _toy_host(
                     "DEVHOST_OK_QUEUE": f"ok-{encoding}-{suffix}",
                     "DEVHOST_FAIL_QUEUE": f"fail-{encoding}-{suffix}",
                     "DEVHOST_OUT_DIR": str(out_dir),
+                    "DEVHOST_TIMER_SCHEDULE": "*/1 * * * * *",
                 },
             }
         )
@@ -277,6 +279,7 @@ def test_startup_lists_functions(toy: ToyHost) -> None:
     assert "Functions:" in out
     assert f"\techo: [POST] {toy.url}/things:echo" in out
     assert "\tqueue_ok: queueTrigger" in out
+    assert "\ttick: timerTrigger" in out
 
 
 def test_colon_route_preserves_url_headers_params_and_body(toy: ToyHost) -> None:
@@ -603,3 +606,16 @@ def test_failed_message_waits_for_the_visibility_timeout(azurite: Azurite) -> No
         listener.stop()
     assert not queue.peek_messages(max_messages=1)  # invisible for 30 s, not deleted
     assert queue.get_queue_properties().approximate_message_count == 1
+
+
+def test_timer_runs_on_startup_on_schedule_and_one_at_a_time(toy: ToyHost) -> None:
+    # `tick` runs every second (%DEVHOST_TIMER_SCHEDULE% from the settings) but takes 1.3 s.
+    runs = wait_for(lambda: len(toy.records("timer")) >= 4 and toy.records("timer"), 20, "ticks")
+    for before, after in itertools.pairwise(runs):
+        assert after["started"] >= before["ended"]  # never two at once
+    for before, after in itertools.pairwise(runs[1:]):  # after the start-up run: on the grid
+        # The occurrence missed while a run overran is skipped, not queued (as the host does).
+        assert after["started"] - before["started"] > 1.9
+        assert abs(after["started"] - round(after["started"])) < 0.5  # on whole seconds
+    assert not any(r["past_due"] for r in runs)
+    assert "Executing 'Functions.tick' (Reason='Timer fired at" in toy.process.output()

@@ -63,9 +63,9 @@ def test_keywords_against_table_storage(store: Any) -> None:
     proc = InboundProcessor(s.optouts, s.history, s.programs, replies, SETTINGS)
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
-    # program read, history read, state (two point reads), transaction, history write,
-    # reply status
-    assert recorder.count == 7
+    # program read, history read, state (three point reads: feed and state rows, entry),
+    # transaction, history write, reply status
+    assert recorder.count == 8
     assert is_opted_out(s)
     assert proc.handle(stop).outcome == "duplicate"
     assert proc.handle(sms("START", 3)).outcome == "applied"

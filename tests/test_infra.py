@@ -37,6 +37,7 @@ KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 # ACS authorizes Entra ID callers of its SMS data plane through this (resource-scoped) role;
 # it has no narrower built-in role and ignores custom roles.
 COMMUNICATION_AND_EMAIL_SERVICE_OWNER = "09976791-48a7-449e-bb21-39d1a415f350"
+EVENTGRID_DATA_SENDER = "d5a91429-5739-47e2-a06b-3470a27159e7"
 
 # role -> (type of the one resource it may be scoped to, who holds it)
 APP_IDENTITY = ("identity", "outputs", "principalId")
@@ -55,6 +56,7 @@ EXPECTED_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Microsoft.Storage/storageAccounts/queueServices/queues",
         TOPIC_IDENTITY,
     ),
+    EVENTGRID_DATA_SENDER: ("Microsoft.EventGrid/topics", APP_IDENTITY),
 }
 BROAD_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
@@ -66,6 +68,7 @@ BROAD_ROLES = {
 }
 
 INBOUND_QUEUE = "sms-inbound"
+EVENTS_QUEUE = "sms-optout-events"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 
 # App settings. REQUIRED: the app cannot run in Azure without them, so the template must set
@@ -92,6 +95,11 @@ OPTIONAL_NOT_PROVIDED = {
     "REPLY_OPTOUT_TEXT",
     "REPLY_OPTIN_TEXT",
     "REPLY_HELP_TEXT",
+    "OPTOUT_EVENTS_QUEUE_NAME",
+    "OPTOUT_EVENTS_SOURCE",
+    "OPTOUT_EVENTS_TOPIC_NAME",
+    "OPTOUT_EVENTS_TOPIC_KEY",
+    "OPTOUT_EVENTS_SWEEP_GRACE_SECONDS",
 }
 PLATFORM = STORAGE_IDENTITY_SETTINGS | {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -204,7 +212,7 @@ def resources(name: str | None = None) -> Iterator[tuple[str, str, dict[str, Any
     for file in [name] if name else BICEP_FILES:
         for symbol, res in parse(file).get("resources", {}).items():
             cfg = res["config"]
-            if "loop_type" in cfg:
+            while "loop_type" in cfg or "condition" in cfg:  # `for` / `if (...)` bodies
                 cfg = cfg["config"]
             yield file, symbol, res, cfg
 
@@ -322,7 +330,7 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
             "Microsoft.Storage/storageAccounts/queueServices/queues"
         )
     }
-    assert queues == {INBOUND_QUEUE, f"{INBOUND_QUEUE}-poison"}
+    assert queues == {INBOUND_QUEUE, f"{INBOUND_QUEUE}-poison", EVENTS_QUEUE}
 
     tables: set[str] = set()
     for file, _, res, cfg in resources_of_type(

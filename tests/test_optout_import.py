@@ -7,11 +7,15 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
+from azure.storage.queue import QueueClient
 
 from devhost.inprocess import StorageRecorder, call
+from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import Azurite
+from shared.api import optout_import
 from shared.importfile import MAX_IMPORT_ROWS
 from tests.bulkhelpers import bulk_app, csv_body, import_csv, numbers, request
 
@@ -30,7 +34,29 @@ def table_rows(azurite: Azurite, app: StorageRecorder, setting: str) -> dict[str
 
 
 def entries(azurite: Azurite, app: StorageRecorder) -> dict[str, dict[str, Any]]:
-    return table_rows(azurite, app, "OPTOUT_TABLE_NAME")
+    """The opt-out entries (not the feed or keyword-state rows beside them)."""
+    rows = table_rows(azurite, app, "OPTOUT_TABLE_NAME")
+    return {k: v for k, v in rows.items() if k.startswith("+")}
+
+
+def events(azurite: Azurite, app: StorageRecorder) -> list[dict[str, Any]]:
+    """The change feed's events so far (received and deleted, so each is seen once)."""
+    name = app.tables["OPTOUT_EVENTS_QUEUE_NAME"]  # type: ignore[attr-defined]
+    queue = QueueClient.from_connection_string(
+        azurite.connection_string, name, api_version=QUEUE_API_VERSION
+    )
+    try:
+        found = []
+        while batch := queue.receive_messages(max_messages=32, visibility_timeout=60):
+            messages = list(batch)
+            if not messages:
+                return found
+            for m in messages:
+                found.append(json.loads(m.content))
+                queue.delete_message(m)
+        return found
+    except ResourceNotFoundError:
+        return []
 
 
 def history(azurite: Azurite, app: StorageRecorder) -> list[dict[str, Any]]:
@@ -67,7 +93,7 @@ def test_csv_variants_are_imported_with_provenance(
     rows = entries(azurite, bulk_app)
     assert set(rows) == {"+14255550101", "+14255550102"}
     first, second = rows["+14255550101"], rows["+14255550102"]
-    assert (first["Source"], first["ImportId"], first["Country"]) == ("import", "file-1", "US")
+    assert (first["Source"], first["MessageId"], first["Country"]) == ("import", "file-1", "US")
     assert first["OptedOutAt"] == datetime(2023, 1, 1, tzinfo=UTC)  # the earliest of the two
     assert before - timedelta(seconds=1) <= second["OptedOutAt"] <= datetime.now(UTC)
 
@@ -111,7 +137,7 @@ def test_existing_entries_are_left_as_they_were(
     assert (reply["added"], reply["alreadyOptedOut"], reply["duplicates"]) == (4, 1, 1)
     kept = entries(azurite, bulk_app)["+14250000001"]
     assert (kept["Source"], kept["OptedOutAt"]) == ("api", api_row["OptedOutAt"])
-    assert "ImportId" not in kept
+    assert kept["Source"] == "api"
 
 
 def test_a_retried_request_counts_its_own_entries_as_added(
@@ -131,16 +157,37 @@ def test_storage_requests_per_hundred_rows(bulk_app: StorageRecorder) -> None:
     people = numbers(1000)
     bulk_app.clear()
     assert import_csv(SENDER, csv_body(people)).json()["added"] == 1000
-    batches = [r for r in bulk_app.requests if r[1].endswith("$batch")]
-    assert len(batches) == bulk_app.count == 2 * math.ceil(1000 / 100)  # entries + history
+    event_path = f"/{bulk_app.tables['OPTOUT_EVENTS_QUEUE_NAME']}/messages"  # type: ignore[attr-defined]
+    sent = [r for r in bulk_app.requests if r[1].endswith(event_path)]
+    tables = [r for r in bulk_app.requests if not r[1].endswith(event_path)]
+    assert len(sent) == 1000  # one event message per added entry
+    # Per 100 rows: 2 transactions of entry + feed row, 1 clear of the published events, and
+    # 1 history transaction; no reads.
+    assert [r for r in tables if not r[1].endswith("$batch")] == []
+    assert len(tables) == 4 * math.ceil(1000 / 100)
     bulk_app.clear()
     assert import_csv(SENDER, csv_body(people)).json()["alreadyOptedOut"] == 1000
+    assert not any(r[1].endswith(event_path) for r in bulk_app.requests)  # no change, no event
     writes = [r for r in bulk_app.requests if r[0] != "GET"]
     reads = [r for r in bulk_app.requests if r[0] == "GET"]
-    assert len(writes) == 10  # the failed create-transactions, nothing written
-    assert len(reads) == 1000  # point reads, never an `or` of RowKeys
+    assert len(writes) == 20  # the failed transactions (they guessed new people): nothing written
+    assert len(reads) == 2 * 1000  # the feed's entry reads, then which are this import's own
     assert bulk_app.rowkey_or_filters() == []
-    assert all(not f for _, _, f in reads)
+    assert all(not f for _, _, f in reads)  # point reads, never a query
+
+
+def test_every_added_entry_owes_one_event_and_a_reimport_none(
+    bulk_app: StorageRecorder, azurite: Azurite
+) -> None:
+    body = b"to,optedOutAt\n+14255550301,2024-02-03T04:05:06Z\n+14255550302,\n"
+    assert import_csv(SENDER, body, "importId=ev-1").json()["added"] == 2
+    sent = [e for e in events(azurite, bulk_app) if e["data"]["sender"] == SENDER]
+    assert sorted(e["data"]["recipient"] for e in sent) == ["+14255550301", "+14255550302"]
+    first = next(e for e in sent if e["data"]["recipient"] == "+14255550301")
+    assert (first["data"]["source"], first["data"]["messageId"]) == ("import", "ev-1")
+    assert first["data"]["optedOutAt"].startswith("2024-02-03T04:05:06")
+    assert import_csv(SENDER, body).json()["alreadyOptedOut"] == 2
+    assert [e for e in events(azurite, bulk_app) if e["data"]["sender"] == SENDER] == []
 
 
 def test_json_and_ndjson_bodies(bulk_app: StorageRecorder) -> None:
@@ -168,7 +215,10 @@ def test_whole_request_errors(bulk_app: StorageRecorder, azurite: Azurite) -> No
     assert entries(azurite, bulk_app) == {}  # none of these changed anything
 
 
-def test_exactly_the_row_limit_is_accepted(bulk_app: StorageRecorder) -> None:
-    reply = import_csv(SENDER, csv_body(numbers(MAX_IMPORT_ROWS)))
-    assert reply.status == 200
-    assert reply.json()["added"] == MAX_IMPORT_ROWS
+def test_exactly_the_row_limit_is_accepted(
+    bulk_app: StorageRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(optout_import, "MAX_IMPORT_ROWS", 40)  # the mechanism, on a small list
+    reply = import_csv(SENDER, csv_body(numbers(40)))
+    assert (reply.status, reply.json()["added"]) == (200, 40)
+    assert import_csv(SENDER, csv_body(numbers(41))).status == 413

@@ -7,16 +7,20 @@ PartitionKey = sender (E.164). Two kinds of rows:
   id), so that a late, older event cannot undo a newer one. `~` sorts after `+`, so the opt-out
   rows are exactly the RowKeys below `~`. A keyword change writes both rows in one entity-group
   transaction, conditional on their ETags.
+- RowKey = `~feed|<recipient>`: the pair's change-feed row (shared/tables/feed.py), written in
+  the same transaction as every change of the pair.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from azure.data.tables import TransactionOperation
 
-from shared.model import ConcurrencyConflict, KeywordState, Source
+from shared.model import ChangeKind, ConcurrencyConflict, KeywordState, Source
+from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber
 from shared.tables.base import (
     Entity,
@@ -27,6 +31,7 @@ from shared.tables.base import (
     upsert,
     utc,
 )
+from shared.tables.feed_rows import feed_from_entity, feed_key, feed_operation
 
 STATE_PREFIX = "~state|"
 
@@ -104,13 +109,16 @@ class TableOptOuts(TableAdapter):
         return set(self.get_many(sender.e164, (r.e164 for r in recipients)))
 
     def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
-        # Two point reads, the state row first and in sequence: every keyword change rewrites
-        # the state row, so a change landing between the reads makes the state ETag stale and
-        # the conditional write conflicts. Read concurrently, a START could see "no entry" from
-        # before a concurrent STOP and the state from after it, and leave the STOP's entry.
-        state = self.get_or_none(sender.e164, STATE_PREFIX + recipient.e164)
+        # The feed and state rows first (concurrently), then the entry: every change of the
+        # pair rewrites the feed row (and every keyword change the state row), so a change
+        # landing between the reads makes an ETag stale and the conditional write conflicts.
+        # Read all at once, a START could see "no entry" from before a concurrent STOP and the
+        # rows from after it, and leave the STOP's entry.
+        rows = self.get_many(sender.e164, [feed_key(recipient.e164), STATE_PREFIX + recipient.e164])
         entry = self.get_or_none(sender.e164, recipient.e164)
-        return state_from_entities(entry, state)
+        state = state_from_entities(entry, rows.get(STATE_PREFIX + recipient.e164))
+        feed = feed_from_entity(sender.e164, recipient.e164, rows.get(feed_key(recipient.e164)))
+        return replace(state, feed=feed)
 
     def apply_keyword(
         self,
@@ -121,7 +129,8 @@ class TableOptOuts(TableAdapter):
         opt_out: bool,
         event_at: datetime,
         message_id: str,
-    ) -> None:
+        keyword: str = "",
+    ) -> FeedRow:
         marker = state_to_entity(sender, recipient, event_at, message_id)
         ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
         if opt_out:
@@ -129,7 +138,23 @@ class TableOptOuts(TableAdapter):
             ops.append(replace_or_create(entry, state.entry_etag))
         elif state.entry_etag:
             ops.append(_delete(sender, recipient, if_unchanged(state.entry_etag)))
-        self.call(lambda: self._table.submit_transaction(ops))
+        feed = state.feed or FeedRow(sender.e164, recipient.e164)
+        if opt_out != state.opted_out:  # a change of state: its event is owed
+            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
+            change = feed.next_change(
+                kind,
+                event_at,
+                str(Source.KEYWORD),
+                country=recipient.country,
+                keyword=keyword,
+                message_id=message_id,
+            )
+            feed = feed.appended(change, datetime.now(UTC))
+        # Written even when unchanged: its ETag guards the pair against concurrent API changes.
+        feed = replace(feed, opted_out=opt_out)
+        ops.append(feed_operation(feed))
+        results = self.call(lambda: self._table.submit_transaction(ops))
+        return replace(feed, etag=results[-1].get("etag"))
 
 
 def _delete(

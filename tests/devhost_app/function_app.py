@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -80,3 +81,15 @@ def queue_ok(msg: func.QueueMessage) -> None:
 def queue_fail(msg: func.QueueMessage) -> None:
     _record(msg, "fail")
     raise ValueError("this message can never be processed")
+
+
+@app.timer_trigger(
+    schedule="%DEVHOST_TIMER_SCHEDULE%", arg_name="timer", run_on_startup=True, use_monitor=True
+)
+def tick(timer: func.TimerRequest) -> None:
+    """Records each run's start and end; overruns its 1 s schedule to show runs never overlap."""
+    started = time.time()
+    time.sleep(1.3)
+    out = Path(os.environ["DEVHOST_OUT_DIR"])
+    record = {"started": started, "ended": time.time(), "past_due": timer.past_due}
+    (out / f"timer-{started:.6f}.json").write_text(json.dumps(record))

@@ -1,0 +1,226 @@
+"""The change feed's outbox in the OptOuts table: ChangeFeedStore on Azure Table Storage.
+
+Each sender/recipient pair that ever changed has a feed row in the sender's partition, RowKey
+`~feed|<recipient>` (`~` sorts after every E.164 number, so the opt-out entries stay exactly
+the RowKeys below `~` and listings never see it): `Version` (the pair's change count: the
+order of its events), `Owed` (the changes whose events are not known to be published, JSON,
+oldest first), `OwedCount` and `OwedSince` (for the sweep's query).
+
+A change writes the opt-out entry and the feed row in ONE entity-group transaction, both
+conditional (entry: create, or delete if unchanged; feed row: create, or replace if unchanged):
+the change is never committed without its event being owed, and of two writers of one pair only
+one wins; the other re-reads and decides again (often it is then a no-op). Two operations per
+recipient: at most 50 recipients per transaction. Keyword changes add their feed row to the
+transaction `TableOptOuts.apply_keyword` submits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.data.tables import TransactionOperation
+
+from shared.model import ChangeKind, ConcurrencyConflict, Source
+from shared.optout_events import Applied, FeedRow, OptOutChange
+from shared.phone import PhoneNumber, mask
+from shared.tables.base import (
+    MAX_TRANSACTION_OPERATIONS,
+    Entity,
+    Operation,
+    TableAdapter,
+    chunks,
+    if_unchanged,
+)
+from shared.tables.feed_rows import (
+    FEED_END,
+    FEED_PREFIX,
+    feed_from_entity,
+    feed_key,
+    feed_operation,
+)
+from shared.tables.optouts import entry_to_entity
+
+log = logging.getLogger(__name__)
+
+CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 2  # entry + feed row
+MAX_CONFLICT_RETRIES = 8
+BACKOFF_SECONDS = 0.005  # random back-off before retry n: up to 5 ms * 2**n
+
+
+@dataclass(frozen=True)
+class _Request:
+    sender: PhoneNumber
+    opt_out: bool
+    source: Source
+    message_id: str
+
+    def plan(
+        self,
+        recipient: PhoneNumber,
+        entry: Entity | None,
+        row: FeedRow,
+        when: datetime,
+        now: datetime,
+    ) -> tuple[OptOutChange, FeedRow, list[Operation]]:
+        """The change, the feed row owing it, and the two operations that write them."""
+        kind = ChangeKind.ADDED if self.opt_out else ChangeKind.REMOVED
+        change = row.next_change(
+            kind, when, str(self.source), country=recipient.country, message_id=self.message_id
+        )
+        owing = row.appended(change, now)
+        entry_op: Operation
+        if self.opt_out:
+            new = entry_to_entity(self.sender, recipient, when, self.source, self.message_id)
+            entry_op = (TransactionOperation.CREATE, new)
+        else:
+            # Guessed from the feed row (no entry read): unconditional, but the feed row's
+            # condition still serialises the pair, and a missing entry fails the transaction.
+            key = {"PartitionKey": self.sender.e164, "RowKey": recipient.e164}
+            cond = if_unchanged(entry.metadata["etag"]) if entry is not None else {}
+            entry_op = (TransactionOperation.DELETE, key, cond)
+        return change, owing, [entry_op, feed_operation(owing)]
+
+
+class TableChangeFeed(TableAdapter):
+    """ChangeFeedStore: API and import changes with their owed events; clearing; the sweep."""
+
+    def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
+        """One transaction (<= 100 operations, one partition); each result has the new ETag."""
+        return list(self.call(lambda: self._table.submit_transaction(list(ops))))
+
+    def feed_rows(self, sender: str, recipients: Sequence[str]) -> list[FeedRow]:
+        found = self.get_many(sender, (feed_key(r) for r in recipients))
+        return [feed_from_entity(sender, r, found.get(feed_key(r))) for r in recipients]
+
+    def apply(
+        self,
+        sender: PhoneNumber,
+        recipients: Sequence[PhoneNumber],
+        *,
+        opt_out: bool,
+        at: datetime,
+        source: Source,
+        message_id: str = "",
+        times: Mapping[str, datetime] | None = None,
+    ) -> list[Applied]:
+        """Opt the recipients out (or in): what actually changes, each with its event owed.
+        `times` (E.164 -> time) overrides `at` per recipient (an import's own times).
+
+        The first round guesses, to save reads: an opt-out assumes new people (create entry and
+        feed row, no reads at all); an opt-in of people whose feed row says "opted out" reads
+        only the feed rows. A wrong guess fails its transaction (a conflict), and the later
+        rounds read entries and feed rows and decide from them."""
+        request = _Request(sender, opt_out, source, message_id)
+        pending = list({r.e164: r for r in recipients}.values())
+        applied: list[Applied] = []
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            if not pending:
+                return applied
+            if attempt:
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
+            todo = self._to_change(sender, pending, opt_out, guess=attempt == 0)
+            pending = []
+            # After a second conflict, one transaction per recipient: the others of a contended
+            # chunk then go through even while one pair keeps changing.
+            size = CHANGES_PER_TRANSACTION if attempt < 2 else 1
+            for chunk in chunks(todo, size):
+                done = self._submit(request, chunk, at, times or {})
+                if done is None:
+                    log.info("Concurrent change for sender %s; reading again", mask(sender.e164))
+                    pending.extend(r for r, _, _ in chunk)
+                else:
+                    applied.extend(done)
+        if pending:
+            raise ConcurrencyConflict("too many concurrent changes of the same recipients")
+        return applied
+
+    def _submit(
+        self,
+        request: _Request,
+        chunk: Sequence[tuple[PhoneNumber, Entity | None, FeedRow]],
+        at: datetime,
+        times: Mapping[str, datetime],
+    ) -> list[Applied] | None:
+        """One transaction for `chunk`: the applied changes, or None on a conflict."""
+        now = datetime.now(UTC)
+        plans = [request.plan(r, e, row, times.get(r.e164, at), now) for r, e, row in chunk]
+        try:
+            results = self.submit([op for plan in plans for op in plan[2]])
+        except ConcurrencyConflict:
+            return None
+        # Results are in operation order; each pair's feed row is its second operation.
+        return [
+            Applied(change, replace(row, etag=results[2 * i + 1].get("etag")))
+            for i, (change, row, _) in enumerate(plans)
+        ]
+
+    def _to_change(
+        self, sender: PhoneNumber, pending: Sequence[PhoneNumber], opt_out: bool, *, guess: bool
+    ) -> list[tuple[PhoneNumber, Entity | None, FeedRow]]:
+        """The recipients that must change, with their entry (None: absent, or not read) and
+        feed row as read (or guessed). The entry, not the feed row, is the authority: a feed
+        row is trusted only to say "opted out" for an opt-in, where a wrong guess fails the
+        delete. Unchanged recipients cost one read: their feed row is not read."""
+        if guess and opt_out:
+            return [(r, None, FeedRow(sender.e164, r.e164)) for r in pending]
+        rows_by: dict[str, FeedRow] = {}
+        if guess:
+            rows_by = {
+                row.recipient: row for row in self.feed_rows(sender.e164, [r.e164 for r in pending])
+            }
+        trusted = {k for k, row in rows_by.items() if row.opted_out}
+        entries = self.get_many(sender.e164, [r.e164 for r in pending if r.e164 not in trusted])
+        changing = [r for r in pending if (r.e164 in trusted or r.e164 in entries) != opt_out]
+        unread = [r.e164 for r in changing if r.e164 not in rows_by]
+        rows_by.update((row.recipient, row) for row in self.feed_rows(sender.e164, unread))
+        return [(r, entries.get(r.e164), rows_by[r.e164]) for r in changing]
+
+    def clear(self, rows: Sequence[FeedRow]) -> None:
+        """Forget the owed changes of `rows` (as read or committed, with their ETags) now that
+        they are published: one conditional transaction per 100 rows of a sender; rows changed
+        since (a newer change, a concurrent clear) are re-read and cleared one by one, keeping
+        whatever became owed since."""
+        by_sender: dict[str, list[FeedRow]] = {}
+        for row in rows:
+            if row.owed:
+                by_sender.setdefault(row.sender, []).append(row)
+        for group in by_sender.values():
+            for chunk in chunks(group, MAX_TRANSACTION_OPERATIONS):
+                try:
+                    self.submit([feed_operation(r.without(r.owed)) for r in chunk])
+                except ConcurrencyConflict:
+                    for row in chunk:
+                        self._clear_one(row)
+
+    def _clear_one(self, published: FeedRow) -> None:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            [now] = self.feed_rows(published.sender, [published.recipient])
+            remaining = now.without(published.owed)
+            if now.etag is None or remaining.owed == now.owed:
+                return  # cleared by someone else already
+            try:
+                self.submit([feed_operation(remaining)])
+                return
+            except ConcurrencyConflict:
+                continue
+        log.warning("Events of %s stay owed; the sweep retries", mask(published.recipient))
+
+    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
+        """Every feed row owing events since before `owed_before`, across all senders. A
+        cross-partition query: the service scans the table (billed per page of up to 1000 rows
+        or 5 s of scanning), so the sweep runs rarely; the inline publisher leaves nothing
+        owed in the normal case."""
+        query = "RowKey ge @lo and RowKey lt @hi and OwedCount gt 0 and OwedSince lt @before"
+        params = {"lo": FEED_PREFIX, "hi": FEED_END, "before": owed_before.astimezone(UTC)}
+
+        def read() -> list[FeedRow]:
+            found = self._table.query_entities(query, parameters=params, results_per_page=1000)
+            return [feed_from_entity(e["PartitionKey"], e["Recipient"], e) for e in found]
+
+        yield from self.call(read)
