@@ -33,10 +33,12 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
-## Storage requests and latency per call, against a private Azurite.
+## Storage requests and latency per call, and inbound keyword throughput through the local
+## host, against a private Azurite.
 bench: install
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
+	$(PY) -m bench.inbound
 	$(PY) -m bench.bulk
 
 lint: install

@@ -1,8 +1,10 @@
 """Queue trigger listeners with the host's `extensions.queues` semantics.
 
 Per queue-triggered function one polling thread receives up to `batchSize` messages, hands them
-to a thread pool (so a batch runs concurrently), and fetches the next batch once the number of
-messages in flight drops to `newBatchThreshold`. An empty queue is polled with exponential
+to the worker's thread pool (so a batch runs concurrently), and fetches the next batch once the
+number of messages in flight drops to `newBatchThreshold`. As in the Python worker, at most
+`PYTHON_THREADPOOL_THREAD_COUNT` invocations run at once (default: min(32, CPUs + 4)); the
+other messages in flight wait for a thread. An empty queue is polled with exponential
 back-off from 100 ms up to `maxPollingInterval`. Success deletes the message. Failure makes it
 visible again after `visibilityTimeout`; a message that fails with its dequeue count at
 `maxDequeueCount` (or arrives with a higher count) is copied, text unchanged, to
@@ -31,6 +33,7 @@ from devhost.functions import QueueFunction
 from devhost.invocation import Invocation, invoke_sync
 from devhost.settings import QueueOptions
 from shared import connections
+from shared.http_transport import pooled_transport
 from shared.settings import SettingsError
 
 log = logging.getLogger("devhost")
@@ -43,6 +46,29 @@ QUEUE_API_VERSION = os.environ.get("DEVHOST_QUEUE_API_VERSION") or connections.Q
 # Messages are leased for this long while a function runs (the host renews its lease; 10 min
 # covers any local run without that machinery).
 LEASE_SECONDS = 600
+THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
+MAX_THREAD_COUNT = 32
+
+
+def worker_thread_count(environ: Mapping[str, str] | None = None) -> int:
+    """How many sync invocations the Python worker runs at once: `PYTHON_THREADPOOL_THREAD_COUNT`
+    (1-32), else Python's ThreadPoolExecutor default, as the worker does on Python 3.9+."""
+    env = os.environ if environ is None else environ
+    raw = (env.get(THREAD_COUNT_SETTING) or "").strip()
+    default = min(MAX_THREAD_COUNT, (os.cpu_count() or 1) + 4)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_THREAD_COUNT:
+        log.warning(
+            "%s must be an integer from 1 to %d; using %d", THREAD_COUNT_SETTING, MAX_THREAD_COUNT,
+            default,
+        )  # fmt: skip
+        return default
+    return value
 
 
 class ConnectionSettingError(ValueError):
@@ -60,9 +86,11 @@ def queue_service_client(
         "retry_total": 1,
         "initial_backoff": 0.5,
         "increment_base": 2,
-        "connection_timeout": 5,
-        "read_timeout": 30,
         "api_version": QUEUE_API_VERSION,
+        # the polling thread and every worker thread share the client: a connection each
+        "transport": pooled_transport(
+            worker_thread_count(environ) + 2, connection_timeout=5, read_timeout=30
+        ),
     }
     try:
         return connections.queue_service_client(environ, connection, **kwargs)
@@ -105,8 +133,7 @@ class QueueListener:
         self._in_flight = 0
         self._cond = threading.Condition()
         self._pool = ThreadPoolExecutor(
-            max_workers=options.batch_size + options.new_batch_threshold,
-            thread_name_prefix=f"queue-{fn.name}",
+            max_workers=worker_thread_count(environ), thread_name_prefix=f"queue-{fn.name}"
         )
         self._thread: threading.Thread | None = None
         self._queue_ready = False

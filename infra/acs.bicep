@@ -16,9 +16,13 @@ param appPrincipalId string
 @description('Tags for the system topic.')
 param tags object = {}
 
-// Communication and Email Service Owner: ACS has no narrower built-in role that authorizes
-// Entra ID callers of the SMS data plane (custom roles are not honoured). It is scoped to this
-// one ACS resource only.
+// Communication and Email Service Owner (built-in, 09976791-...). ACS authorizes Entra ID
+// callers of its SMS API through Azure RBAC on the resource, and has no narrower built-in role
+// that can send SMS (no SMS-sender or data-plane role exists). What the role allows, on this
+// one ACS resource only (it is assigned nowhere else): read, write and delete the resource,
+// list and regenerate its access keys, link a notification hub, manage its Event Grid filters,
+// and the same on Email Communication Services resources; with those, send SMS with an Entra ID
+// token. The app only sends SMS; the rest is unused. See infra/README.md ("Why this ACS role").
 var communicationAndEmailServiceOwner = '09976791-48a7-449e-bb21-39d1a415f350'
 
 resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
@@ -35,7 +39,7 @@ resource smsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: systemTopicName
   // ACS is a global resource; its system topic is global too.
   location: 'global'
@@ -51,4 +55,5 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
 
 output endpoint string = 'https://${acs.properties.hostName}'
 output systemTopicName string = systemTopic.name
+output systemTopicId string = systemTopic.id
 output systemTopicPrincipalId string = systemTopic.identity.principalId

@@ -33,7 +33,9 @@ param deploymentContainerName string
 ])
 param pythonVersion string = '3.11'
 
-@description('Flex Consumption: maximum number of instances.')
+@description('Flex Consumption: maximum number of instances (the plan allows 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
 param maximumInstanceCount int = 100
 
 @description('Flex Consumption: instance memory size in MB.')
@@ -119,6 +121,24 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         version: pythonVersion
       }
     }
+  }
+}
+
+// No basic (user name and password) publishing: FTP and the SCM site accept Entra ID only.
+// `azd deploy` publishes to the deployment container with Entra ID, so nothing needs them.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

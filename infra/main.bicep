@@ -2,7 +2,9 @@
 // - a resource group with the Function App (Flex Consumption, Python), its storage account
 //   (shared keys off), Application Insights, Key Vault and a user-assigned identity;
 // - in the existing ACS resource's resource group: the identity's ACS role, the Event Grid
-//   system topic and the subscription delivering SMSReceived events to the `sms-inbound` queue.
+//   system topic and the subscription delivering SMSReceived events to the `sms-inbound` queue
+//   (undeliverable ones to a dead-letter container);
+// - optionally (alertEmail), alerts for dead-lettered, dropped and poisoned events and failures.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -11,7 +13,41 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region for the Function App and its resources (Flex Consumption must be available there).')
+@description('Region for the Function App and its resources: one where Flex Consumption is available (the list of the Microsoft Flex Consumption azd templates; `az functionapp list-flexconsumption-locations` lists the current ones).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -62,8 +98,25 @@ param optoutAccessKeySeed string
 ])
 param pythonVersion string = '3.11'
 
-@description('Flex Consumption: maximum number of instances.')
+@description('Flex Consumption: maximum number of instances (the plan allows 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
 param maximumInstanceCount int = 100
+
+@description('Storage redundancy. Empty: Standard_ZRS in regions that support zone-redundant storage, else Standard_LRS.')
+@allowed([
+  ''
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param storageSkuName string = ''
+
+@description('E-mail address for operator alerts (dead-lettered, dropped or poisoned inbound events, function failures). Empty: no alerts are deployed.')
+param alertEmail string = ''
 
 // Contract with the app code (function_app.py, shared/settings.py); do not rename.
 var inboundQueueName = 'sms-inbound'
@@ -73,6 +126,7 @@ var tableNames = {
   programs: 'SenderPrograms'
 }
 var accessKeysSecretName = 'optout-access-keys'
+var deadLetterContainerName = 'sms-inbound-deadletter' // shared/deadletter.py DEADLETTER_CONTAINER
 
 var acsIdParts = split(acsResourceId, '/')
 var acsSubscriptionId = acsIdParts[2]
@@ -84,6 +138,40 @@ var tags = {
   'azd-env-name': environmentName
 }
 var functionAppName = 'func-api-${resourceToken}'
+// Unique per azd environment: a second environment on the same ACS resource gets its own
+// subscription instead of taking over the first one's.
+var eventSubscriptionName = 'sms-inbound-${resourceToken}'
+// Flex Consumption regions (above) that support zone-redundant storage (ZRS) for standard
+// general-purpose v2 accounts (Microsoft's "Azure regions that support zone-redundant storage").
+var zoneRedundantStorageRegions = [
+  'australiaeast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'westeurope'
+  'westus2'
+  'westus3'
+]
+var defaultStorageSku = contains(zoneRedundantStorageRegions, location) ? 'Standard_ZRS' : 'Standard_LRS'
+var storageSku = empty(storageSkuName) ? defaultStorageSku : storageSkuName
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -109,8 +197,10 @@ module storage 'storage.bicep' = {
     name: 'st${resourceToken}'
     location: location
     tags: tags
+    skuName: storageSku
     deploymentContainerName: deploymentContainerName
     inboundQueueName: inboundQueueName
+    deadLetterContainerName: deadLetterContainerName
     tableNames: [
       tableNames.optOuts
       tableNames.history
@@ -174,17 +264,46 @@ module queueSenderRole 'queue-sender-role.bicep' = {
   }
 }
 
+module deadLetterRole 'deadletter-role.bicep' = {
+  name: 'deadletter-role'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: deadLetterContainerName
+    principalId: acs.outputs.systemTopicPrincipalId
+  }
+}
+
 module smsReceivedSubscription 'eventgrid-subscription.bicep' = {
   name: 'sms-received-${resourceToken}'
   scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
   params: {
+    name: eventSubscriptionName
     systemTopicName: acs.outputs.systemTopicName
     storageAccountId: storage.outputs.id
     queueName: inboundQueueName
+    deadLetterContainerName: deadLetterContainerName
   }
   dependsOn: [
     queueSenderRole
+    deadLetterRole
   ]
+}
+
+module alerts 'alerts.bicep' = if (!empty(alertEmail)) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    alertEmail: alertEmail
+    actionGroupName: 'ag-${resourceToken}'
+    namePrefix: 'alert-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.id
+    systemTopicId: acs.outputs.systemTopicId
+    eventSubscriptionName: smsReceivedSubscription.outputs.name
+    poisonQueueName: '${inboundQueueName}-poison'
+  }
 }
 
 module functionApp 'function-app.bicep' = {
@@ -224,6 +343,7 @@ output SERVICE_API_URI string = functionApp.outputs.uri
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output ACS_SYSTEM_TOPIC_NAME string = acs.outputs.systemTopicName
+output EVENT_SUBSCRIPTION_NAME string = smsReceivedSubscription.outputs.name
 output AZURE_APP_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 
 // -- Change feed (issue 11): the events queue and, when enabled, an Event Grid custom topic ----

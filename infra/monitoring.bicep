@@ -38,4 +38,5 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output name string = applicationInsights.name
+output id string = applicationInsights.id
 output connectionString string = applicationInsights.properties.ConnectionString

@@ -1,5 +1,7 @@
 // Data-plane roles for the app's user-assigned identity in the app's resource group. Only data
 // roles, each scoped to the one resource it is for: no Owner, Contributor or role-management role.
+// (The identity's one management role, Communication and Email Service Owner on the ACS resource
+// only, is in acs.bicep; infra/README.md says what it allows and why.)
 
 @description('Principal (object) id of the app identity.')
 param principalId string

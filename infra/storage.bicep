@@ -1,6 +1,7 @@
 // The storage account the Functions host and the app use: host state (blobs), the Flex
-// Consumption deployment package container, the inbound SMS queue (and its poison queue), and
-// the opt-out tables. Shared-key access is disabled: every client authenticates with Entra ID.
+// Consumption deployment package container, the inbound SMS queue (and its poison queue), the
+// Event Grid dead-letter container, and the opt-out tables. Shared-key access is disabled: every
+// client authenticates with Entra ID.
 
 @description('Storage account name (3-24 lowercase letters and digits).')
 @minLength(3)
@@ -13,11 +14,25 @@ param location string
 @description('Tags for the account.')
 param tags object = {}
 
+@description('Redundancy (SKU) of the account. main.bicep picks Standard_ZRS where the region supports zone-redundant storage.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param skuName string
+
 @description('Blob container that holds the Flex Consumption deployment package.')
 param deploymentContainerName string
 
 @description('Queue the Event Grid subscription delivers SMSReceived events to.')
 param inboundQueueName string
+
+@description('Blob container Event Grid writes undeliverable SMSReceived events to.')
+param deadLetterContainerName string
 
 @description('Table names the app uses.')
 param tableNames array
@@ -28,7 +43,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_LRS'
+    name: skuName
   }
   properties: {
     accessTier: 'Hot'
@@ -55,6 +70,15 @@ resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobServices
   name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Event Grid dead-letters here what it could not deliver to the inbound queue; the app replays it.
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: deadLetterContainerName
   properties: {
     publicAccess: 'None'
   }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from shared.settings import STORAGE_CONNECTION, SettingsError
@@ -25,6 +26,7 @@ class StorageConnection:
     connection_string: str = ""
     table_service_uri: str = ""
     queue_service_uri: str = ""
+    blob_service_uri: str = ""
     credential: str = ""
     client_id: str = ""
 
@@ -52,10 +54,13 @@ def storage_connection(
     account = _setting(env, prefix + "accountName")
     uri = _setting(env, prefix + "tableServiceUri")
     queue_uri = _setting(env, prefix + "queueServiceUri") or _setting(env, prefix + "serviceUri")
+    blob_uri = _setting(env, prefix + "blobServiceUri")
     if not uri and account:
         uri = f"https://{account}.table.core.windows.net"
     if not queue_uri and account:
         queue_uri = f"https://{account}.queue.core.windows.net"
+    if not blob_uri and account:
+        blob_uri = f"https://{account}.blob.core.windows.net"
     if not uri and not queue_uri:
         raise SettingsError(
             f"No storage connection: set {name} to a connection string, or "
@@ -64,6 +69,7 @@ def storage_connection(
     return StorageConnection(
         table_service_uri=uri.rstrip("/"),
         queue_service_uri=queue_uri.rstrip("/"),
+        blob_service_uri=blob_uri.rstrip("/"),
         credential=_setting(env, prefix + "credential"),
         client_id=_setting(env, prefix + "clientId"),
     )
@@ -92,9 +98,10 @@ def table_service_client(
     )
 
 
-# Azurite 3.35 (what `make run` and the tests use) serves queue API versions up to this one;
-# Azure serves it too. The SDK's own default is newer than Azurite knows.
+# Azurite 3.35 (what `make run` and the tests use) serves queue and blob API versions up to this
+# one; Azure serves it too. The SDKs' own defaults are newer than Azurite knows.
 QUEUE_API_VERSION = "2025-11-05"
+BLOB_API_VERSION = "2025-11-05"
 
 
 def queue_service_client(
@@ -108,4 +115,21 @@ def queue_service_client(
         raise SettingsError(f"No queue endpoint: set {name}__queueServiceUri or __accountName")
     return QueueServiceClient(
         account_url=conn.queue_service_uri, credential=_token_credential(conn), **client_kwargs
+    )
+
+
+def blob_service_client(
+    env: Mapping[str, str] | None = None, **client_kwargs: Any
+) -> BlobServiceClient:
+    """Blob service of the app's storage account (the Event Grid dead-letter container)."""
+    conn = storage_connection(env)
+    client_kwargs.setdefault("api_version", BLOB_API_VERSION)
+    if conn.connection_string:
+        return BlobServiceClient.from_connection_string(conn.connection_string, **client_kwargs)
+    if not conn.blob_service_uri:
+        raise SettingsError(
+            f"No blob endpoint: set {STORAGE_CONNECTION}__blobServiceUri or __accountName"
+        )
+    return BlobServiceClient(
+        account_url=conn.blob_service_uri, credential=_token_credential(conn), **client_kwargs
     )

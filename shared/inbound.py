@@ -3,12 +3,13 @@
 Delivery from the queue is at least once and in any order; the effect must be exactly once:
 
 - Each keyword event has a history row whose key is derived from the event, so a redelivered
-  event finds its row and changes nothing. The row's ReplyStatus says whether the reply went
-  (`sent`), is being sent (`sending`, with the time the attempt claimed it) or still has to go
-  (`pending`, after a failed attempt). A delivery sends only after winning the claim (the row's
-  creation, or an ETag-conditional update), so concurrent copies of one event send one reply; a
-  copy that finds a live claim raises so the host retries it later, and a claim older than
-  REPLY_LEASE (its sender crashed) is taken over, so the reply is not lost either.
+  event finds its row (creating it fails) and changes nothing. The row's ReplyStatus says
+  whether the reply went (`sent`), is being sent (`sending`, with the time the attempt claimed
+  it) or still has to go (`pending`, after a failed attempt). A delivery sends only after
+  winning the claim (the row's creation, or an ETag-conditional update), so concurrent copies
+  of one event send one reply; a copy that finds a live claim raises so the host retries it
+  later, and a claim older than REPLY_LEASE (its sender crashed) is taken over, so the reply is
+  not lost either.
 - STOP/START apply in ReceivedTimestamp order: the store keeps the newest applied event per
   sender/recipient, and an older event that arrives later is recorded as `superseded`. The state
   row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.bursts import Bursts
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
 from shared.feed import ChangeFeed
 from shared.keywords import Classification, classify
@@ -51,6 +53,13 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
+NO_HISTORY = KeywordState(
+    opted_out=False,
+    opted_out_at=None,
+    opt_out_source=None,
+    last_event_at=None,
+    last_message_id=None,
+)
 # Longer than one send can take (SmsClient: 2 tries of at most 5 s connect + 15 s read).
 REPLY_LEASE = timedelta(seconds=90)
 
@@ -77,10 +86,12 @@ class InboundProcessor:
         clock: Callable[[], datetime] = utcnow,
         *,
         feed: ChangeFeed | None = None,
+        bursts: Bursts | None = None,
     ) -> None:
         """`feed` publishes a change's event right after it is applied; without it the event
         stays owed in the store and the feed's sweep publishes it later."""
         self._feed = feed
+        self._bursts = bursts or Bursts()
         self._states = states
         self._history = history
         self._programs = programs
@@ -99,23 +110,20 @@ class InboundProcessor:
             log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         record = _keyword_record(sms, found, sender, recipient)
-        existing = self._history.get_history(record)
-        if existing is not None:
-            status = ReplyStatus(existing.reply_status)
-            if status.in_progress:
-                status = self._take_over_reply(existing, found, program)
-            log.info("Duplicate delivery of a %s event from %s", found.action, mask(recipient))
-            return InboundResult(found.action, Outcome.DUPLICATE, status)
-        return self._first_delivery(sms, found, program, record)
+        return self._deliver(sms, found, program, (sender, recipient), record)
 
-    def _first_delivery(
+    def _deliver(
         self,
         sms: InboundSms,
         found: Classification,
         program: SenderProgram | None,
+        parties: tuple[PhoneNumber, PhoneNumber],
         record: HistoryRecord,
     ) -> InboundResult:
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
+        """Apply (idempotent: a redelivery finds its own event in the state row, or a newer
+        one), then create the history row, which claims the reply; a redelivery meets the row
+        there and finishes what the first delivery left (`_redelivered`)."""
+        sender, recipient = parties
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
@@ -131,8 +139,7 @@ class InboundProcessor:
         try:
             self._history.create_history(record)  # creating the row claims the reply
         except AlreadyRecorded:
-            # A concurrent delivery of the same event got there first; it sends the reply.
-            return InboundResult(found.action, Outcome.DUPLICATE)
+            return self._redelivered(record, found, program)
         status = self._send(record, found, program) if reply_due else ReplyStatus.NONE
         log.info(
             "%s from %s to %s: %s (reply %s)",
@@ -143,6 +150,18 @@ class InboundProcessor:
             status,
         )
         return InboundResult(found.action, outcome, status)
+
+    def _redelivered(
+        self, record: HistoryRecord, found: Classification, program: SenderProgram | None
+    ) -> InboundResult:
+        existing = self._history.get_history(record)
+        if existing is None:  # cannot be (rows are never deleted): let the host retry
+            raise ConcurrencyConflict("history row exists but cannot be read")
+        status = ReplyStatus(existing.reply_status)
+        if status.in_progress:
+            status = self._take_over_reply(existing, found, program)
+        log.info("Duplicate delivery of a %s event from %s", found.action, mask(existing.recipient))
+        return InboundResult(found.action, Outcome.DUPLICATE, status)
 
     def _plain_language_enabled(self, program: SenderProgram | None) -> bool:
         if program is not None and program.plain_language_optout is not None:
@@ -158,6 +177,11 @@ class InboundProcessor:
         *,
         opt_out: bool,
     ) -> Outcome:
+        if opt_out and self._bursts.arrived(sender.e164):
+            row = self._first_keyword(sender, recipient, sms, keyword)
+            if row is not None:
+                self._publish(row)
+                return Outcome.APPLIED
         for _ in range(MAX_CONFLICT_RETRIES):
             state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
@@ -182,6 +206,27 @@ class InboundProcessor:
             self._publish(row)
             return Outcome.APPLIED
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+    def _first_keyword(
+        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, keyword: str
+    ) -> FeedRow | None:
+        """In a burst (a campaign's STOPs) most people have no history with the sender: write
+        the STOP as if so, without reading first. It is the very transaction the reads would
+        lead to for such a person (state row, entry and feed row all created, the change's
+        event owed), and it fails if any of them exists; that person is then read and decided
+        as usual. Saves the reads for each new person; costs one write for anyone else."""
+        try:
+            return self._states.apply_keyword(
+                sender,
+                recipient,
+                NO_HISTORY,
+                opt_out=True,
+                event_at=sms.received_at,
+                message_id=sms.message_id,
+                keyword=keyword,
+            )
+        except ConcurrencyConflict:
+            return None
 
     def _publish(self, row: FeedRow | None) -> None:
         if self._feed is not None and row is not None and row.owed:

@@ -12,21 +12,24 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-import requests
 from azure.core.pipeline.transport import RequestsTransport
 
-from shared.connections import queue_service_client, table_service_client
+from shared import http_transport
+from shared.connections import blob_service_client, queue_service_client, table_service_client
+from shared.deadletter import DEADLETTER_CONTAINER, ReplayResult
+from shared.deadletter import replay_deadletters as replay_deadletter_blobs
 from shared.event_publishers import make_publisher
 from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
 from shared.imports import ImportService
 from shared.inbound import InboundProcessor
 from shared.pagetoken import PageTokens
-from shared.poison import replay_poison
+from shared.poison import INBOUND_QUEUE, replay_poison
+from shared.program_cache import CachedPrograms
 from shared.replies import make_reply_sender
 from shared.repositories import HistoryReader, OptOutListing, SenderPrograms
 from shared.service import OptOutService
-from shared.settings import Settings, SettingsError
+from shared.settings import API_SETTINGS, Settings
 from shared.tables import TableStore
 from shared.tables.base import MAX_PARALLEL_READS
 
@@ -60,22 +63,23 @@ def settings() -> Settings:
     return _get("settings", Settings.from_env)
 
 
+# A connection per concurrent request: the store's parallel point reads, plus every invocation
+# the worker runs at once (PYTHON_THREADPOOL_THREAD_COUNT is at most 32).
+STORAGE_POOL_SIZE = MAX_PARALLEL_READS + 32
+
+
 def pooled_transport(pool_size: int) -> RequestsTransport:
-    """azure-core's requests transport keeps 10 connections per host by default; concurrent
-    point reads need as many as they run in parallel."""
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    """azure-core's requests transport keeps 10 connections per host by default; beyond that,
+    each extra connection is opened, used once and dropped."""
     timeouts = {k: v for k, v in STORAGE_CLIENT_OPTIONS.items() if k.endswith("_timeout")}
-    return RequestsTransport(session=session, session_owner=False, **timeouts)
+    return http_transport.pooled_transport(pool_size, **timeouts)
 
 
 def store() -> TableStore:
     def build() -> TableStore:
         s = settings()
         client = table_service_client(
-            transport=pooled_transport(MAX_PARALLEL_READS), **STORAGE_CLIENT_OPTIONS
+            transport=pooled_transport(STORAGE_POOL_SIZE), **STORAGE_CLIENT_OPTIONS
         )
         return TableStore(client, s.optout_table, s.history_table, s.programs_table)
 
@@ -133,7 +137,7 @@ def inbound_processor() -> InboundProcessor:
         return InboundProcessor(
             tables.optouts,
             tables.history,
-            tables.programs,
+            CachedPrograms(tables.programs),  # a burst for one sender reads it once
             replies,
             settings(),
             feed=change_feed(),
@@ -154,9 +158,25 @@ def page_tokens() -> PageTokens:
     return _get("page_tokens", lambda: PageTokens.from_access_keys(settings().access_keys))
 
 
+def _storage_options() -> dict[str, Any]:
+    """Queue and blob clients retry with the storage SDKs' own policy, whose default back-off
+    (15 s, then 15 + 3^n s) would hold a replay request for over 40 s when storage is down."""
+    return {**STORAGE_CLIENT_OPTIONS, "initial_backoff": 0.5, "increment_base": 2}
+
+
 def replay_poison_messages(limit: int) -> int:
-    service = _get("queues", lambda: queue_service_client(**STORAGE_CLIENT_OPTIONS))
+    service = _get("queues", lambda: queue_service_client(**_storage_options()))
     return replay_poison(service, limit)
+
+
+def replay_deadletters(limit: int) -> ReplayResult:
+    queues = _get("queues", lambda: queue_service_client(**_storage_options()))
+    blobs = _get("blobs", lambda: blob_service_client(**_storage_options()))
+    return replay_deadletter_blobs(
+        blobs.get_container_client(DEADLETTER_CONTAINER),
+        queues.get_queue_client(INBOUND_QUEUE),
+        limit,
+    )
 
 
 def reset() -> None:
@@ -166,14 +186,17 @@ def reset() -> None:
 
 
 def startup_checks() -> None:
-    """Say at start what will not work, instead of at the first request or message."""
-    try:
-        s = settings()
-    except SettingsError as exc:
-        log.error("Configuration error (requests will get 500 until fixed): %s", exc)
-        return
-    if not s.access_keys:
-        log.error("OPTOUT_ACCESS_KEYS is empty: every API request will be refused with 401")
+    """Say once, at start, what will not work (GET /health says the same)."""
+    s = settings()
+    for problem in s.health:
+        if problem.setting in API_SETTINGS:
+            log.error(
+                "Configuration problem: %s (API requests are refused until it is fixed; "
+                "keyword events keep working)",
+                problem,
+            )
+        else:
+            log.error("Configuration problem: %s", problem)
     if not s.replies_enabled:
         log.warning(
             "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 
@@ -25,8 +25,108 @@ DEFAULT_BRAND = "Our messages"
 DEFAULT_HELP_CONTACT = "our support team"
 
 
+# What Azure leaves in an app setting while a Key Vault reference cannot be resolved yet.
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+
+ACCESS_KEYS = "OPTOUT_ACCESS_KEYS"
+MAX_BODY_BYTES = "OPTOUT_MAX_BODY_BYTES"
+CLOCK_SKEW_SECONDS = "OPTOUT_CLOCK_SKEW_SECONDS"
+ACS_CONNECTION_STRING = "ACS_CONNECTION_STRING"
+# The settings the HTTP API cannot serve without; keyword events need none of them (each part
+# checks only what it uses: a broken API key must never stop a STOP).
+API_SETTINGS = frozenset({ACCESS_KEYS, MAX_BODY_BYTES, CLOCK_SKEW_SECONDS})
+
+
 class SettingsError(ValueError):
-    """A setting is present but unusable; raised at start so the problem is obvious."""
+    """A setting is present but unusable, for the part that needs it."""
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """Which setting is unusable and why; never its value (it may be a secret)."""
+
+    setting: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.setting}: {self.reason}"
+
+
+class _Reader:
+    """Reads settings from the environment, recording problems instead of raising: an unusable
+    value falls back to the default and is reported (health, start-up log, the part using it)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[SettingProblem] = []
+
+    def problem(self, name: str, reason: str) -> None:
+        self.problems.append(SettingProblem(name, reason))
+
+    def raw(self, name: str) -> str:
+        value = self.env.get(name) or ""
+        if value.strip().startswith(KEY_VAULT_REFERENCE):
+            self.problem(
+                name,
+                "is an unresolved Key Vault reference: the app cannot read the secret (yet); "
+                "check the secret exists and the app's identity may read it",
+            )
+            return ""
+        return value
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.raw(name) or default
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name).strip().lower()
+        if value in {"1", "true", "yes", "on"}:
+            return True
+        if value in {"0", "false", "no", "off"}:
+            return False
+        if value:
+            self.problem(name, f"expected true or false; using the default ({default})")
+        return default
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        value = self.raw(name).strip()
+        if not value:
+            return default
+        if not value.lstrip("-").isdigit():
+            self.problem(name, f"expected an integer; using the default ({default})")
+            return default
+        if int(value) < minimum:
+            self.problem(name, f"must be at least {minimum}; using the default ({default})")
+            return default
+        return int(value)
+
+    def access_keys(self, name: str) -> tuple[bytes, ...]:
+        try:
+            return _decode_keys(self.raw(name))
+        except SettingsError as exc:
+            self.problem(name, str(exc))
+            return ()
+
+    def acs_connection_string(self, name: str) -> str:
+        value = self.raw(name).strip()
+        if value:
+            try:
+                parse_acs_connection_string(value)
+            except SettingsError as exc:
+                self.problem(name, f"{exc}; replies cannot be sent")
+        return value
+
+
+def parse_acs_connection_string(conn: str) -> tuple[str, str]:
+    """(endpoint, access key) of `endpoint=...;accesskey=...`."""
+    parts: dict[str, str] = {}
+    for item in conn.split(";"):
+        name, sep, value = item.partition("=")
+        if sep:
+            parts[name.strip().lower()] = value.strip()
+    endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
+    if not endpoint or not key:
+        raise SettingsError("must be 'endpoint=...;accesskey=...'")
+    return endpoint, key
 
 
 def _decode_keys(raw: str) -> tuple[bytes, ...]:
@@ -37,34 +137,11 @@ def _decode_keys(raw: str) -> tuple[bytes, ...]:
         try:
             key = base64.b64decode(part, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise SettingsError(f"OPTOUT_ACCESS_KEYS: key #{i + 1} is not valid base64") from exc
+            raise SettingsError(f"key #{i + 1} is not valid base64") from exc
         if len(key) < 16:
-            raise SettingsError(f"OPTOUT_ACCESS_KEYS: key #{i + 1} is shorter than 16 bytes")
+            raise SettingsError(f"key #{i + 1} is shorter than 16 bytes")
         keys.append(key)
     return tuple(keys)
-
-
-def _bool(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name}: expected true or false")
-
-
-def _int(name: str, raw: str | None, default: int, minimum: int) -> int:
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name}: must be at least {minimum}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -83,39 +160,48 @@ class Settings:
     reply_optin_text: str = ""
     reply_help_text: str = ""
     plain_language_optout: bool = True
+    # Unusable settings, each replaced by its default above; see `require` and `health`.
+    problems: tuple[SettingProblem, ...] = field(default=(), compare=False)
 
     @property
     def replies_enabled(self) -> bool:
         return bool(self.acs_connection_string or self.acs_endpoint)
 
+    def require(self, names: Collection[str]) -> None:
+        """Raise SettingsError naming the unusable ones among `names` (what a part needs)."""
+        found = [p for p in self.problems if p.setting in names]
+        if found:
+            raise SettingsError("; ".join(str(p) for p in found))
+
+    @property
+    def health(self) -> tuple[SettingProblem, ...]:
+        """What keeps the service from serving as configured: unusable settings, and access
+        keys that are missing (the API then refuses every request)."""
+        if self.access_keys or any(p.setting == ACCESS_KEYS for p in self.problems):
+            return self.problems
+        missing = SettingProblem(ACCESS_KEYS, "is not set: every API request is refused (401)")
+        return (*self.problems, missing)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        return cls(
-            access_keys=_decode_keys(env.get("OPTOUT_ACCESS_KEYS", "")),
-            optout_table=env.get("OPTOUT_TABLE_NAME") or DEFAULT_OPTOUT_TABLE,
-            history_table=env.get("OPTOUT_HISTORY_TABLE_NAME") or DEFAULT_HISTORY_TABLE,
-            programs_table=env.get("SENDER_PROGRAMS_TABLE_NAME") or DEFAULT_PROGRAMS_TABLE,
-            max_body_bytes=_int(
-                "OPTOUT_MAX_BODY_BYTES",
-                env.get("OPTOUT_MAX_BODY_BYTES"),
-                DEFAULT_MAX_BODY_BYTES,
-                1024,
+        """Never raises: unusable values are recorded in `problems` (name and reason only)."""
+        r = _Reader(os.environ if env is None else env)
+        settings = cls(
+            access_keys=r.access_keys("OPTOUT_ACCESS_KEYS"),
+            optout_table=r.text("OPTOUT_TABLE_NAME", DEFAULT_OPTOUT_TABLE),
+            history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
+            programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
+            max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
+            clock_skew_seconds=r.integer(
+                "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1
             ),
-            clock_skew_seconds=_int(
-                "OPTOUT_CLOCK_SKEW_SECONDS",
-                env.get("OPTOUT_CLOCK_SKEW_SECONDS"),
-                DEFAULT_CLOCK_SKEW_SECONDS,
-                1,
-            ),
-            acs_connection_string=env.get("ACS_CONNECTION_STRING", "").strip(),
-            acs_endpoint=env.get("ACS_ENDPOINT", "").strip(),
-            reply_brand=env.get("REPLY_BRAND") or DEFAULT_BRAND,
-            reply_help_contact=env.get("REPLY_HELP_CONTACT") or DEFAULT_HELP_CONTACT,
-            reply_optout_text=env.get("REPLY_OPTOUT_TEXT", ""),
-            reply_optin_text=env.get("REPLY_OPTIN_TEXT", ""),
-            reply_help_text=env.get("REPLY_HELP_TEXT", ""),
-            plain_language_optout=_bool(
-                "PLAIN_LANGUAGE_OPTOUT", env.get("PLAIN_LANGUAGE_OPTOUT"), True
-            ),
+            acs_connection_string=r.acs_connection_string("ACS_CONNECTION_STRING"),
+            acs_endpoint=r.text("ACS_ENDPOINT").strip(),
+            reply_brand=r.text("REPLY_BRAND", DEFAULT_BRAND),
+            reply_help_contact=r.text("REPLY_HELP_CONTACT", DEFAULT_HELP_CONTACT),
+            reply_optout_text=r.text("REPLY_OPTOUT_TEXT"),
+            reply_optin_text=r.text("REPLY_OPTIN_TEXT"),
+            reply_help_text=r.text("REPLY_HELP_TEXT"),
+            plain_language_optout=r.boolean("PLAIN_LANGUAGE_OPTOUT", True),
         )
+        return replace(settings, problems=tuple(r.problems))

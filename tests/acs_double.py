@@ -26,11 +26,19 @@ class SentSms:
     message: str
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) resets connections when many replies go out at once (a burst of
+    # STOPs); the real service does not, so neither may its double.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @dataclass
 class AcsDouble:
     key: str = ACS_KEY
     sent: list[SentSms] = field(default_factory=list)
     refused: int = 0
+    requests: int = 0  # send requests accepted (each may carry several recipients)
     fail_next: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,6 +56,9 @@ class AcsDouble:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as ACS: a client reuses connections
+            disable_nagle_algorithm = True  # headers and body leave at once
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -88,6 +99,7 @@ class AcsDouble:
                 request = json.loads(body)
                 results = []
                 with double._lock:
+                    double.requests += 1
                     for recipient in request["smsRecipients"]:
                         double.sent.append(
                             SentSms(request["from"], recipient["to"], request["message"])
@@ -102,7 +114,7 @@ class AcsDouble:
                         )
                 self._reply(202, {"value": results})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -107,6 +107,7 @@ def test_identity_settings_as_the_template_sets_them() -> None:
     assert conn == StorageConnection(
         table_service_uri="https://stexample.table.core.windows.net",
         queue_service_uri="https://stexample.queue.core.windows.net",
+        blob_service_uri="https://stexample.blob.core.windows.net",
         credential="managedidentity",
         client_id=CLIENT_ID,
     )
@@ -211,3 +212,29 @@ def test_queue_client_with_managed_identity() -> None:
     assert queue_service_client(account_only).url.startswith(
         "https://stother.queue.core.windows.net"
     )
+
+
+# --- blob_service_client (dead-letter replay) ---------------------------------------------------
+
+
+def test_blob_client_from_connection_string() -> None:
+    from shared.connections import BLOB_API_VERSION, blob_service_client
+
+    conn = AZURITE + f"BlobEndpoint=http://127.0.0.1:10100/{ACCOUNT};"
+    client = blob_service_client({STORAGE_CONNECTION: conn})
+    assert client.url.startswith("http://127.0.0.1:10100/")
+    assert client.api_version == BLOB_API_VERSION
+
+
+def test_blob_client_with_managed_identity() -> None:
+    from shared.connections import blob_service_client
+
+    client = blob_service_client(dict(AZURE_SETTINGS))
+    assert client.url.startswith("https://stexample.blob.core.windows.net")
+    assert isinstance(client.credential, RecordingManagedIdentityCredential)
+    assert client.credential.kwargs == {"client_id": CLIENT_ID}
+    account_only = {PREFIX + "accountName": "stother", PREFIX + "credential": "managedidentity"}
+    assert blob_service_client(account_only).url.startswith("https://stother.blob.core.windows.net")
+    table_only = {PREFIX + "tableServiceUri": "https://stx.table.core.windows.net"}
+    with pytest.raises(SettingsError, match="blobServiceUri"):
+        blob_service_client(table_only)

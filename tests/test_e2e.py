@@ -18,12 +18,15 @@ from typing import Any, TypeVar
 import pytest
 import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
+from shared.connections import BLOB_API_VERSION
+from shared.deadletter import DEADLETTER_CONTAINER
 from tests.acs_double import AcsDouble
 
 NODE = shutil.which("node")
@@ -306,3 +309,33 @@ def test_parked_messages_can_be_replayed(app: App) -> None:
     res = app.signed("POST", "/sms/inbound/poison:replay?limit=10")
     assert res.status_code == 200 and res.json()["replayed"] >= 1
     wait_for(lambda: app.is_opted_out(person))
+
+
+def test_dead_lettered_events_can_be_replayed(app: App) -> None:
+    # Event Grid could not deliver a STOP to the queue and dead-lettered it to a blob, in its
+    # format (SUBSCRIPTION/y/m/d/h/guid.json, an array of events plus dead-letter fields).
+    person = "+14255550207"
+    container = BlobServiceClient.from_connection_string(
+        app.azurite.connection_string, api_version=BLOB_API_VERSION
+    ).get_container_client(DEADLETTER_CONTAINER)
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+    event = event_grid(person, "STOP", "2026-11-26T15:00:00Z")
+    dead = {**event, "deadLetterReason": "MaxDeliveryAttemptsExceeded", "deliveryAttempts": 30}
+    dead |= {"lastDeliveryOutcome": "Unauthorized", "publishTime": "2026-11-26T15:00:01Z"}
+    name = f"SMS-INBOUND-E2E/2026/11/26/15/{uuid.uuid4()}.json"
+    container.upload_blob(name, json.dumps([dead]).encode())
+    assert not app.is_opted_out(person)
+
+    refused = requests.post(app.url + "/sms/inbound/deadletter:replay", timeout=10)
+    assert refused.status_code == 401
+    for bad in ("0", "1001", "x"):
+        assert app.signed("POST", f"/sms/inbound/deadletter:replay?limit={bad}").status_code == 400
+    res = app.signed("POST", "/sms/inbound/deadletter:replay?limit=10")
+    assert res.status_code == 200, res.text
+    assert res.json()["replayed"] >= 1 and res.json()["blobsKept"] == []
+    wait_for(lambda: app.is_opted_out(person))
+    assert name not in {b.name for b in container.list_blobs()}
+    # Replaying again is harmless: nothing is left to replay.
+    again = app.signed("POST", "/sms/inbound/deadletter:replay")
+    assert again.status_code == 200 and again.json()["replayed"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
+from shared.bursts import Bursts
 from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
+from shared.program_cache import CachedPrograms
 from shared.settings import Settings
 from shared.tables import TableStore
 from shared.tables.optouts import STATE_PREFIX
@@ -60,20 +63,31 @@ def is_opted_out(s: TableStore, person: str = PERSON) -> bool:
 def test_keywords_against_table_storage(store: Any) -> None:
     s, recorder, _ = store
     replies = FakeReplies()
-    proc = InboundProcessor(s.optouts, s.history, s.programs, replies, SETTINGS)
+    ticks = itertools.count(step=60)  # a minute between events: no burst
+    proc = InboundProcessor(
+        s.optouts,
+        s.history,
+        CachedPrograms(s.programs),
+        replies,
+        SETTINGS,
+        bursts=Bursts(clock=lambda: next(ticks)),
+    )
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
-    # program read, history read, state (three point reads: feed and state rows, entry),
-    # transaction, history write, reply status
-    assert recorder.count == 8
+    # program read (then remembered), state (three point reads: feed and state rows, entry),
+    # transaction, history row (its creation claims the reply), reply status
+    assert recorder.count == 7
     assert is_opted_out(s)
+    recorder.clear()
+    assert proc.handle(sms("STOP", 5, person="+14255550124")).outcome == "applied"
+    assert recorder.count == 6  # the program is remembered
     assert proc.handle(stop).outcome == "duplicate"
     assert proc.handle(sms("START", 3)).outcome == "applied"
     assert not is_opted_out(s)
     assert proc.handle(sms("STOP", 2)).outcome == "superseded"  # older, arrived late
     assert not is_opted_out(s)
     assert proc.handle(sms("HELP", 4)).outcome == "help"
-    assert len(replies.sent) == 3
+    assert len(replies.sent) == 4  # three for PERSON, one for the second person
 
     rows, token = s.history.history_page(parse_e164(BUSINESS), parse_e164(PERSON))
     assert token is None
@@ -85,6 +99,27 @@ def test_keywords_against_table_storage(store: Any) -> None:
     ]
     assert all(r.source == "keyword" for r in rows)
     assert [r.reply_status for r in rows] == ["sent", "none", "sent", "sent"]
+
+
+def test_in_a_burst_a_stop_from_someone_new_is_written_without_a_read(store: Any) -> None:
+    s, recorder, _ = store
+    replies = FakeReplies()
+    proc = InboundProcessor(s.optouts, s.history, CachedPrograms(s.programs), replies, SETTINGS)
+    assert proc.handle(sms("STOP", 1, person="+14255550401")).outcome == "applied"
+    recorder.clear()
+    # The next STOP for the same sender within a second: a burst. Someone new: the transaction
+    # (state row, entry and feed row created), the claim, the reply status.
+    assert proc.handle(sms("STOP", 2, person="+14255550402")).outcome == "applied"
+    assert recorder.count == 3
+    assert is_opted_out(s, "+14255550402")
+    # Someone with history (a START before): the bet fails (the rows exist), then the pair is
+    # read and decided as usual.
+    assert proc.handle(sms("START", 3, person="+14255550401")).outcome == "applied"
+    assert proc.handle(sms("STOP", 2, person="+14255550401")).outcome == "superseded"  # older
+    assert not is_opted_out(s, "+14255550401")
+    assert proc.handle(sms("STOP", 4, person="+14255550401")).outcome == "applied"
+    assert is_opted_out(s, "+14255550401")
+    assert len(replies.sent) == 4
 
 
 def test_state_rows_do_not_count_as_opt_outs(store: Any) -> None:

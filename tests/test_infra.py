@@ -1,10 +1,10 @@
 """Checks on the Bicep templates in infra/, read offline with pycep-parser.
 
 The templates are the deployment's contract with the code: these tests parse every `.bicep`
-file and assert what must hold in Azure (shared keys off, only data roles, each on the one
-resource it is for, SMSReceived events to the `sms-inbound` queue, the app settings the code
-reads). App settings are compared with names derived from the code, so a new setting in the code
-fails here until the template provides it (or it is listed as optional below).
+file and assert what must hold in Azure (shared keys off, only data roles plus the ACS role,
+each on the one resource it is for, SMSReceived events to the `sms-inbound` queue, the app
+settings the code reads). App settings are compared with names derived from the code, so a new
+setting in the code fails here until the template provides it (or it is listed as optional).
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 STORAGE_QUEUE_DATA_MESSAGE_SENDER = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
-# ACS authorizes Entra ID callers of its SMS data plane through this (resource-scoped) role;
-# it has no narrower built-in role and ignores custom roles.
+# ACS authorizes Entra ID callers of its SMS API through this (resource-scoped) role; it has
+# no narrower built-in role that can send SMS (see infra/README.md, "Why this ACS role").
 COMMUNICATION_AND_EMAIL_SERVICE_OWNER = "09976791-48a7-449e-bb21-39d1a415f350"
 EVENTGRID_DATA_SENDER = "d5a91429-5739-47e2-a06b-3470a27159e7"
 
@@ -54,6 +55,11 @@ EXPECTED_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     STORAGE_QUEUE_DATA_MESSAGE_SENDER: (
         "Microsoft.Storage/storageAccounts/queueServices/queues",
+        TOPIC_IDENTITY,
+    ),
+    # Event Grid dead-lettering with the topic identity: only on the dead-letter container.
+    STORAGE_BLOB_DATA_CONTRIBUTOR: (
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
         TOPIC_IDENTITY,
     ),
     EVENTGRID_DATA_SENDER: ("Microsoft.EventGrid/topics", APP_IDENTITY),
@@ -106,14 +112,50 @@ PLATFORM = STORAGE_IDENTITY_SETTINGS | {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
 }
-# Not on Flex Consumption (runtime is in functionAppConfig) or never wanted in Azure.
-FORBIDDEN_SETTINGS = {
-    "FUNCTIONS_WORKER_RUNTIME",
+# Microsoft's "Flex Consumption plan deprecations" (functions-app-settings.md): app settings that
+# are replaced by functionAppConfig or not valid on Flex; plus the settings its Considerations
+# list as unsupported (time zones, certificate loading); plus a storage connection string,
+# which must never be used in Azure.
+FLEX_DEPRECATED_SETTINGS = {
+    "ENABLE_ORYX_BUILD",
     "FUNCTIONS_EXTENSION_VERSION",
-    "WEBSITE_RUN_FROM_PACKAGE",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "FUNCTIONS_MAX_HTTP_CONCURRENCY",
+    "FUNCTIONS_WORKER_PROCESS_COUNT",
+    "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
     "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTOVERVNET",
     "WEBSITE_CONTENTSHARE",
-    STORAGE,
+    "WEBSITE_DNS_SERVER",
+    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+    "WEBSITE_NODE_DEFAULT_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "WEBSITE_VNET_ROUTE_ALL",
+}
+FLEX_UNSUPPORTED_SETTINGS = {"WEBSITE_TIME_ZONE", "TZ", "WEBSITE_LOAD_CERTIFICATES"}
+FORBIDDEN_SETTINGS = FLEX_DEPRECATED_SETTINGS | FLEX_UNSUPPORTED_SETTINGS | {STORAGE}
+# The same table's site properties (properties.* and properties.siteConfig.*).
+FORBIDDEN_SITE_PROPERTIES = {
+    "alwaysOn",
+    "containerSize",
+    "ftpsState",
+    "isReserved",
+    "isXenon",
+    "javaVersion",
+    "linuxFxVersion",
+    "netFrameworkVersion",
+    "powerShellVersion",
+    "functionAppScaleLimit",
+    "preWarmedInstanceCount",
+    "use32BitWorkerProcess",
+    "vnetBackupRestoreEnabled",
+    "vnetContentShareEnabled",
+    "vnetImagePullEnabled",
+    "vnetRouteAllEnabled",
+    "windowsFxVersion",
 }
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -138,13 +180,20 @@ def text(name: str) -> str:
     return (INFRA / name).read_text(encoding="utf-8")
 
 
+def unwrap(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The body of a declaration, under its `for` loop or `if` condition if it has one."""
+    while "loop_type" in cfg or "condition" in cfg:
+        cfg = cfg["config"]
+    return cfg
+
+
 def module_calls(name: str) -> list[tuple[str, dict[str, Any]]]:
     """(calling file, module config) for each module declaration that uses `name`."""
     calls = []
     for caller in BICEP_FILES:
         for module in parse(caller).get("modules", {}).values():
             if Path(module["detail"]["path"]).name == name:
-                calls.append((caller, module["config"]))
+                calls.append((caller, unwrap(module["config"])))
     return calls
 
 
@@ -155,7 +204,10 @@ def accessor_path(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, dict) or "operator" not in value:
         return None
     op = value["operator"]
-    if op["type"] not in {"property_accessor", "nested_resource_accessor"}:
+    if not isinstance(op, dict) or op.get("type") not in {
+        "property_accessor",
+        "nested_resource_accessor",
+    }:
         return None
     head = op["operands"]["operand_1"]
     tail = accessor_path(op["operands"]["operand_2"])
@@ -211,10 +263,7 @@ def resources(name: str | None = None) -> Iterator[tuple[str, str, dict[str, Any
     """(file, symbolic name, resource, config) for every resource; loop bodies unwrapped."""
     for file in [name] if name else BICEP_FILES:
         for symbol, res in parse(file).get("resources", {}).items():
-            cfg = res["config"]
-            while "loop_type" in cfg or "condition" in cfg:  # `for` / `if (...)` bodies
-                cfg = cfg["config"]
-            yield file, symbol, res, cfg
+            yield file, symbol, res, unwrap(res["config"])
 
 
 def resources_of_type(rtype: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
@@ -251,6 +300,8 @@ APP_CODE = [ROOT / "function_app.py", *sorted((ROOT / "shared").rglob("*.py"))]
 _ENV_READ = re.compile(
     r"""(?:\benv(?:iron)?\.get|\bos\.getenv|\bos\.environ\.get)\(\s*["']([A-Za-z_]\w*)["']"""
     r"""|\benv(?:iron)?\[\s*["']([A-Za-z_]\w*)["']\s*\]"""
+    # shared/settings.py's reader: `r.text("NAME", ...)`, `r.integer("NAME", ...)`, ...
+    r"""|\br\.(?:raw|text|boolean|integer|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
 )
 _PREFIX_READ = re.compile(r"""\bprefix\s*\+\s*["'](\w+)["']""")
 
@@ -261,7 +312,7 @@ def settings_read_by_code() -> set[str]:
         if not path.exists():
             continue
         src = path.read_text(encoding="utf-8")
-        names.update(a or b for a, b in _ENV_READ.findall(src))
+        names.update(next(g for g in groups if g) for groups in _ENV_READ.findall(src))
         # shared/connections.py: `prefix = name + "__"` with name defaulting to
         # STORAGE_CONNECTION, then `env.get(name)` and `env.get(prefix + "<key>")`.
         suffixes = _PREFIX_READ.findall(src)
@@ -492,6 +543,19 @@ def test_template_provides_every_setting_the_app_needs_and_nothing_unknown() -> 
     unknown = provided - read - PLATFORM
     assert not unknown, f"provided but read by nothing: {unknown}"
     assert not provided & FORBIDDEN_SETTINGS, provided & FORBIDDEN_SETTINGS
+
+
+def test_no_setting_or_site_property_that_flex_consumption_does_not_support() -> None:
+    # Case-insensitive, as app setting names are; anywhere in any template, not only in the
+    # appsettings resource (a siteConfig.appSettings list would be just as wrong).
+    forbidden = {name.lower() for name in FORBIDDEN_SETTINGS - {STORAGE}}
+    for name in BICEP_FILES:
+        words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text(name))}
+        assert not words & forbidden, f"{name} uses {words & forbidden}"
+    _, _, _, app = one_resource("Microsoft.Web/sites")
+    props = app["properties"]
+    used = set(props) | set(props.get("siteConfig", {}))
+    assert not used & FORBIDDEN_SITE_PROPERTIES, used & FORBIDDEN_SITE_PROPERTIES
 
 
 def test_settings_use_identities_and_key_vault() -> None:

@@ -120,3 +120,11 @@ def test_wrong_acs_key_is_refused_by_the_double_and_retried(acs: AcsDouble) -> N
     with pytest.raises(ReplyFailed):
         make_reply_sender(settings).send("+18005550100", "+14255550123", "x")
     assert acs.refused >= 1 and acs.sent == []
+
+
+def test_a_malformed_acs_connection_string_fails_each_reply_for_retry() -> None:
+    settings = Settings.from_env({"ACS_CONNECTION_STRING": "endpoint=https://x.test/"})
+    sender = make_reply_sender(settings)  # building it does not fail: the STOP is applied
+    with pytest.raises(ReplyFailed) as info:
+        sender.send("+18005550100", "+14255550123", "text")
+    assert "ACS_CONNECTION_STRING" in str(info.value) and "x.test" not in str(info.value)

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from shared.settings import (
+    API_SETTINGS,
     DEFAULT_BRAND,
     DEFAULT_CLOCK_SKEW_SECONDS,
     DEFAULT_HELP_CONTACT,
@@ -17,6 +18,16 @@ from shared.settings import (
     Settings,
     SettingsError,
 )
+
+
+def refused(env: dict[str, str]) -> pytest.ExceptionInfo[SettingsError]:
+    """An unusable setting does not stop loading: it is a problem the part using it refuses."""
+    settings = Settings.from_env(env)
+    assert settings == Settings.from_env({})  # every unusable value fell back to its default
+    with pytest.raises(SettingsError) as info:
+        settings.require(set(env))
+    return info
+
 
 KEY1 = bytes(range(32))
 KEY2 = bytes(range(200, 232))
@@ -113,8 +124,7 @@ def test_empty_keys(raw: str) -> None:
     ],
 )
 def test_invalid_base64_key_names_index_not_key(raw: str, index: int, secret: str) -> None:
-    with pytest.raises(SettingsError) as info:
-        Settings.from_env({"OPTOUT_ACCESS_KEYS": raw})
+    info = refused({"OPTOUT_ACCESS_KEYS": raw})
     message = str(info.value)
     assert "OPTOUT_ACCESS_KEYS" in message
     assert f"#{index}" in message
@@ -124,8 +134,7 @@ def test_invalid_base64_key_names_index_not_key(raw: str, index: int, secret: st
 
 def test_short_key_refused() -> None:
     short = base64.b64encode(b"0123456789abcde").decode()  # 15 bytes
-    with pytest.raises(SettingsError) as info:
-        Settings.from_env({"OPTOUT_ACCESS_KEYS": f"{KEY1_B64},{short}"})
+    info = refused({"OPTOUT_ACCESS_KEYS": f"{KEY1_B64},{short}"})
     message = str(info.value)
     assert "#2" in message
     assert "16 bytes" in message
@@ -157,8 +166,7 @@ def test_plain_language_false(raw: str) -> None:
 
 @pytest.mark.parametrize("raw", ["maybe", "2", "y", "tru"])
 def test_plain_language_invalid(raw: str) -> None:
-    with pytest.raises(SettingsError):
-        Settings.from_env({"PLAIN_LANGUAGE_OPTOUT": raw})
+    refused({"PLAIN_LANGUAGE_OPTOUT": raw})
 
 
 # --- integers ---------------------------------------------------------------------------------
@@ -166,15 +174,13 @@ def test_plain_language_invalid(raw: str) -> None:
 
 @pytest.mark.parametrize("raw", ["abc", "1.5", "64k", "1e6"])
 def test_max_body_bytes_not_an_integer(raw: str) -> None:
-    with pytest.raises(SettingsError) as info:
-        Settings.from_env({"OPTOUT_MAX_BODY_BYTES": raw})
+    info = refused({"OPTOUT_MAX_BODY_BYTES": raw})
     assert "OPTOUT_MAX_BODY_BYTES" in str(info.value)
 
 
 @pytest.mark.parametrize("raw", ["1023", "0", "-1"])
 def test_max_body_bytes_too_small(raw: str) -> None:
-    with pytest.raises(SettingsError) as info:
-        Settings.from_env({"OPTOUT_MAX_BODY_BYTES": raw})
+    info = refused({"OPTOUT_MAX_BODY_BYTES": raw})
     assert "OPTOUT_MAX_BODY_BYTES" in str(info.value)
 
 
@@ -184,8 +190,7 @@ def test_max_body_bytes_minimum_accepted() -> None:
 
 @pytest.mark.parametrize("raw", ["0", "-5", "soon"])
 def test_clock_skew_invalid(raw: str) -> None:
-    with pytest.raises(SettingsError) as info:
-        Settings.from_env({"OPTOUT_CLOCK_SKEW_SECONDS": raw})
+    info = refused({"OPTOUT_CLOCK_SKEW_SECONDS": raw})
     assert "OPTOUT_CLOCK_SKEW_SECONDS" in str(info.value)
 
 
@@ -236,14 +241,15 @@ def test_startup_checks_say_what_will_not_work(
         monkeypatch.delenv(name, raising=False)
     runtime.reset()
     runtime.startup_checks()
-    assert "OPTOUT_ACCESS_KEYS is empty" in caplog.text
+    assert "OPTOUT_ACCESS_KEYS: is not set" in caplog.text
     assert "replies will be logged, not sent" in caplog.text
 
     caplog.clear()
     monkeypatch.setenv("OPTOUT_ACCESS_KEYS", "%%%")
     runtime.reset()
     runtime.startup_checks()
-    assert "Configuration error" in caplog.text and "%%%" not in caplog.text
+    assert "Configuration problem: OPTOUT_ACCESS_KEYS: key #1 is not valid base64" in caplog.text
+    assert "keyword events keep working" in caplog.text and "%%%" not in caplog.text
 
     caplog.clear()
     monkeypatch.setenv("OPTOUT_ACCESS_KEYS", base64.b64encode(b"k" * 32).decode())
@@ -252,3 +258,76 @@ def test_startup_checks_say_what_will_not_work(
     runtime.startup_checks()
     assert caplog.text == ""
     runtime.reset()
+
+
+# --- problems: each part checks only what it uses ---------------------------------------------
+
+KEY_VAULT = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/s/)"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["OPTOUT_ACCESS_KEYS", "ACS_CONNECTION_STRING", "REPLY_BRAND", "OPTOUT_MAX_BODY_BYTES"],
+)
+def test_an_unresolved_key_vault_reference_is_a_problem_not_a_value(name: str) -> None:
+    s = Settings.from_env({"OPTOUT_ACCESS_KEYS": KEY1_B64} | {name: KEY_VAULT})
+    [problem] = [p for p in s.problems if p.setting == name]
+    assert "unresolved Key Vault reference" in problem.reason
+    assert "vault.azure.net" not in str(problem)
+    assert KEY_VAULT not in repr(s)  # the reference text is never kept as a value
+    with pytest.raises(SettingsError, match=name):
+        s.require({name})
+
+
+def test_a_broken_api_key_leaves_every_other_setting_usable() -> None:
+    s = Settings.from_env(
+        {
+            "OPTOUT_ACCESS_KEYS": KEY_VAULT,
+            "REPLY_BRAND": "Contoso",
+            "ACS_ENDPOINT": "https://acs.example",
+            "PLAIN_LANGUAGE_OPTOUT": "false",
+        }
+    )
+    assert (s.reply_brand, s.acs_endpoint, s.plain_language_optout) == (
+        "Contoso",
+        "https://acs.example",
+        False,
+    )
+    s.require({"REPLY_BRAND", "ACS_ENDPOINT", "PLAIN_LANGUAGE_OPTOUT"})  # the inbound part's
+    with pytest.raises(SettingsError, match="OPTOUT_ACCESS_KEYS"):
+        s.require(API_SETTINGS)
+
+
+def test_an_unusable_plain_language_switch_fails_safe() -> None:
+    s = Settings.from_env({"PLAIN_LANGUAGE_OPTOUT": "sometimes"})
+    assert s.plain_language_optout is True  # honour more opt-outs, never fewer
+    assert [p.setting for p in s.problems] == ["PLAIN_LANGUAGE_OPTOUT"]
+
+
+def test_a_malformed_acs_connection_string_is_a_problem() -> None:
+    s = Settings.from_env({"OPTOUT_ACCESS_KEYS": KEY1_B64, "ACS_CONNECTION_STRING": "x=y"})
+    assert [p.setting for p in s.problems] == ["ACS_CONNECTION_STRING"]
+    assert s.replies_enabled  # configured, but unusable: replies fail (and are retried)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"OPTOUT_ACCESS_KEYS": KEY1_B64}, []),
+        ({}, ["OPTOUT_ACCESS_KEYS"]),  # not set: the API refuses everyone
+        ({"OPTOUT_ACCESS_KEYS": "%%%"}, ["OPTOUT_ACCESS_KEYS"]),
+        (
+            {"OPTOUT_ACCESS_KEYS": KEY1_B64, "OPTOUT_CLOCK_SKEW_SECONDS": "x"},
+            ["OPTOUT_CLOCK_SKEW_SECONDS"],
+        ),
+    ],
+)
+def test_health_lists_what_keeps_the_service_from_serving(
+    env: dict[str, str], names: list[str]
+) -> None:
+    assert [p.setting for p in Settings.from_env(env).health] == names
+
+
+def test_an_integer_problem_never_repeats_the_value() -> None:
+    s = Settings.from_env({"OPTOUT_MAX_BODY_BYTES": "secret-ish-value"})
+    assert "secret-ish-value" not in str(s.problems)

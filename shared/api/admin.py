@@ -1,17 +1,44 @@
-"""`POST /sms/inbound/poison:replay[?limit=N]`: parked inbound messages back to the queue."""
+"""Operator replays of inbound events that did not get through, HMAC-authenticated like the API:
+
+- `POST /sms/inbound/poison:replay[?limit=N]`: parked messages (5 failed tries) back to the queue;
+- `POST /sms/inbound/deadletter:replay[?limit=N]`: events Event Grid could not deliver to the
+  queue (dead-lettered to blobs) onto the queue.
+
+Both are safe to repeat: inbound processing is idempotent per message id.
+"""
 
 from __future__ import annotations
 
+from shared import deadletter, poison
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.poison import MAX_REPLAY
+
+
+def _limit(call: Call, maximum: int) -> int | ApiResponse:
+    raw = call.request.params.get("limit", str(maximum))
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
+        return validation_problem({"limit": [f"Must be a whole number from 1 to {maximum}."]})
+    return int(raw)
 
 
 def replay(call: Call) -> ApiResponse:
-    raw = call.request.params.get("limit", str(MAX_REPLAY))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_REPLAY:
-        return validation_problem({"limit": [f"Must be a whole number from 1 to {MAX_REPLAY}."]})
-    return ApiResponse(200, {"replayed": call.services.replay_poison_messages(int(raw))})
+    limit = _limit(call, poison.MAX_REPLAY)
+    if isinstance(limit, ApiResponse):
+        return limit
+    return ApiResponse(200, {"replayed": call.services.replay_poison_messages(limit)})
+
+
+def replay_deadletters(call: Call) -> ApiResponse:
+    limit = _limit(call, deadletter.MAX_REPLAY)
+    if isinstance(limit, ApiResponse):
+        return limit
+    result = call.services.replay_deadletters(limit)
+    body = {
+        "replayed": result.replayed,
+        "blobsDeleted": result.blobs_deleted,
+        "blobsKept": list(result.blobs_kept),
+    }
+    return ApiResponse(200, body)
 
 
 ENDPOINTS = [
@@ -20,5 +47,11 @@ ENDPOINTS = [
         route="sms/inbound/poison:replay",
         methods=("POST",),
         handler=replay,
-    )
+    ),
+    Endpoint(
+        name="inbound_deadletter_replay",
+        route="sms/inbound/deadletter:replay",
+        methods=("POST",),
+        handler=replay_deadletters,
+    ),
 ]

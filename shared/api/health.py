@@ -1,23 +1,37 @@
-"""`GET /health` (anonymous): 200 when table storage is reachable, 503 when not."""
+"""`GET /health` (anonymous): 200 when the service can serve; 503 when table storage is
+unreachable or a setting is unusable, naming the setting and why (never its value)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse
 from shared.model import StorageUnavailable
+from shared.settings import STORAGE_CONNECTION, SettingsError
 
 log = logging.getLogger(__name__)
 
 
 def health(call: Call) -> ApiResponse:
+    problems: list[dict[str, Any]] = [
+        {"setting": p.setting, "problem": p.reason} for p in call.services.settings().health
+    ]
+    storage = "reachable"
     try:
         call.services.ping()
     except StorageUnavailable as exc:
         log.error("Health check: table storage unreachable: %s", exc)
-        return ApiResponse(503, {"status": "unhealthy", "storage": "unreachable"})
-    return ApiResponse(200, {"status": "healthy", "storage": "reachable"})
+        storage = "unreachable"
+    except SettingsError as exc:  # no storage connection configured
+        storage = "not configured"
+        problems.append({"setting": STORAGE_CONNECTION, "problem": str(exc)})
+    healthy = storage == "reachable" and not problems
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy", "storage": storage}
+    if problems:
+        body["settings"] = problems
+    return ApiResponse(200 if healthy else 503, body)
 
 
 ENDPOINTS = [

@@ -13,9 +13,16 @@ from typing import TYPE_CHECKING, Protocol
 from shared.acs_auth import AuthError, verify_request
 from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse, error, storage_unavailable
 from shared.model import ConcurrencyConflict, StorageUnavailable
-from shared.settings import Settings, SettingsError
+from shared.settings import (
+    ACCESS_KEYS,
+    CLOCK_SKEW_SECONDS,
+    MAX_BODY_BYTES,
+    Settings,
+    SettingsError,
+)
 
 if TYPE_CHECKING:
+    from shared.deadletter import ReplayResult
     from shared.imports import ImportService
     from shared.pagetoken import PageTokens
     from shared.repositories import HistoryReader, OptOutListing, SenderPrograms
@@ -38,6 +45,8 @@ class Services(Protocol):
     def ping(self) -> None: ...
 
     def replay_poison_messages(self, limit: int) -> int: ...
+
+    def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
     def listing(self) -> OptOutListing: ...
 
@@ -79,6 +88,12 @@ def serve(endpoint: Endpoint, request: ApiRequest, services: Services) -> ApiRes
 
 
 def _gates(endpoint: Endpoint, request: ApiRequest, services: Services) -> ApiResponse | None:
+    # Each gate checks the settings it uses (SettingsError: 500, naming the setting); keyword
+    # events and anonymous endpoints never depend on them.
+    needed = ({MAX_BODY_BYTES} if endpoint.limit_body else set()) | (
+        {ACCESS_KEYS, CLOCK_SKEW_SECONDS} if endpoint.auth else set()
+    )
+    services.settings().require(needed)
     if endpoint.limit_body and (refusal := check_size(request, services.settings())):
         return refusal
     if endpoint.api_versions is not None and (

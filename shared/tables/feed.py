@@ -26,6 +26,7 @@ from typing import Any
 
 from azure.data.tables import TransactionOperation
 
+from shared.group_commit import GroupCommit
 from shared.model import ChangeKind, ConcurrencyConflict, Source
 from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber, mask
@@ -89,6 +90,12 @@ class _Request:
 
 class TableChangeFeed(TableAdapter):
     """ChangeFeedStore: API and import changes with their owed events; clearing; the sweep."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Clears of one sender's rows at the same moment (a burst's published events) share a
+        # transaction; each clear stays conditional on its row's ETag.
+        self._clears = GroupCommit(self.submit)
 
     def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
         """One transaction (<= 100 operations, one partition); each result has the new ETag."""
@@ -193,7 +200,8 @@ class TableChangeFeed(TableAdapter):
         for group in by_sender.values():
             for chunk in chunks(group, MAX_TRANSACTION_OPERATIONS):
                 try:
-                    self.submit([feed_operation(r.without(r.owed)) for r in chunk])
+                    ops = [feed_operation(r.without(r.owed)) for r in chunk]
+                    self._clears.write(chunk[0].sender, ops)
                 except ConcurrencyConflict:
                     for row in chunk:
                         self._clear_one(row)

@@ -3,6 +3,9 @@
 PartitionKey = sender, RowKey = `<recipient>|<event time>|<hash of the event id>`: one row per
 applied or ignored event, what a business shows a regulator. The key is derived from the event,
 so a redelivered event finds its row.
+
+Keyword events' row writes (the claim that creates a row, the reply status that follows) that
+run at the same moment for one sender share their transactions (`shared.group_commit`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.data.tables import TableServiceClient, UpdateMode
+from azure.data.tables import TableServiceClient, TransactionOperation, UpdateMode
 
+from shared.group_commit import GroupCommit
 from shared.model import (
     Action,
     HistoryRecord,
@@ -102,6 +106,9 @@ class TableHistory(TableAdapter):
     ) -> None:
         super().__init__(service, table_name, pool)
         self._clock = clock
+        self._group = GroupCommit(
+            lambda ops: self.call(lambda: self._table.submit_transaction(ops))
+        )
 
     def _key(self, record: HistoryRecord) -> Entity:
         return {"PartitionKey": record.sender, "RowKey": history_row_key(record)}
@@ -117,7 +124,11 @@ class TableHistory(TableAdapter):
 
     def create_history(self, record: HistoryRecord) -> None:
         entity = to_entity(record, self._clock())
-        self.call(lambda: self._table.create_entity(entity))
+        self._group.write(
+            record.sender,
+            [(TransactionOperation.CREATE, entity)],
+            lambda: self.call(lambda: self._table.create_entity(entity)),
+        )
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
         e = self.get_or_none(record.sender, history_row_key(record))
@@ -125,7 +136,11 @@ class TableHistory(TableAdapter):
 
     def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
         entity = {**self._key(record), "ReplyStatus": str(status)}
-        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
+        self._group.write(
+            record.sender,
+            [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})],
+            lambda: self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE)),
+        )
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
         entity = {

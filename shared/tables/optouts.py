@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.data.tables import TransactionOperation
 
+from shared.group_commit import GroupCommit
 from shared.model import ChangeKind, ConcurrencyConflict, KeywordState, Source
 from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber
@@ -83,7 +85,17 @@ def _unique(numbers: Iterable[PhoneNumber]) -> list[PhoneNumber]:
 
 
 class TableOptOuts(TableAdapter):
-    """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row)."""
+    """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row).
+
+    Keyword changes for one sender that run at the same moment (a campaign's STOPs) share their
+    transactions (`shared.group_commit`): one request for several events, each event's
+    operations still conditional on its own ETags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._group = GroupCommit(
+            lambda ops: self.call(lambda: self._table.submit_transaction(ops))
+        )
 
     def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self.transact(
@@ -153,7 +165,7 @@ class TableOptOuts(TableAdapter):
         # Written even when unchanged: its ETag guards the pair against concurrent API changes.
         feed = replace(feed, opted_out=opt_out)
         ops.append(feed_operation(feed))
-        results = self.call(lambda: self._table.submit_transaction(ops))
+        results = self._group.write(sender.e164, ops)
         return replace(feed, etag=results[-1].get("etag"))
 
 

@@ -1,0 +1,59 @@
+"""Sender programs as keyword events read them: remembered briefly per process.
+
+A burst of keyword events for one sender (a campaign's STOPs) needs that sender's program for
+every reply; read once per `PROGRAM_CACHE_SECONDS` instead of once per event. A change made
+through the API (`PUT`/`DELETE .../program`) reaches keyword replies within that time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from shared.model import SenderProgram
+from shared.phone import PhoneNumber
+from shared.repositories import SenderPrograms
+
+PROGRAM_CACHE_SECONDS = 30.0
+
+
+class CachedPrograms:
+    """SenderPrograms with `get_program` answered from memory for up to `ttl` seconds."""
+
+    def __init__(
+        self,
+        programs: SenderPrograms,
+        ttl: float = PROGRAM_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._programs = programs
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, SenderProgram | None]] = {}
+
+    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(sender.e164)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        program = self._programs.get_program(sender)  # "none" is remembered too
+        with self._lock:
+            self._cache[sender.e164] = (now, program)
+        return program
+
+    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+        self.forget(sender)
+        self._programs.put_program(sender, program)
+        self.forget(sender)
+
+    def delete_program(self, sender: PhoneNumber) -> None:
+        self.forget(sender)
+        self._programs.delete_program(sender)
+        self.forget(sender)
+
+    def forget(self, sender: PhoneNumber) -> None:
+        with self._lock:
+            self._cache.pop(sender.e164, None)

@@ -1,0 +1,134 @@
+"""A STOP must not depend on the API's settings: with OPTOUT_ACCESS_KEYS unusable (an unresolved
+Key Vault reference, as Azure leaves it while the reference cannot be resolved yet, or a broken
+key), keyword events are applied and answered; the API refuses with 500; `/health` answers 503
+naming the setting and why, never its value; the start-up log says so once. Through the real
+local host (a subprocess), Azurite and the ACS double."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
+
+from devhost.inprocess import TEST_KEY
+from devhost.queues import QUEUE_API_VERSION
+from devhost.testing import ROOT, Azurite, HostProcess, start_host
+from shared.acs_auth import sign_request
+from tests.acs_double import AcsDouble
+
+BUSINESS = "+18005550100"
+KEY_VAULT_REFERENCE = (
+    "@Microsoft.KeyVault(SecretUri=https://optout-kv.vault.azure.net/secrets/optout-access-keys/)"
+)
+BROKEN_KEY = "c2VjcmV0LWJ1dC1ub3QtYmFzZTY0!!"  # a real-looking key with a typo: not base64
+
+
+@dataclass
+class App:
+    host: HostProcess
+    acs: AcsDouble
+    azurite: Azurite
+    optouts_table: str
+
+    def put_stop(self, person: str) -> None:
+        queue = QueueClient.from_connection_string(
+            self.azurite.connection_string, "sms-inbound", api_version=QUEUE_API_VERSION
+        )
+        with contextlib.suppress(ResourceExistsError):
+            queue.create_queue()
+        message_id = f"Incoming_{uuid.uuid4().hex}"
+        event = {
+            "id": message_id,
+            "eventType": "Microsoft.Communication.SMSReceived",
+            "eventTime": "2026-11-26T10:00:00Z",
+            "data": {
+                "MessageId": message_id,
+                "From": person[1:],
+                "To": BUSINESS[1:],
+                "Message": "STOP",
+                "ReceivedTimestamp": "2026-11-26T10:00:00Z",
+            },
+        }
+        queue.send_message(json.dumps(event))
+
+    def opted_out_in_storage(self, person: str) -> bool:
+        table = TableClient.from_connection_string(
+            self.azurite.connection_string, self.optouts_table
+        )
+        rows = table.query_entities(
+            "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": BUSINESS, "rk": person}
+        )
+        return any(True for _ in rows)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module", params=[KEY_VAULT_REFERENCE, BROKEN_KEY], ids=["keyvault", "typo"])
+def app(request: pytest.FixtureRequest, azurite: Azurite) -> Iterator[App]:
+    acs = AcsDouble().start()
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_ACCESS_KEYS": request.param,
+        "OPTOUT_TABLE_NAME": f"BadKeyOptOuts{suffix}",
+        "OPTOUT_HISTORY_TABLE_NAME": f"BadKeyHistory{suffix}",
+        "SENDER_PROGRAMS_TABLE_NAME": f"BadKeyPrograms{suffix}",
+        "ACS_CONNECTION_STRING": acs.connection_string,
+        "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.200",
+    }
+    host = start_host(ROOT, env=env, use_local_settings=False)
+    try:
+        yield App(host, acs, azurite, env["OPTOUT_TABLE_NAME"])
+    finally:
+        host.stop()
+        acs.stop()
+    output = host.output()
+    assert request.param not in output and "optout-kv" not in output  # never the value
+    assert output.count("Configuration problem: OPTOUT_ACCESS_KEYS") == 1  # said once
+
+
+def test_a_stop_is_applied_and_answered_when_the_api_keys_are_unusable(app: App) -> None:
+    person = "+14255550301"
+    app.put_stop(person)
+    wait_for(lambda: any(s.to == person for s in app.acs.sent))
+    assert app.opted_out_in_storage(person)
+    assert [s.to for s in app.acs.sent] == [person]  # one reply
+    # Never refused for the API's settings (other tests' leftovers on the shared queue may fail).
+    assert "SettingsError" not in app.host.output()
+
+
+def test_health_names_the_setting_and_why_never_the_value(app: App) -> None:
+    res = requests.get(app.host.base_url + "/health", timeout=10)
+    assert res.status_code == 503
+    body = res.json()
+    assert body["status"] == "unhealthy" and body["storage"] == "reachable"
+    [problem] = body["settings"]
+    assert problem["setting"] == "OPTOUT_ACCESS_KEYS"
+    assert ("Key Vault reference" in problem["problem"]) or ("base64" in problem["problem"])
+    assert KEY_VAULT_REFERENCE not in res.text and "optout-kv" not in res.text
+    assert BROKEN_KEY not in res.text
+
+
+def test_the_api_refuses_without_leaking(app: App) -> None:
+    url = app.host.base_url + "/sms/optouts:check?api-version=2026-01-23"
+    body = json.dumps({"from": BUSINESS, "recipients": [{"to": "+14255550301"}]}).encode()
+    headers = {"content-type": "application/json", **sign_request("POST", url, body, TEST_KEY)}
+    res = requests.post(url, data=body, headers=headers, timeout=10)
+    assert res.status_code == 500
+    assert res.json()["error"]["code"] == "ServiceMisconfigured"
+    assert "optout-kv" not in res.text and BROKEN_KEY not in res.text
