@@ -44,6 +44,9 @@ def running(azurite: Azurite) -> Iterator[Running]:
         "OPTOUT_TABLE_NAME": f"CliOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"CliHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"CliPrograms{suffix}",
+        # Its own events queue: the imports here owe thousands of events, which must not be in
+        # the way of other tests that read the default queue of the same Azurite.
+        "OPTOUT_EVENTS_QUEUE_NAME": f"cli-events-{suffix}",
     }
     host = start_host(ROOT, env=env, use_local_settings=False)
     try:
