@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
@@ -109,6 +110,45 @@ def keyword_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
     ]
 
 
+# --- revoke-all groups (issue 12) ---------------------------------------------------------------
+
+GROUP_SENDER = "+18005550111"
+
+
+def group_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
+    """check on a revoke-all sender (its own and its group's partition, read concurrently), and
+    a STOP/START to it (its own partition, then the group's)."""
+    program = {"group": "bench", "revokeAll": True}
+    call("PUT", f"sms/senders/{GROUP_SENDER}/program", program, query="")
+    rows = []
+    for n in (1, 14, 100):
+        people = [f"+1425555{i:04d}" for i in range(n)]
+        body = {"from": GROUP_SENDER, "recipients": [{"to": p} for p in people]}
+        timed = measure(lambda b=body: call("POST", "sms/optouts:check", b), rounds, recorder)
+        rows.append((f"check x{n} (revoke-all)", *timed))
+    tables = runtime.store()
+    proc = InboundProcessor(
+        tables.optouts,
+        tables.history,
+        tables.programs,
+        LoggingReplySender(),
+        runtime.settings(),
+        feed=runtime.change_feed(),
+        groups=tables.groups,
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    counter = iter(range(10**9))
+
+    def keyword() -> None:
+        i = next(counter)
+        at = t0 + timedelta(seconds=i)
+        text = "STOP" if i % 2 == 0 else "START"
+        proc.handle(InboundSms(f"g{i}", f"g{i}", GROUP_SENDER, "+14255550123", text, at))
+
+    rows.append(("keyword (revoke-all)", *measure(keyword, rounds, recorder)))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
@@ -124,6 +164,7 @@ def main() -> int:
             "OPTOUT_TABLE_NAME": f"BenchOptOuts{suffix}",
             "OPTOUT_HISTORY_TABLE_NAME": f"BenchHistory{suffix}",
             "SENDER_PROGRAMS_TABLE_NAME": f"BenchPrograms{suffix}",
+            "GROUP_OPTOUTS_TABLE_NAME": f"BenchGroups{suffix}",
         }
     )
     runtime.STORAGE_CLIENT_OPTIONS["raw_request_hook"] = recorder
@@ -131,6 +172,8 @@ def main() -> int:
     try:
         runtime.store().ensure_tables()
         rows = api_rows(args.rounds, recorder) + keyword_rows(args.rounds, recorder)
+        rows += group_rows(args.rounds, recorder)
+        rows += send_rows(args.rounds, recorder)
     finally:
         runtime.reset()
         az.stop()

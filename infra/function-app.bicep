@@ -64,7 +64,7 @@ param replyBrand string
 @description('Help contact used in SMS replies.')
 param replyHelpContact string
 
-@description('Table names: optOuts, history, programs.')
+@description('Table names: optOuts, history, programs, groups.')
 param tableNames object
 
 var storageSuffix = environment().suffixes.storage
@@ -166,6 +166,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPTOUT_TABLE_NAME: tableNames.optOuts
     OPTOUT_HISTORY_TABLE_NAME: tableNames.history
     SENDER_PROGRAMS_TABLE_NAME: tableNames.programs
+    GROUP_OPTOUTS_TABLE_NAME: tableNames.groups
     OPTOUT_EVENTS_TOPIC_ENDPOINT: eventsTopicEndpoint
   }
 }

@@ -124,6 +124,7 @@ var tableNames = {
   optOuts: 'OptOuts'
   history: 'OptOutHistory'
   programs: 'SenderPrograms'
+  groups: 'GroupOptOuts'
 }
 var accessKeysSecretName = 'optout-access-keys'
 var deadLetterContainerName = 'sms-inbound-deadletter' // shared/deadletter.py DEADLETTER_CONTAINER
@@ -205,6 +206,7 @@ module storage 'storage.bicep' = {
       tableNames.optOuts
       tableNames.history
       tableNames.programs
+      tableNames.groups
     ]
   }
 }

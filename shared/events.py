@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from shared.phone import InvalidPhoneNumber, mask, normalise_inbound
+from shared.sender import InvalidSender, parse_inbound_sender
 
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -45,7 +46,7 @@ _BOM = "\ufeff"
 class InboundSms:
     message_id: str  # data.MessageId, else the event id
     event_id: str
-    sender: str  # the business number = data.To, normalised E.164 with '+'
+    sender: str  # the business side = data.To: a SenderId key (E.164 with '+', or a short code)
     recipient: str  # the person = data.From, normalised E.164 with '+'
     text: str  # data.Message ("" if missing/null)
     received_at: datetime  # tz-aware UTC
@@ -179,7 +180,7 @@ def _parse_event(event: dict[str, Any]) -> InboundSms:
     event_id = event_id or message_id
 
     recipient = _number(data, "From")
-    sender = _number(data, "To")
+    sender = _sender(data)
 
     text = _get(data, "Message", "data")
     if text is _MISSING or text is None:
@@ -227,6 +228,21 @@ def _number(data: dict[str, Any], name: str) -> str:
         return normalise_inbound(value).e164
     except InvalidPhoneNumber:
         raise MalformedEvent(f"data.{name} is not a valid phone number ({mask(value)})") from None
+
+
+def _sender(data: dict[str, Any]) -> str:
+    """The business side (`To`): a number, or a short code (texts to a short code)."""
+    value = _get(data, "To", "data")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is _MISSING or value is None:
+        raise MalformedEvent("event has no data.To")
+    try:
+        return parse_inbound_sender(value).key
+    except InvalidSender:
+        raise MalformedEvent(
+            f"data.To is not a sender number or short code ({mask(value)})"
+        ) from None
 
 
 # --- Timestamps ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from shared.model import Source, StorageUnavailable
 from shared.optout_events import FeedRow, OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import ChangeFeedStore
+from shared.sender import SenderId
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ChangeFeed:
 
     def apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,

@@ -15,6 +15,8 @@ Delivery from the queue is at least once and in any order; the effect must be ex
   row and the opt-out row change in one transaction, conditional on their ETags, so concurrent
   instances cannot both win; the loser reads again and decides again.
 - An opt-in never undoes a newer opt-out made through the API (the conservative direction).
+- Keywords are matched in the sender's languages and answered in the matched word's language;
+  a revoke-all sender's STOP/START also changes its group's entry, in order (`groups.py`).
 - Transient failures raise (the host retries the message); nothing is left half-written
   because the state change is one transaction and the history row is written after it, keyed so
   that a retry recognises the applied event.
@@ -31,22 +33,27 @@ from datetime import datetime, timedelta
 from shared.bursts import Bursts
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
 from shared.feed import ChangeFeed
-from shared.keywords import Classification, classify
+from shared.membership import membership_of
 from shared.model import (
     Action,
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
     KeywordState,
+    Language,
     Outcome,
     ReplyStatus,
     SenderProgram,
     Source,
 )
+from shared.multilingual import LocalizedClassification
 from shared.optout_events import FeedRow
-from shared.phone import PhoneNumber, mask, normalise_inbound
+from shared.ordering import apply_to_group, superseded
+from shared.phone import PhoneNumber, mask
 from shared.replies import ReplySender, reply_text
-from shared.repositories import History, KeywordStates, SenderPrograms
+from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
+from shared.sender import SenderId
+from shared.sender_keywords import sender_keyword
 from shared.service import utcnow
 from shared.settings import Settings
 
@@ -87,12 +94,14 @@ class InboundProcessor:
         *,
         feed: ChangeFeed | None = None,
         bursts: Bursts | None = None,
+        groups: GroupOptOuts | None = None,
     ) -> None:
         """`feed` publishes a change's event right after it is applied; without it the event
         stays owed in the store and the feed's sweep publishes it later."""
         self._feed = feed
         self._bursts = bursts or Bursts()
         self._states = states
+        self._groups = groups
         self._history = history
         self._programs = programs
         self._replies = replies
@@ -100,22 +109,18 @@ class InboundProcessor:
         self._clock = clock
 
     def handle(self, sms: InboundSms) -> InboundResult:
-        found = classify(sms.text, plain_language=True)
-        if found.action is Action.NONE:
-            log.info("Inbound message from %s: no keyword", mask(sms.recipient))
+        plain = self._settings.plain_language_optout
+        keyword = sender_keyword(sms, self._programs, plain_language_default=plain)
+        if keyword is None:
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
-        sender, recipient = normalise_inbound(sms.sender), normalise_inbound(sms.recipient)
-        program = self._programs.get_program(sender)
-        if found.plain_language and not self._plain_language_enabled(program):
-            log.info("Plain-language request ignored: turned off for sender %s", mask(sender))
-            return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
+        found, sender, recipient, program = keyword
         record = _keyword_record(sms, found, sender, recipient)
         return self._deliver(sms, found, program, (sender, recipient), record)
 
     def _deliver(
         self,
         sms: InboundSms,
-        found: Classification,
+        found: LocalizedClassification,
         program: SenderProgram | None,
         parties: tuple[PhoneNumber, PhoneNumber],
         record: HistoryRecord,
@@ -129,6 +134,9 @@ class InboundProcessor:
         else:
             opt_out = found.action is Action.OPT_OUT
             outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
+            group = membership_of(program).revoke_all_group
+            if group is not None and self._groups is not None:
+                outcome = apply_to_group(self._groups, group, parties, sms, opt_out, outcome)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -145,14 +153,14 @@ class InboundProcessor:
             "%s from %s to %s: %s (reply %s)",
             found.action,
             mask(recipient),
-            mask(sender),
+            sender.masked,
             outcome,
             status,
         )
         return InboundResult(found.action, outcome, status)
 
     def _redelivered(
-        self, record: HistoryRecord, found: Classification, program: SenderProgram | None
+        self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
     ) -> InboundResult:
         existing = self._history.get_history(record)
         if existing is None:  # cannot be (rows are never deleted): let the host retry
@@ -163,21 +171,16 @@ class InboundProcessor:
         log.info("Duplicate delivery of a %s event from %s", found.action, mask(existing.recipient))
         return InboundResult(found.action, Outcome.DUPLICATE, status)
 
-    def _plain_language_enabled(self, program: SenderProgram | None) -> bool:
-        if program is not None and program.plain_language_optout is not None:
-            return program.plain_language_optout
-        return self._settings.plain_language_optout
-
     def _apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         sms: InboundSms,
         keyword: str,
         *,
         opt_out: bool,
     ) -> Outcome:
-        if opt_out and self._bursts.arrived(sender.e164):
+        if opt_out and self._bursts.arrived(sender.key):
             row = self._first_keyword(sender, recipient, sms, keyword)
             if row is not None:
                 self._publish(row)
@@ -188,7 +191,7 @@ class InboundProcessor:
                 # Applied by an earlier try whose history write failed: its event may be owed.
                 self._publish(state.feed)
                 return Outcome.APPLIED
-            if _superseded(state, sms, opt_out=opt_out):
+            if superseded(state, sms, opt_out=opt_out):
                 return Outcome.SUPERSEDED
             try:
                 row = self._states.apply_keyword(
@@ -208,7 +211,7 @@ class InboundProcessor:
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
 
     def _first_keyword(
-        self, sender: PhoneNumber, recipient: PhoneNumber, sms: InboundSms, keyword: str
+        self, sender: SenderId, recipient: PhoneNumber, sms: InboundSms, keyword: str
     ) -> FeedRow | None:
         """In a burst (a campaign's STOPs) most people have no history with the sender: write
         the STOP as if so, without reading first. It is the very transaction the reads would
@@ -233,7 +236,7 @@ class InboundProcessor:
             self._feed.publish([row])
 
     def _take_over_reply(
-        self, existing: HistoryRecord, found: Classification, program: SenderProgram | None
+        self, existing: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
     ) -> ReplyStatus:
         claimed = existing.reply_claimed_at
         if (
@@ -249,9 +252,10 @@ class InboundProcessor:
         return self._send(existing, found, program)
 
     def _send(
-        self, record: HistoryRecord, found: Classification, program: SenderProgram | None
+        self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
     ) -> ReplyStatus:
-        text = reply_text(found.action, self._settings, program)
+        language = found.language or Language.EN
+        text = reply_text(found.action, self._settings, program, language)
         try:
             status = self._replies.send(record.sender, record.recipient, text)
         except Exception:
@@ -265,11 +269,11 @@ class InboundProcessor:
 
 
 def _keyword_record(
-    sms: InboundSms, found: Classification, sender: PhoneNumber, recipient: PhoneNumber
+    sms: InboundSms, found: LocalizedClassification, sender: SenderId, recipient: PhoneNumber
 ) -> HistoryRecord:
     """The event's history record, before its outcome is known (its key finds a redelivery)."""
     return HistoryRecord(
-        sender=sender.e164,
+        sender=sender.key,
         recipient=recipient.e164,
         action=found.action,
         source=Source.KEYWORD,
@@ -278,21 +282,7 @@ def _keyword_record(
         event_at=sms.received_at,
         outcome=Outcome.PENDING,
         keyword=found.keyword or "",
-    )
-
-
-def _superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
-    """An older event than the newest applied keyword event, or a START older than an opt-out
-    made through the API."""
-    last = state.last_event_at
-    if last is not None and (last, state.last_message_id or "") > (sms.received_at, sms.message_id):
-        return True
-    return (
-        not opt_out
-        and state.opted_out
-        and state.opt_out_source == Source.API
-        and state.opted_out_at is not None
-        and state.opted_out_at > sms.received_at
+        language=found.language,
     )
 
 

@@ -108,7 +108,7 @@ def _fold(text: str) -> str:
 _SEPARATORS = re.compile(r"[\s_\-\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d]+")
 
 
-def _keyword_form(text: str) -> str:
+def keyword_form(text: str) -> str:
     """Folded text with non-alphanumerics trimmed from both ends and separators collapsed."""
     folded = _fold(text)
     start, end = 0, len(folded)
@@ -123,7 +123,7 @@ def _canonical_table(keywords: tuple[str, ...]) -> dict[str, str]:
     """Normalised form -> canonical keyword (accented spellings map to the unaccented one)."""
     table: dict[str, str] = {}
     for keyword in keywords:
-        table.setdefault(_keyword_form(keyword), _fold(keyword).upper())
+        table.setdefault(keyword_form(keyword), _fold(keyword).upper())
     return table
 
 
@@ -149,7 +149,7 @@ _CODE_SUFFIX = re.compile(rf"(?P<kw>{_alternation(_CODE_FORMS)}) #?[0-9]{{1,15}}
 
 
 def _classify_keyword(text: str) -> Classification | None:
-    form = _keyword_form(text)
+    form = keyword_form(text)
     hit = _EXACT.get(form)
     if hit is not None:
         return Classification(hit[0], hit[1], False)

@@ -24,6 +24,17 @@ class Action(StrEnum):
     NONE = "none"
 
 
+class Language(StrEnum):
+    """ISO 639-1 codes of the keyword packs (`shared/language_packs.py`)."""
+
+    EN = "en"
+    FR = "fr"
+    ES = "es"
+    PT = "pt"
+    IT = "it"
+    DE = "de"
+
+
 class Source(StrEnum):
     """Where a change came from."""
 
@@ -71,6 +82,41 @@ class ApiAction(StrEnum):
     ADD = "add"
     REMOVE = "remove"
     CHECK = "check"
+
+
+# -- sending (POST /sms) -----------------------------------------------------------------------
+
+
+class SenderKind(StrEnum):
+    """What ACS sends from (shared/sender.py parses and normalises them)."""
+
+    PHONE_NUMBER = "phoneNumber"
+    SHORT_CODE = "shortCode"
+    ALPHANUMERIC = "alphanumeric"
+
+
+class RepeatabilityResult(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class Blocked(StrEnum):
+    """Why the send gateway answered for a recipient itself instead of forwarding it."""
+
+    OPTED_OUT = "opted-out"
+    INVALID = "invalid"
+
+
+class UpstreamFailure(StrEnum):
+    """How a forwarding call to ACS failed as a whole (the HTTP layer picks each status)."""
+
+    UNREACHABLE = "unreachable"  # no connection: nothing was sent
+    TIMEOUT = "timeout"  # sent, no answer in time: the outcome is unknown
+    SERVER_ERROR = "server-error"  # ACS answered 5xx
+    UNAVAILABLE = "unavailable"  # ACS answered 503 (outage, throttling)
+    AUTH_FAILED = "auth-failed"  # ACS refused this service's credentials (401/403)
+    REFUSED = "refused"  # ACS refused the request (another 4xx): nothing was sent
+    BAD_ANSWER = "bad-answer"  # an answer that is not a send response
 
 
 # -- exceptions --------------------------------------------------------------------------------
@@ -123,6 +169,7 @@ class HistoryRecord:
     outcome: Outcome
     message_id: str = ""
     keyword: str = ""
+    language: Language | None = None  # the keyword's language: the reply's (keyword events)
     reply_status: ReplyStatus = ReplyStatus.NONE
     # When the current reply attempt began (status `sending`): a lease, so that a concurrent
     # delivery of the same event does not send too, and a crashed attempt is taken over later.
@@ -137,8 +184,29 @@ class HistoryRecord:
 
 
 @dataclass(frozen=True)
+class ReplyTexts:
+    """One language's reply templates; None falls back (see `replies.reply_text`)."""
+
+    optout_text: str | None = None
+    optin_text: str | None = None
+    help_text: str | None = None
+
+    def for_action(self, action: Action) -> str | None:
+        return {
+            Action.OPT_OUT: self.optout_text,
+            Action.OPT_IN: self.optin_text,
+            Action.HELP: self.help_text,
+        }.get(action)
+
+
+@dataclass(frozen=True)
 class SenderProgram:
-    """A sender's reply texts and options; None falls back to the settings."""
+    """A sender's reply texts and options; None falls back to the settings.
+
+    `optout_text` / `optin_text` / `help_text` are the English texts (as before languages);
+    `texts` holds per-language overrides, including, if given, English ones, which win.
+    `languages`: the keyword packs, first first (None: from the sender number's country).
+    `group` + `revoke_all`: brand-wide revoke-all (`shared/groups.py`)."""
 
     brand: str | None = None
     help_contact: str | None = None
@@ -146,6 +214,24 @@ class SenderProgram:
     optin_text: str | None = None
     help_text: str | None = None
     plain_language_optout: bool | None = None
+    languages: tuple[Language, ...] | None = None
+    texts: tuple[tuple[Language, ReplyTexts], ...] = ()
+    group: str | None = None
+    revoke_all: bool | None = None
+
+    def texts_for(self, language: Language) -> ReplyTexts:
+        return dict(self.texts).get(language, ReplyTexts())
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    """A group-wide opt-out: `recipient` is opted out of every revoke-all sender of `group`."""
+
+    group: str
+    recipient: str
+    sender: str  # the sender the STOP was sent to
+    opted_out_at: datetime
+    message_id: str = ""
 
 
 # -- listing, export and import of a sender's opt-outs ------------------------------------------

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 from shared.model import SenderProgram
-from shared.phone import PhoneNumber
 from shared.repositories import SenderPrograms
+from shared.sender import SenderId
 
 PROGRAM_CACHE_SECONDS = 30.0
 
@@ -33,27 +33,27 @@ class CachedPrograms:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, SenderProgram | None]] = {}
 
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
         now = self._clock()
         with self._lock:
-            hit = self._cache.get(sender.e164)
+            hit = self._cache.get(sender.key)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
         program = self._programs.get_program(sender)  # "none" is remembered too
         with self._lock:
-            self._cache[sender.e164] = (now, program)
+            self._cache[sender.key] = (now, program)
         return program
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         self.forget(sender)
         self._programs.put_program(sender, program)
         self.forget(sender)
 
-    def delete_program(self, sender: PhoneNumber) -> None:
+    def delete_program(self, sender: SenderId) -> None:
         self.forget(sender)
         self._programs.delete_program(sender)
         self.forget(sender)
 
-    def forget(self, sender: PhoneNumber) -> None:
+    def forget(self, sender: SenderId) -> None:
         with self._lock:
-            self._cache.pop(sender.e164, None)
+            self._cache.pop(sender.key, None)

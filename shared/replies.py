@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from shared.group_send import GroupSend
-from shared.model import Action, ReplyStatus, SenderProgram
+from shared.language_packs import ENGLISH, PACKS
+from shared.model import Action, Language, ReplyStatus, SenderProgram
 from shared.phone import mask
 from shared.settings import (
     ACS_CONNECTION_STRING,
@@ -24,17 +25,10 @@ from shared.settings import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPTOUT_TEXT = (
-    "{brand}: You are unsubscribed and will receive no more messages. Reply START to resubscribe."
-)
-DEFAULT_OPTIN_TEXT = (
-    "{brand}: You are subscribed again. Msg frequency varies. Msg & data rates may apply. "
-    "Reply HELP for help, STOP to cancel."
-)
-DEFAULT_HELP_TEXT = (
-    "{brand}: For help, contact {help_contact}. Msg frequency varies. "
-    "Msg & data rates may apply. Reply STOP to cancel."
-)
+# The English defaults (each language's are in its pack, `shared/language_packs.py`).
+DEFAULT_OPTOUT_TEXT = ENGLISH.optout_text
+DEFAULT_OPTIN_TEXT = ENGLISH.optin_text
+DEFAULT_HELP_TEXT = ENGLISH.help_text
 PLACEHOLDERS = frozenset({"brand", "help_contact"})
 MAX_TEXT_LENGTH = 640
 MAX_REPLY_LENGTH = 1000  # a rendered reply; longer ones fall back to the default text
@@ -84,18 +78,35 @@ def render(template: str, values: dict[str, str]) -> str:
     return "".join(lit + (values[name] if name else "") for lit, name in _fields(template))
 
 
-def reply_text(action: Action, settings: Settings, program: SenderProgram | None) -> str:
+def _templates(
+    action: Action, settings: Settings, p: SenderProgram, language: Language
+) -> list[str | None]:
+    """The candidate templates, best first: the program's text for that language; for English
+    also the program's top-level texts and the REPLY_*_TEXT settings; last, the pack's own."""
+    candidates = [p.texts_for(language).for_action(action)]
+    if language is Language.EN:
+        candidates += {
+            Action.OPT_OUT: [p.optout_text, settings.reply_optout_text],
+            Action.OPT_IN: [p.optin_text, settings.reply_optin_text],
+            Action.HELP: [p.help_text, settings.reply_help_text],
+        }[action]
+    return [*candidates, PACKS[language].template(action)]
+
+
+def reply_text(
+    action: Action,
+    settings: Settings,
+    program: SenderProgram | None,
+    language: Language = Language.EN,
+) -> str:
+    """The reply to a keyword in `language` (the language of the keyword that matched)."""
     p = program or SenderProgram()
-    templates = {
-        Action.OPT_OUT: (p.optout_text, settings.reply_optout_text, DEFAULT_OPTOUT_TEXT),
-        Action.OPT_IN: (p.optin_text, settings.reply_optin_text, DEFAULT_OPTIN_TEXT),
-        Action.HELP: (p.help_text, settings.reply_help_text, DEFAULT_HELP_TEXT),
-    }
+    templates = _templates(action, settings, p, language)
     values = {
         "brand": p.brand or settings.reply_brand,
         "help_contact": p.help_contact or settings.reply_help_contact,
     }
-    for template in templates[action]:
+    for template in templates:
         if not template:
             continue
         try:
@@ -106,7 +117,7 @@ def reply_text(action: Action, settings: Settings, program: SenderProgram | None
         if len(text) <= MAX_REPLY_LENGTH:
             return text
         log.error("A %s reply is over %d characters; using the next one", action, MAX_REPLY_LENGTH)
-    return render(templates[action][-1], {k: v[:160] for k, v in values.items()})
+    return render(templates[-1], {k: v[:160] for k, v in values.items()})
 
 
 class ReplySender(Protocol):

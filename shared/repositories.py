@@ -14,6 +14,7 @@ from typing import Protocol
 from shared.model import (
     EntryFilter,
     EntryPage,
+    GroupEntry,
     HistoryRecord,
     KeywordState,
     ReplyStatus,
@@ -22,16 +23,17 @@ from shared.model import (
 )
 from shared.optout_events import Applied, FeedRow
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 
 
 class OptOutEntries(Protocol):
     """The opt-out list of each sender (the API's add / remove / check)."""
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None: ...
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None: ...
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None: ...
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None: ...
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         """The E.164 numbers of `recipients` that are opted out (point reads, never a scan)."""
         ...
 
@@ -39,11 +41,11 @@ class OptOutEntries(Protocol):
 class KeywordStates(Protocol):
     """Keyword events' view of one sender/recipient pair, changed only conditionally."""
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState: ...
+    def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState: ...
 
     def apply_keyword(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         state: KeywordState,
         *,
@@ -63,7 +65,7 @@ class ChangeFeedStore(Protocol):
 
     def apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,
@@ -107,7 +109,7 @@ class History(Protocol):
 class HistoryReader(Protocol):
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
@@ -119,11 +121,44 @@ class HistoryReader(Protocol):
 
 
 class SenderPrograms(Protocol):
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None: ...
+    def get_program(self, sender: SenderId) -> SenderProgram | None: ...
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None: ...
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None: ...
 
-    def delete_program(self, sender: PhoneNumber) -> None: ...
+    def delete_program(self, sender: SenderId) -> None: ...
+
+
+class GroupOptOuts(Protocol):
+    """Brand-wide revoke-all: one group-wide entry per recipient in the group's own partition,
+    with its own newest-event marker (`shared/groups.py`). Same semantics as KeywordStates."""
+
+    def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
+        """The E.164 numbers of `recipients` with a group-wide entry (point reads)."""
+        ...
+
+    def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState: ...
+
+    def apply_group_keyword(
+        self,
+        group: str,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        sender: SenderId,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        """Record the event and write or lift the group-wide entry, all or nothing;
+        ConcurrencyConflict if either row changed since `state` was read."""
+        ...
+
+    def group_entries(
+        self, group: str, *, page_size: int = 100, token: str | None = None
+    ) -> tuple[list[GroupEntry], str | None]:
+        """One page of group-wide entries, by recipient, and the next page's token (None at the
+        end). InvalidPageToken for a token this store did not issue."""
+        ...
 
 
 class Health(Protocol):

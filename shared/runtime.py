@@ -15,19 +15,22 @@ from typing import Any
 from azure.core.pipeline.transport import RequestsTransport
 
 from shared import http_transport
+from shared.acs_upstream import make_upstream
 from shared.connections import blob_service_client, queue_service_client, table_service_client
 from shared.deadletter import DEADLETTER_CONTAINER, ReplayResult
 from shared.deadletter import replay_deadletters as replay_deadletter_blobs
 from shared.event_publishers import make_publisher
 from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
+from shared.gateway import SendGateway
 from shared.imports import ImportService
 from shared.inbound import InboundProcessor
+from shared.membership import OptOutMembership
 from shared.pagetoken import PageTokens
 from shared.poison import INBOUND_QUEUE, replay_poison
 from shared.program_cache import CachedPrograms
 from shared.replies import make_reply_sender
-from shared.repositories import HistoryReader, OptOutListing, SenderPrograms
+from shared.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import API_SETTINGS, Settings
 from shared.tables import TableStore
@@ -81,7 +84,9 @@ def store() -> TableStore:
         client = table_service_client(
             transport=pooled_transport(STORAGE_POOL_SIZE), **STORAGE_CLIENT_OPTIONS
         )
-        return TableStore(client, s.optout_table, s.history_table, s.programs_table)
+        return TableStore(
+            client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
+        )
 
     return _get("store", build)
 
@@ -94,8 +99,23 @@ def history() -> HistoryReader:
     return store().history
 
 
+def groups() -> GroupOptOuts:
+    return store().groups
+
+
 def ping() -> None:
     store().ping()
+
+
+def membership() -> OptOutMembership:
+    """Opted out of a sender, directly or through its revoke-all group: what `check` asks, and
+    what a sending path must ask before it sends."""
+
+    def build() -> OptOutMembership:
+        tables = store()
+        return OptOutMembership(tables.optouts, tables.groups, tables.programs)
+
+    return _get("membership", build)
 
 
 def feed_settings() -> FeedSettings:
@@ -124,10 +144,11 @@ def sweep_events() -> int:
 
 
 def optout_service() -> OptOutService:
-    return _get(
-        "optout_service",
-        lambda: OptOutService(store().optouts, store().history, change_feed()),
-    )
+    def build() -> OptOutService:
+        tables = store()
+        return OptOutService(tables.optouts, tables.history, change_feed(), membership=membership())
+
+    return _get("optout_service", build)
 
 
 def inbound_processor() -> InboundProcessor:
@@ -141,6 +162,7 @@ def inbound_processor() -> InboundProcessor:
             replies,
             settings(),
             feed=change_feed(),
+            groups=tables.groups,
         )
 
     return _get("inbound", build)
@@ -156,6 +178,18 @@ def imports() -> ImportService:
 
 def page_tokens() -> PageTokens:
     return _get("page_tokens", lambda: PageTokens.from_access_keys(settings().access_keys))
+
+
+def send_gateway() -> SendGateway:
+    """POST /sms: the opt-out membership `check` uses, ACS (or dry run / none) upstream."""
+
+    def build() -> SendGateway:
+        s = settings()
+        upstream = make_upstream(s)
+        # The same question `check` asks: the sender's own entries or its revoke-all group's.
+        return SendGateway(membership(), upstream, check_timeout=s.send_check_timeout)
+
+    return _get("send_gateway", build)
 
 
 def _storage_options() -> dict[str, Any]:
@@ -202,3 +236,7 @@ def startup_checks() -> None:
             "ACS_CONNECTION_STRING and ACS_ENDPOINT are empty: keyword replies will be logged, "
             "not sent"
         )
+    if s.send_dry_run:
+        log.warning("SEND_DRY_RUN is on: POST /sms answers as if sent and sends nothing")
+    elif not s.replies_enabled:
+        log.warning("POST /sms will refuse every allowed recipient: no ACS resource is set")

@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from shared.feed import ChangeFeed
+from shared.membership import OptOutMembership
 from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.optout_events import OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutEntries
+from shared.sender import SenderId
 
 
 def utcnow() -> datetime:
@@ -29,20 +31,23 @@ class OptOutService:
         history: History,
         feed: ChangeFeed,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        membership: OptOutMembership | None = None,
     ) -> None:
         self._entries = entries
         self._history_log = history
         self._feed = feed
         self._clock = clock
+        self._membership = membership
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
         self._feed.apply(sender, recipients, opt_out=True, source=Source.API, at=at)
         self._history(sender, recipients, Action.OPT_OUT, at)
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
         at = self._clock()
@@ -51,7 +56,7 @@ class OptOutService:
 
     def import_optouts(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         times: Mapping[str, datetime] | None = None,
@@ -76,14 +81,17 @@ class OptOutService:
         self._history(sender, recipients, Action.OPT_OUT, at, Source.IMPORT)
         return changes
 
-    def check(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def check(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
+        """Opted out of `sender`: its own entries, or its revoke-all group's (`membership`)."""
         if not recipients:
             return set()
+        if self._membership is not None:
+            return self._membership.opted_out(sender, recipients)
         return self._entries.opted_out(sender, recipients)
 
     def _history(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         action: Action,
         at: datetime,
@@ -94,7 +102,7 @@ class OptOutService:
         self._history_log.record_history(
             [
                 HistoryRecord(
-                    sender=sender.e164,
+                    sender=sender.key,
                     recipient=r,
                     action=action,
                     source=source,

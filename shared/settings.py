@@ -18,8 +18,14 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 DEFAULT_OPTOUT_TABLE = "OptOuts"
 DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
+DEFAULT_GROUPS_TABLE = "GroupOptOuts"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
+
+# The send endpoint's bounds: opt-out check + connect + read = 30 s at most by default.
+DEFAULT_SEND_CHECK_TIMEOUT = 5.0
+DEFAULT_SEND_CONNECT_TIMEOUT = 5.0
+DEFAULT_SEND_READ_TIMEOUT = 20.0
 
 DEFAULT_BRAND = "Our messages"
 DEFAULT_HELP_CONTACT = "our support team"
@@ -35,6 +41,21 @@ ACS_CONNECTION_STRING = "ACS_CONNECTION_STRING"
 # The settings the HTTP API cannot serve without; keyword events need none of them (each part
 # checks only what it uses: a broken API key must never stop a STOP).
 API_SETTINGS = frozenset({ACCESS_KEYS, MAX_BODY_BYTES, CLOCK_SKEW_SECONDS})
+SEND_DRY_RUN = "SEND_DRY_RUN"
+SEND_CHECK_TIMEOUT = "SEND_CHECK_TIMEOUT_SECONDS"
+SEND_CONNECT_TIMEOUT = "SEND_CONNECT_TIMEOUT_SECONDS"
+SEND_READ_TIMEOUT = "SEND_READ_TIMEOUT_SECONDS"
+# What POST /sms needs besides the API's: an unusable one refuses sends (500), never guesses
+# (a misread SEND_DRY_RUN must not send for real).
+SEND_SETTINGS = frozenset(
+    {
+        SEND_DRY_RUN,
+        SEND_CHECK_TIMEOUT,
+        SEND_CONNECT_TIMEOUT,
+        SEND_READ_TIMEOUT,
+        ACS_CONNECTION_STRING,
+    }
+)
 
 
 class SettingsError(ValueError):
@@ -99,6 +120,19 @@ class _Reader:
             return default
         return int(value)
 
+    def seconds(self, name: str, default: float) -> float:
+        value = self.raw(name).strip()
+        if not value:
+            return default
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0.1 <= seconds <= 120:  # also refuses nan
+            self.problem(name, f"expected seconds from 0.1 to 120; using the default ({default})")
+            return default
+        return seconds
+
     def access_keys(self, name: str) -> tuple[bytes, ...]:
         try:
             return _decode_keys(self.raw(name))
@@ -160,6 +194,11 @@ class Settings:
     reply_optin_text: str = ""
     reply_help_text: str = ""
     plain_language_optout: bool = True
+    groups_table: str = DEFAULT_GROUPS_TABLE
+    send_dry_run: bool = False
+    send_check_timeout: float = DEFAULT_SEND_CHECK_TIMEOUT
+    send_connect_timeout: float = DEFAULT_SEND_CONNECT_TIMEOUT
+    send_read_timeout: float = DEFAULT_SEND_READ_TIMEOUT
     # Unusable settings, each replaced by its default above; see `require` and `health`.
     problems: tuple[SettingProblem, ...] = field(default=(), compare=False)
 
@@ -191,6 +230,7 @@ class Settings:
             optout_table=r.text("OPTOUT_TABLE_NAME", DEFAULT_OPTOUT_TABLE),
             history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
             programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
+            groups_table=r.text("GROUP_OPTOUTS_TABLE_NAME", DEFAULT_GROUPS_TABLE),
             max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
             clock_skew_seconds=r.integer(
                 "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1
@@ -203,5 +243,11 @@ class Settings:
             reply_optin_text=r.text("REPLY_OPTIN_TEXT"),
             reply_help_text=r.text("REPLY_HELP_TEXT"),
             plain_language_optout=r.boolean("PLAIN_LANGUAGE_OPTOUT", True),
+            send_dry_run=r.boolean("SEND_DRY_RUN", False),
+            send_check_timeout=r.seconds("SEND_CHECK_TIMEOUT_SECONDS", DEFAULT_SEND_CHECK_TIMEOUT),
+            send_connect_timeout=r.seconds(
+                "SEND_CONNECT_TIMEOUT_SECONDS", DEFAULT_SEND_CONNECT_TIMEOUT
+            ),
+            send_read_timeout=r.seconds("SEND_READ_TIMEOUT_SECONDS", DEFAULT_SEND_READ_TIMEOUT),
         )
         return replace(settings, problems=tuple(r.problems))

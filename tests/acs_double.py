@@ -1,7 +1,18 @@
 """A local HTTP test double of the ACS SMS send endpoint (`POST /sms?api-version=...`).
 
-It checks every request's ACS HMAC signature against its access key (401 otherwise), records
-the messages it accepted, and can be told to fail the next N requests with a 503.
+- Checks every request's ACS HMAC signature against its access key (401 otherwise, counted in
+  `refused`).
+- Counts every request that arrives (`calls`), records every accepted one (`received`:
+  api-version, headers, body) and every message it "sent" (`sent`: one `SentSms` per
+  recipient, with its repeatability values).
+- Behaves like ACS for repeatability: a recipient whose `repeatabilityRequestId` was seen before
+  is not sent again; it gets the first message id and `repeatabilityResult: accepted`.
+- Numbers in `reject_numbers` get a per-item 400, as ACS answers for a number it cannot reach.
+- Fails on demand: `fail_next = N` answers the next N requests 503 (as before);
+  `fail_with(500, 401, ...)` answers the next requests with those statuses (after checking the
+  signature, so a 401 here means "ACS refused the key", whatever the request); `hang_next(s)`
+  waits `s` seconds before answering the next request (a timeout for a client that gives up
+  sooner).
 """
 
 from __future__ import annotations
@@ -9,10 +20,13 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from shared.acs_auth import AuthError, verify_request
 
@@ -24,6 +38,17 @@ class SentSms:
     from_: str
     to: str
     message: str
+    repeatability_request_id: str | None = None
+    repeatability_first_sent: str | None = None
+    message_id: str = ""
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    api_version: str
+    headers: dict[str, str]  # lower-case names
+    body: dict[str, Any]
 
 
 class _Server(ThreadingHTTPServer):
@@ -37,9 +62,15 @@ class _Server(ThreadingHTTPServer):
 class AcsDouble:
     key: str = ACS_KEY
     sent: list[SentSms] = field(default_factory=list)
+    received: list[ReceivedRequest] = field(default_factory=list)
+    calls: int = 0  # every request that arrived, whatever the answer
     refused: int = 0
     requests: int = 0  # send requests accepted (each may carry several recipients)
     fail_next: int = 0
+    reject_numbers: set[str] = field(default_factory=set)
+    _faults: deque[int] = field(default_factory=deque)
+    _hangs: deque[float] = field(default_factory=deque)
+    _seen: dict[str, str] = field(default_factory=dict)  # repeatability id -> message id
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,69 +83,56 @@ class AcsDouble:
     def connection_string(self) -> str:
         return f"endpoint={self.endpoint};accesskey={self.key}"
 
-    def start(self) -> AcsDouble:
-        double = self
+    def fail_with(self, *statuses: int) -> None:
+        with self._lock:
+            self._faults.extend(statuses)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as ACS: a client reuses connections
-            disable_nagle_algorithm = True  # headers and body leave at once
+    def hang_next(self, seconds: float) -> None:
+        with self._lock:
+            self._hangs.append(seconds)
 
-            def log_message(self, *args: Any) -> None:
-                pass
+    def _next_fault(self) -> tuple[float, int | None]:
+        with self._lock:
+            hang = self._hangs.popleft() if self._hangs else 0.0
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return hang, 503
+            return hang, self._faults.popleft() if self._faults else None
 
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                url = f"http://{headers.get('host', '')}{self.path}"
-                try:
-                    verify_request(
-                        "POST",
-                        url,
-                        headers,
-                        body,
-                        [base64.b64decode(double.key)],
-                        max_skew_seconds=900,
+    def _accept(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        results = []
+        with self._lock:
+            for recipient in request["smsRecipients"]:
+                to, rid = recipient["to"], recipient.get("repeatabilityRequestId")
+                item: dict[str, Any] = {"to": to}
+                if to in self.reject_numbers:
+                    item |= {"httpStatusCode": 400, "successful": False}
+                    item["errorMessage"] = "Invalid To phone number format."
+                elif rid is not None and rid in self._seen:
+                    item |= {"messageId": self._seen[rid], "httpStatusCode": 202}
+                    item |= {"repeatabilityResult": "accepted", "successful": True}
+                else:
+                    message_id = f"Outgoing_{uuid.uuid4().hex}"
+                    self.sent.append(
+                        SentSms(
+                            request["from"],
+                            to,
+                            request["message"],
+                            rid,
+                            recipient.get("repeatabilityFirstSent"),
+                            message_id,
+                        )
                     )
-                except AuthError as exc:
-                    with double._lock:
-                        double.refused += 1
-                    self._reply(401, {"error": {"code": "Denied", "message": str(exc)}})
-                    return
-                if not self.path.startswith("/sms?"):
-                    self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
-                    return
-                with double._lock:
-                    if double.fail_next > 0:
-                        double.fail_next -= 1
-                        self._reply(503, {"error": {"code": "ServiceUnavailable"}})
-                        return
-                request = json.loads(body)
-                results = []
-                with double._lock:
-                    double.requests += 1
-                    for recipient in request["smsRecipients"]:
-                        double.sent.append(
-                            SentSms(request["from"], recipient["to"], request["message"])
-                        )
-                        results.append(
-                            {
-                                "to": recipient["to"],
-                                "messageId": f"Outgoing_{uuid.uuid4().hex}",
-                                "httpStatusCode": 202,
-                                "successful": True,
-                            }
-                        )
-                self._reply(202, {"value": results})
+                    if rid is not None:
+                        self._seen[rid] = message_id
+                        item["repeatabilityResult"] = "accepted"
+                    item |= {"messageId": message_id, "httpStatusCode": 202, "successful": True}
+                results.append(item)
+        return results
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+    def start(self) -> AcsDouble:
+        handler = type("BoundHandler", (_Handler,), {"double": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -122,3 +140,59 @@ class AcsDouble:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    double: AcsDouble
+    protocol_version = "HTTP/1.1"  # keep-alive, as ACS: a client reuses connections
+    disable_nagle_algorithm = True  # headers and body leave at once
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test)
+
+    def _signed(self, body: bytes, headers: dict[str, str]) -> bool:
+        url = f"http://{headers.get('host', '')}{self.path}"
+        keys = [base64.b64decode(self.double.key)]
+        try:
+            verify_request("POST", url, headers, body, keys, max_skew_seconds=900)
+        except AuthError as exc:
+            with self.double._lock:
+                self.double.refused += 1
+            self._reply(401, {"error": {"code": "Denied", "message": str(exc)}})
+            return False
+        return True
+
+    def do_POST(self) -> None:
+        double = self.double
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with double._lock:
+            double.calls += 1
+        if not self._signed(body, headers):
+            return
+        parts = urlsplit(self.path)
+        if parts.path != "/sms":
+            self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
+            return
+        hang, fault = double._next_fault()
+        time.sleep(hang)
+        if fault is not None:
+            self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+            return
+        request = json.loads(body)
+        version = parse_qs(parts.query).get("api-version", [""])[0]
+        with double._lock:
+            double.received.append(ReceivedRequest(self.path, version, headers, request))
+            double.requests += 1
+        self._reply(202, {"value": double._accept(request)})

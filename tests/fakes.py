@@ -16,6 +16,7 @@ from shared.model import (
     ConcurrencyConflict,
     EntryFilter,
     EntryPage,
+    GroupEntry,
     HistoryRecord,
     InvalidPageToken,
     KeywordState,
@@ -27,6 +28,9 @@ from shared.model import (
 )
 from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
+
+GROUP_PREFIX = "group:"  # the fake's group partitions: no sender (E.164) can be keyed so
 
 
 @dataclass
@@ -54,21 +58,21 @@ class FakeRepository:
     def _etag(self) -> str:
         return f"W/{next(self._etags)}"
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self._check()
         for r in recipients:
-            self.optouts[(sender.e164, r.e164)] = Row(
+            self.optouts[(sender.key, r.e164)] = Row(
                 {"OptedOutAt": at, "Source": Source.API, "Country": r.country}, self._etag()
             )
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         self._check()
         for r in recipients:
-            self.optouts.pop((sender.e164, r.e164), None)
+            self.optouts.pop((sender.key, r.e164), None)
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         self._check()
-        return {r.e164 for r in recipients if (sender.e164, r.e164) in self.optouts}
+        return {r.e164 for r in recipients if (sender.key, r.e164) in self.optouts}
 
     def entries_page(
         self, sender: PhoneNumber, flt: EntryFilter, *, start: str | None, size: int
@@ -140,7 +144,7 @@ class FakeRepository:
 
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
@@ -153,7 +157,7 @@ class FakeRepository:
             (
                 r
                 for r in self.history_rows.values()
-                if r.sender == sender.e164 and (recipient is None or r.recipient == recipient.e164)
+                if r.sender == sender.key and (recipient is None or r.recipient == recipient.e164)
             ),
             key=lambda r: (r.recipient, r.event_at),
         )
@@ -161,9 +165,9 @@ class FakeRepository:
         end = start + page_size
         return rows[start:end], (str(end) if end < len(rows) else None)
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+    def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState:
         self._check()
-        key = (sender.e164, recipient.e164)
+        key = (sender.key, recipient.e164)
         entry, state = self.optouts.get(key), self.states.get(key)
         return KeywordState(
             opted_out=entry is not None,
@@ -181,7 +185,7 @@ class FakeRepository:
 
     def apply_keyword(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         state: KeywordState,
         *,
@@ -194,7 +198,7 @@ class FakeRepository:
             hook, self.before_apply = self.before_apply, None
             hook()
         self._check()
-        key = (sender.e164, recipient.e164)
+        key = (sender.key, recipient.e164)
         entry, current = self.optouts.get(key), self.states.get(key)
         # The same preconditions as the Table transaction: all or nothing.
         if (current.etag if current else None) != state.state_etag:
@@ -230,7 +234,7 @@ class FakeRepository:
 
     def apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,
@@ -242,7 +246,7 @@ class FakeRepository:
         self._check()
         applied = []
         for r in {r.e164: r for r in recipients}.values():
-            key = (sender.e164, r.e164)
+            key = (sender.key, r.e164)
             if (key in self.optouts) == opt_out:
                 continue  # already in that state: no change, no event
             when = (times or {}).get(r.e164, at)
@@ -276,17 +280,81 @@ class FakeRepository:
             ]
         )
 
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
-        self._check()
-        return self.programs.get(sender.e164)
+    # -- GroupOptOuts: the group's partition in the same dicts, keyed "group:<name>" -----------
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+    def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
         self._check()
-        self.programs[sender.e164] = program
+        return {r.e164 for r in recipients if (GROUP_PREFIX + group, r.e164) in self.optouts}
 
-    def delete_program(self, sender: PhoneNumber) -> None:
+    def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState:
         self._check()
-        self.programs.pop(sender.e164, None)
+        key = (GROUP_PREFIX + group, recipient.e164)
+        entry, state = self.optouts.get(key), self.states.get(key)
+        return KeywordState(
+            opted_out=entry is not None,
+            opted_out_at=entry.data["OptedOutAt"] if entry else None,
+            opt_out_source=entry.data["Source"] if entry else None,
+            last_event_at=state.data["LastEventAt"] if state else None,
+            last_message_id=state.data["LastMessageId"] if state else None,
+            entry_etag=entry.etag if entry else None,
+            state_etag=state.etag if state else None,
+        )
+
+    def apply_group_keyword(
+        self,
+        group: str,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        sender: SenderId,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        if self.before_apply is not None:
+            hook, self.before_apply = self.before_apply, None
+            hook()
+        self._check()
+        key = (GROUP_PREFIX + group, recipient.e164)
+        entry, current = self.optouts.get(key), self.states.get(key)
+        if (current.etag if current else None) != state.state_etag:
+            raise ConcurrencyConflict("state")
+        if (entry.etag if entry else None) != state.entry_etag:
+            raise ConcurrencyConflict("entry")
+        self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
+        if opt_out:
+            data = {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country}
+            data |= {"Sender": sender.key, "MessageId": message_id}
+            self.optouts[key] = Row(data, self._etag())
+        else:
+            self.optouts.pop(key, None)
+
+    def group_entries(
+        self, group: str, *, page_size: int = 100, token: str | None = None
+    ) -> tuple[list[GroupEntry], str | None]:
+        self._check()
+        if token is not None and not token.isdigit():
+            raise InvalidPageToken(token)
+        rows = [
+            GroupEntry(group, r, row.data["Sender"], row.data["OptedOutAt"], row.data["MessageId"])
+            for (pk, r), row in sorted(self.optouts.items())
+            if pk == GROUP_PREFIX + group
+        ]
+        start = int(token or 0)
+        end = start + page_size
+        return rows[start:end], (str(end) if end < len(rows) else None)
+
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
+        self._check()
+        return self.programs.get(sender.key)
+
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None:
+        self._check()
+        self.programs[sender.key] = program
+
+    def delete_program(self, sender: SenderId) -> None:
+        self._check()
+        self.programs.pop(sender.key, None)
 
     def ping(self) -> None:
         self._check()

@@ -29,10 +29,11 @@ from shared.model import (
     Source,
 )
 from shared.phone import parse_e164
+from shared.sender import parse_sender
 from shared.tables import TableStore
 from tests.fakes import FakeRepository
 
-SENDER = parse_e164("+18005550100")
+SENDER = parse_sender("+18005550100")
 PEOPLE = [parse_e164(f"+1425555{i:04d}") for i in range(5)]
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -67,7 +68,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
 
 def record(n: int, person: int = 0, **changes: Any) -> HistoryRecord:
     rec = HistoryRecord(
-        sender=SENDER.e164,
+        sender=SENDER.key,
         recipient=PEOPLE[person].e164,
         action=Action.OPT_OUT,
         source=Source.KEYWORD,
@@ -92,7 +93,7 @@ def test_add_remove_check_are_idempotent(repos: Repos) -> None:
 
 def test_senders_do_not_share_entries(repos: Repos) -> None:
     repos.entries.add(SENDER, [PEOPLE[0]], T0)
-    assert repos.entries.opted_out(parse_e164("+18005550199"), [PEOPLE[0]]) == set()
+    assert repos.entries.opted_out(parse_sender("+18005550199"), [PEOPLE[0]]) == set()
 
 
 def test_keyword_apply_is_conditional_on_what_was_read(repos: Repos) -> None:

@@ -79,6 +79,7 @@ def app(azurite: Azurite) -> Iterator[App]:
         "OPTOUT_TABLE_NAME": f"E2eOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"E2eHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"E2ePrograms{suffix}",
+        "GROUP_OPTOUTS_TABLE_NAME": f"E2eGroups{suffix}",
         "ACS_CONNECTION_STRING": acs.connection_string,
         "REPLY_BRAND": "Contoso",
         # host.json overrides, as app settings do in Azure: fast retries for the poison test.
@@ -164,12 +165,14 @@ def test_health_and_routing(app: App) -> None:
 # --- inbound keywords through the queue -------------------------------------------------------
 
 
-def event_grid(person: str, text: str, ts: str, message_id: str | None = None) -> dict[str, Any]:
+def event_grid(
+    person: str, text: str, ts: str, message_id: str | None = None, business: str = BUSINESS
+) -> dict[str, Any]:
     message_id = message_id or f"Incoming_{uuid.uuid4().hex}"
     return {
         "id": message_id,
         "topic": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
-        "subject": f"/phonenumber/{BUSINESS[1:]}",
+        "subject": f"/phonenumber/{business[1:]}",
         "eventType": "Microsoft.Communication.SMSReceived",
         "eventTime": ts,
         "dataVersion": "1.0",
@@ -177,7 +180,7 @@ def event_grid(person: str, text: str, ts: str, message_id: str | None = None) -
         "data": {
             "MessageId": message_id,
             "From": person[1:],
-            "To": BUSINESS[1:],
+            "To": business[1:],
             "Message": text,
             "ReceivedTimestamp": ts,
         },
@@ -339,3 +342,31 @@ def test_dead_lettered_events_can_be_replayed(app: App) -> None:
     # Replaying again is harmless: nothing is left to replay.
     again = app.signed("POST", "/sms/inbound/deadletter:replay")
     assert again.status_code == 200 and again.json()["replayed"] == 0
+
+
+# --- languages and revoke-all ------------------------------------------------------------------
+
+
+def test_arret_to_a_canadian_sender_gets_the_french_confirmation(app: App) -> None:
+    canada, person = "+14165550100", "+14255550401"
+    put(app, event_grid(person, "ARRÊT", "2026-11-26T11:00:00Z", business=canada))
+    wait_for(lambda: app.is_opted_out(person, canada))
+    (reply,) = wait_for(lambda: replies_to(app, person))
+    assert reply.startswith("Contoso : Vous avez été désabonné(e)")
+    put(app, event_grid(person, "STOP", "2026-11-26T11:01:00Z", business=canada))
+    wait_for(lambda: len(replies_to(app, person)) == 2)
+    assert replies_to(app, person)[1].startswith("Contoso: You are unsubscribed")
+
+
+def test_stop_to_one_sender_of_a_revoke_all_group_is_seen_by_check_on_another(app: App) -> None:
+    a, b, outsider, person = "+18005550211", "+18005550212", "+18005550213", "+14255550402"
+    for sender in (a, b):
+        program = {"group": "e2e-brand", "revokeAll": True}
+        res = app.signed("PUT", f"/sms/senders/{sender}/program", program)
+        assert res.status_code == 200, res.text
+    put(app, event_grid(person, "STOP", "2026-11-26T12:00:00Z", business=a))
+    wait_for(lambda: app.is_opted_out(person, a))
+    out = js(app, [{"op": "check", "from": s, "to": [person]} for s in (b, outsider)])
+    assert [r["result"][0]["isOptedOut"] for r in out] == [True, False]
+    listing = app.signed("GET", "/sms/groups/e2e-brand/optouts")
+    assert [e["recipient"] for e in listing.json()["value"]] == [person]

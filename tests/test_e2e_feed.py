@@ -23,6 +23,7 @@ from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.model import Source
 from shared.phone import parse_e164
+from shared.sender import parse_sender
 from shared.tables import TableStore
 from tests.test_e2e import BUSINESS, App, event_grid, put
 
@@ -134,7 +135,7 @@ def test_the_host_sweeps_events_left_owed_when_it_starts(azurite: Azurite) -> No
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     store = TableStore(service, env["OPTOUT_TABLE_NAME"], "Unused1", "Unused2")
     [applied] = store.feed.apply(
-        parse_e164(BUSINESS),
+        parse_sender(BUSINESS),
         [parse_e164(person)],
         opt_out=True,
         at=datetime.now(UTC),

@@ -173,13 +173,22 @@ def test_numbers_with_or_without_plus(raw: Any, expected: str) -> None:
 
 @pytest.mark.parametrize("field", ["From", "To"])
 @pytest.mark.parametrize(
-    "bad", ["123", "+123", "abc", "", "   ", "+0014255550123", "1425555012399999", True, 1.5, []]
+    "bad", ["12", "+123", "abc", "", "   ", "+0014255550123", "1425555012399999", True, 1.5, []]
 )
 def test_invalid_numbers(field: str, bad: Any) -> None:
     with pytest.raises(MalformedEvent) as info:
         parse_queue_message(as_json(eventgrid(**{field: bad})))
     assert field in str(info.value)
     assert_no_leak(info.value)
+
+
+def test_a_text_to_a_short_code_is_keyed_by_the_short_code() -> None:
+    # `To` is the business side: a short code (3 to 8 digits) is a sender, kept as it is; the
+    # person (`From`) must still be a phone number.
+    assert parse_queue_message(as_json(eventgrid(To="12345"))).sender == "12345"
+    assert parse_queue_message(as_json(eventgrid(To="123"))).sender == "123"
+    with pytest.raises(MalformedEvent):
+        parse_queue_message(as_json(eventgrid(From="12345")))
 
 
 @pytest.mark.parametrize("field", ["From", "To"])

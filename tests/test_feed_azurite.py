@@ -32,13 +32,14 @@ from shared.inbound import InboundProcessor
 from shared.model import ChangeKind, Source
 from shared.optout_events import MAX_OWED, FeedBacklogFull, FeedRow, OptOutChange
 from shared.phone import PhoneNumber, parse_e164
+from shared.sender import SenderId, parse_sender
 from shared.tables import TableStore
 from shared.tables.feed import TableChangeFeed
 from shared.tables.feed_rows import feed_key
 from tests.fakes import FakeReplies
 from tests.test_inbound import SETTINGS
 
-SENDER = parse_e164("+18005550100")
+SENDER = parse_sender("+18005550100")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
@@ -141,7 +142,7 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
     events = sorted(rig.events(), key=lambda e: e["data"]["recipient"])
     assert [e["id"] for e in events] == [c.event_id for c in made]
     assert events[0]["data"] == {
-        "sender": SENDER.e164,
+        "sender": SENDER.key,
         "recipient": a.e164,
         "country": "US",
         "source": "api",
@@ -151,7 +152,7 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
     }
     assert (events[0]["type"], events[0]["subject"], events[0]["time"]) == (
         "Sms.OptOut.Added",
-        SENDER.e164,
+        SENDER.key,
         "2026-11-26T10:00:00Z",
     )
     # Adding someone already opted out changes nothing and publishes nothing.
@@ -163,7 +164,7 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
     [event] = rig.events()
     assert event["type"] == "Sms.OptOut.Removed" and event["sequence"].endswith("2")
     assert event["data"]["optedOutAt"] is None
-    assert rig.opted_out() == {(SENDER.e164, b.e164)}
+    assert rig.opted_out() == {(SENDER.key, b.e164)}
     assert all(r["OwedCount"] == 0 for r in rig.feed_rows())  # published, then cleared
 
 
@@ -196,7 +197,7 @@ def test_a_hundred_recipients_take_two_transactions_and_publish_a_hundred_events
 def test_crash_after_commit_before_publish_is_published_once_by_the_sweep(rig: Rig) -> None:
     with pytest.raises(Crash):
         rig.feed(CrashingPublisher()).apply(SENDER, nums(1, 2), opt_out=True, source=Source.API)
-    assert rig.opted_out() == {(SENDER.e164, n.e164) for n in nums(1, 2)}  # committed
+    assert rig.opted_out() == {(SENDER.key, n.e164) for n in nums(1, 2)}  # committed
     assert rig.events() == []  # but nothing published
     assert [r["OwedCount"] for r in rig.feed_rows()] == [1, 1]
 
@@ -240,8 +241,8 @@ def test_queue_outage_then_every_event_arrives_once_per_change(rig: Rig) -> None
 
 
 def test_a_pair_owes_at_most_max_owed_events() -> None:
-    row = FeedRow(SENDER.e164, "+14255550001")
-    change = OptOutChange(ChangeKind.ADDED, SENDER.e164, "+14255550001", 1, T0, "api")
+    row = FeedRow(SENDER.key, "+14255550001")
+    change = OptOutChange(ChangeKind.ADDED, SENDER.key, "+14255550001", 1, T0, "api")
     for v in range(1, MAX_OWED + 1):
         row = row.appended(change.__class__(**{**change.__dict__, "version": v}), T0)
     with pytest.raises(FeedBacklogFull):
@@ -260,17 +261,17 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
     inbound = InboundProcessor(
         rig.store.optouts, rig.store.history, rig.store.programs, FakeReplies(), SETTINGS, feed=feed
     )
-    senders = [SENDER, parse_e164("+18005550101")]
+    senders = [SENDER, parse_sender("+18005550101")]
     people = nums(*range(25))
     rng = random.Random(11)
-    jobs: list[tuple[int, PhoneNumber, bool, list[PhoneNumber]]] = []
+    jobs: list[tuple[int, SenderId, bool, list[PhoneNumber]]] = []
     while sum(len(j[3]) for j in jobs) < 1000:
         keyword = rng.random() < 0.25
         who = rng.sample(people, 1 if keyword else 4)
         jobs.append((len(jobs) if keyword else -1, rng.choice(senders), rng.random() < 0.55, who))
     lock, done = threading.Lock(), [0]
 
-    def run(job: tuple[int, PhoneNumber, bool, list[PhoneNumber]]) -> int:
+    def run(job: tuple[int, SenderId, bool, list[PhoneNumber]]) -> int:
         n, sender, opt_out, who = job
         with lock:
             done[0] += 1
@@ -279,7 +280,7 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
             return len(feed.apply(sender, who, opt_out=opt_out, source=Source.API))
         at = T0 + timedelta(seconds=n)  # jobs run out of order: older texts arrive late
         text = "STOP" if opt_out else "START"
-        inbound.handle(InboundSms(f"m{n}", f"e{n}", sender.e164, who[0].e164, text, at))
+        inbound.handle(InboundSms(f"m{n}", f"e{n}", sender.key, who[0].e164, text, at))
         return 0
 
     with ThreadPoolExecutor(8) as pool:

@@ -13,11 +13,12 @@ from shared.inbound import InboundProcessor
 from shared.model import ChangeKind, Outcome, Source
 from shared.optout_events import MAX_OWED, FeedBacklogFull
 from shared.phone import parse_e164
+from shared.sender import parse_sender
 from shared.service import OptOutService
 from tests.fakes import FakePublisher, FakeReplies, FakeRepository
 from tests.test_inbound import SETTINGS, sms
 
-SENDER = parse_e164("+18005550100")
+SENDER = parse_sender("+18005550100")
 PERSON = parse_e164("+14255550123")
 OTHER = parse_e164("+14255550124")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -21,6 +21,7 @@ from shared.keywords import Action
 from shared.model import SenderProgram, StorageUnavailable
 from shared.phone import parse_e164
 from shared.replies import ReplyFailed
+from shared.sender import parse_sender
 from shared.settings import Settings
 from tests.fakes import FakeReplies, FakeRepository
 
@@ -118,7 +119,7 @@ def test_older_stop_after_newer_start_does_not_opt_out_again() -> None:
 
 def test_start_never_undoes_a_newer_api_opt_out() -> None:
     repo, _, proc = setup()
-    repo.add(parse_e164(BUSINESS), [parse_e164(PERSON)], T0 + timedelta(minutes=5))
+    repo.add(parse_sender(BUSINESS), [parse_e164(PERSON)], T0 + timedelta(minutes=5))
     assert proc.handle(sms("START", 1)).outcome == "superseded"
     assert opted_out(repo)
     # ...but a START sent after the API opt-out applies.
@@ -305,3 +306,13 @@ def test_final_state_is_the_newest_event(
     # Each event is answered at most once, however often it was delivered.
     assert len(replies.sent) <= len(messages)
     assert len(repo.history_rows) == len(messages)
+
+
+def test_a_stop_to_a_short_code_opts_out_of_the_short_code() -> None:
+    # The opt-out is keyed by the short code (as the API and `send` key it), and the
+    # confirmation goes out from the short code, directly (not through send enforcement).
+    repo, replies, proc = setup()
+    proc.handle(replace(sms("STOP", 1), sender="12345"))
+    assert ("12345", PERSON) in repo.optouts
+    assert repo.opted_out(parse_sender("12345"), [parse_e164(PERSON)]) == {PERSON}
+    assert [(f, t) for f, t, _ in replies.sent] == [("12345", PERSON)]

@@ -19,6 +19,7 @@ from shared.events import InboundSms
 from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
 from shared.program_cache import CachedPrograms
+from shared.sender import parse_sender
 from shared.settings import Settings
 from shared.tables import TableStore
 from shared.tables.optouts import STATE_PREFIX
@@ -57,7 +58,7 @@ def store(azurite: Azurite) -> Iterator[tuple[TableStore, StorageRecorder, str]]
 
 
 def is_opted_out(s: TableStore, person: str = PERSON) -> bool:
-    return person in s.optouts.opted_out(parse_e164(BUSINESS), [parse_e164(person)])
+    return person in s.optouts.opted_out(parse_sender(BUSINESS), [parse_e164(person)])
 
 
 def test_keywords_against_table_storage(store: Any) -> None:
@@ -89,7 +90,7 @@ def test_keywords_against_table_storage(store: Any) -> None:
     assert proc.handle(sms("HELP", 4)).outcome == "help"
     assert len(replies.sent) == 4  # three for PERSON, one for the second person
 
-    rows, token = s.history.history_page(parse_e164(BUSINESS), parse_e164(PERSON))
+    rows, token = s.history.history_page(parse_sender(BUSINESS), parse_e164(PERSON))
     assert token is None
     assert [(r.action, r.outcome) for r in rows] == [
         ("optout", "applied"),
@@ -129,7 +130,7 @@ def test_state_rows_do_not_count_as_opt_outs(store: Any) -> None:
     proc.handle(sms("START", 2))
     marker = STATE_PREFIX + PERSON
     assert not is_opted_out(s)
-    assert marker not in s.optouts.opted_out(parse_e164(BUSINESS), [parse_e164(PERSON)])
+    assert marker not in s.optouts.opted_out(parse_sender(BUSINESS), [parse_e164(PERSON)])
 
 
 def test_concurrent_instances_end_in_the_newest_state(store: Any) -> None:

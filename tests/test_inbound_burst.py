@@ -20,6 +20,7 @@ from shared.inbound import InboundProcessor
 from shared.phone import parse_e164
 from shared.program_cache import CachedPrograms
 from shared.replies import make_reply_sender
+from shared.sender import parse_sender
 from shared.settings import Settings
 from shared.tables import TableStore
 from tests.acs_double import AcsDouble
@@ -82,9 +83,9 @@ def test_a_burst_with_duplicates_is_applied_and_answered_exactly_once(azurite: A
         acs.stop()
     assert sorted(s.to for s in acs.sent) == sorted(PEOPLE)  # one reply each, no more
     assert acs.requests < len(PEOPLE)  # replies shared requests
-    assert store.optouts.opted_out(parse_e164(BUSINESS), [parse_e164(p) for p in PEOPLE]) == set(
+    assert store.optouts.opted_out(parse_sender(BUSINESS), [parse_e164(p) for p in PEOPLE]) == set(
         PEOPLE
     )
-    rows, _ = store.history.history_page(parse_e164(BUSINESS), page_size=1000)
+    rows, _ = store.history.history_page(parse_sender(BUSINESS), page_size=1000)
     assert len(rows) == len(PEOPLE) and {r.reply_status for r in rows} == {"sent"}
     assert requests < 4 * len(deliveries)

@@ -101,6 +101,10 @@ OPTIONAL_NOT_PROVIDED = {
     "REPLY_OPTOUT_TEXT",
     "REPLY_OPTIN_TEXT",
     "REPLY_HELP_TEXT",
+    "SEND_DRY_RUN",  # never in Azure: a deployed app sends
+    "SEND_CHECK_TIMEOUT_SECONDS",
+    "SEND_CONNECT_TIMEOUT_SECONDS",
+    "SEND_READ_TIMEOUT_SECONDS",
     "OPTOUT_EVENTS_QUEUE_NAME",
     "OPTOUT_EVENTS_SOURCE",
     "OPTOUT_EVENTS_TOPIC_NAME",
@@ -301,7 +305,7 @@ _ENV_READ = re.compile(
     r"""(?:\benv(?:iron)?\.get|\bos\.getenv|\bos\.environ\.get)\(\s*["']([A-Za-z_]\w*)["']"""
     r"""|\benv(?:iron)?\[\s*["']([A-Za-z_]\w*)["']\s*\]"""
     # shared/settings.py's reader: `r.text("NAME", ...)`, `r.integer("NAME", ...)`, ...
-    r"""|\br\.(?:raw|text|boolean|integer|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
+    r"""|\br\.(?:raw|text|boolean|integer|seconds|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
 )
 _PREFIX_READ = re.compile(r"""\bprefix\s*\+\s*["'](\w+)["']""")
 
@@ -396,6 +400,7 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         app_settings.DEFAULT_OPTOUT_TABLE,
         app_settings.DEFAULT_HISTORY_TABLE,
         app_settings.DEFAULT_PROGRAMS_TABLE,
+        app_settings.DEFAULT_GROUPS_TABLE,
     }
 
 
@@ -593,6 +598,7 @@ def test_settings_use_identities_and_key_vault() -> None:
         "OPTOUT_TABLE_NAME": app_settings.DEFAULT_OPTOUT_TABLE,
         "OPTOUT_HISTORY_TABLE_NAME": app_settings.DEFAULT_HISTORY_TABLE,
         "SENDER_PROGRAMS_TABLE_NAME": app_settings.DEFAULT_PROGRAMS_TABLE,
+        "GROUP_OPTOUTS_TABLE_NAME": app_settings.DEFAULT_GROUPS_TABLE,
     }
     for name, table in tables.items():
         assert resolve(file, settings[name]) == table, name

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from shared.model import SenderProgram
-from shared.phone import PhoneNumber, parse_e164
 from shared.program_cache import PROGRAM_CACHE_SECONDS, CachedPrograms
+from shared.sender import SenderId, parse_sender
 from tests.fakes import FakeRepository
 
-SENDER = parse_e164("+18005550100")
-OTHER = parse_e164("+18005550199")
+SENDER = parse_sender("+18005550100")
+OTHER = parse_sender("+18005550199")
 
 
 class CountingPrograms(FakeRepository):
     reads: int = 0
 
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
         self.reads += 1
         return super().get_program(sender)
 

@@ -78,7 +78,7 @@ def _errors(result: OptOutRequest | ApiResponse) -> dict[str, list[str]]:
 def test_parse_valid(body: bytes) -> None:
     result = parse_optout_body(body)
     assert isinstance(result, OptOutRequest), result
-    assert result.sender.e164 == SENDER
+    assert result.sender.key == SENDER
     assert result.recipients == ["+15555555551", "+15555555552"]
 
 
@@ -94,7 +94,7 @@ def test_exact_key_wins_over_other_casing() -> None:
     body = _body({"From": "+123", "from": SENDER, "recipients": [{"to": "+15555555551"}]})
     result = parse_optout_body(body)
     assert isinstance(result, OptOutRequest)
-    assert result.sender.e164 == SENDER
+    assert result.sender.key == SENDER
 
 
 def test_max_recipients_accepted() -> None:

@@ -7,7 +7,17 @@ list (route, methods, what it needs), plus one line below.
 
 from __future__ import annotations
 
-from shared.api import admin, health, history, optout_import, optout_list, optouts, programs
+from shared.api import (
+    admin,
+    groups,
+    health,
+    history,
+    optout_import,
+    optout_list,
+    optouts,
+    programs,
+    send,
+)
 from shared.api.pipeline import Endpoint
 
 ENDPOINTS: list[Endpoint] = [
@@ -16,6 +26,8 @@ ENDPOINTS: list[Endpoint] = [
     *programs.ENDPOINTS,
     *history.ENDPOINTS,
     *admin.ENDPOINTS,
+    *groups.ENDPOINTS,
+    *send.ENDPOINTS,
     *optout_list.ENDPOINTS,
     *optout_import.ENDPOINTS,
 ]

@@ -8,6 +8,7 @@ from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.model import HistoryRecord, InvalidPageToken
 from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.sender import InvalidSender, SenderId, parse_sender
 
 MAX_PAGE_SIZE = 1000
 
@@ -22,6 +23,7 @@ def history_to_wire(record: HistoryRecord) -> dict[str, Any]:
         "recordedAt": record.recorded_at.isoformat() if record.recorded_at else None,
         "messageId": record.message_id,
         "keyword": record.keyword or None,
+        "language": record.language,
         "replyStatus": record.reply_status,
     }
 
@@ -34,10 +36,18 @@ def _number(raw: str, name: str, errors: dict[str, list[str]]) -> PhoneNumber | 
         return None
 
 
+def _sender(raw: str, errors: dict[str, list[str]]) -> SenderId | None:
+    try:
+        return parse_sender(raw)
+    except InvalidSender as exc:
+        errors["sender"] = [f"Invalid sender: {exc}"]
+        return None
+
+
 def handle(call: Call) -> ApiResponse:
     params = call.request.params
     errors: dict[str, list[str]] = {}
-    sender = _number(call.request.route_params.get("sender", ""), "sender", errors)
+    sender = _sender(call.request.route_params.get("sender", ""), errors)
     recipient = (
         _number(params["recipient"], "recipient", errors) if params.get("recipient") else None
     )

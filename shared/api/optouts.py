@@ -20,7 +20,8 @@ from shared.api.wire import (
     validation_problem,
 )
 from shared.model import ApiAction
-from shared.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
+from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.sender import InvalidSender, SenderId, parse_sender
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +31,21 @@ INVALID_RECIPIENT = "Invalid recipient phone number format"
 
 @dataclass(frozen=True)
 class OptOutRequest:
-    sender: PhoneNumber
+    sender: SenderId
     recipients: list[str]  # `to` values exactly as sent, in request order
 
 
-def _parse_sender(data: dict[str, Any], errors: dict[str, list[str]]) -> PhoneNumber | None:
+def _parse_sender(data: dict[str, Any], errors: dict[str, list[str]]) -> SenderId | None:
     has_from, raw_from = get_field(data, "from")
     if not has_from or raw_from is None or raw_from == "":
         errors["From"] = ["The From field is required."]
     elif not isinstance(raw_from, str):
-        errors["From"] = ["The From field must be a string in E.164 format."]
+        errors["From"] = ["The From field must be a string."]
     else:
         try:
-            return parse_e164(raw_from)
-        except InvalidPhoneNumber:
-            errors["From"] = ["Invalid sender phone number format: expected E.164."]
+            return parse_sender(raw_from)
+        except InvalidSender as exc:
+            errors["From"] = [f"Invalid sender: {exc}"]
     return None
 
 
@@ -125,7 +126,7 @@ def handler(action: ApiAction) -> Callable[[Call], ApiResponse]:
         log.info(
             "optouts:%s sender=%s recipients=%d valid=%d",
             action,
-            mask(parsed.sender),
+            parsed.sender.masked,
             len(parsed.recipients),
             len(valid),
         )

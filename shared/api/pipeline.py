@@ -23,9 +23,10 @@ from shared.settings import (
 
 if TYPE_CHECKING:
     from shared.deadletter import ReplayResult
+    from shared.gateway import SendGateway
     from shared.imports import ImportService
     from shared.pagetoken import PageTokens
-    from shared.repositories import HistoryReader, OptOutListing, SenderPrograms
+    from shared.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
     from shared.service import OptOutService
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,13 @@ class Services(Protocol):
 
     def history(self) -> HistoryReader: ...
 
+    def groups(self) -> GroupOptOuts: ...
+
     def ping(self) -> None: ...
 
     def replay_poison_messages(self, limit: int) -> int: ...
 
+    def send_gateway(self) -> SendGateway: ...
     def replay_deadletters(self, limit: int) -> ReplayResult: ...
 
     def listing(self) -> OptOutListing: ...

@@ -1,9 +1,9 @@
 """The Table Storage adapters: the only code that knows Table entities. One module per table,
 each with one `to_entity`/`from_entity` pair; `base.py` holds the SDK plumbing.
 
-All tables are partitioned by sender (the business number, E.164). A new table: a module here
-with an adapter class (a `TableAdapter` subclass) implementing its protocol from
-`shared/repositories.py`, and one line in `TableStore` below.
+All tables are partitioned by sender (`SenderId.key`: E.164, short code or alphanumeric ID).
+A new table: a module here with an adapter class (a `TableAdapter` subclass) implementing its
+protocol from `shared/repositories.py`, and one line in `TableStore` below.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 
 from azure.data.tables import TableServiceClient
 
+from shared.settings import DEFAULT_GROUPS_TABLE
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
 from shared.tables.bulk import TableBulkOptOuts
 from shared.tables.feed import TableChangeFeed
+from shared.tables.groups import TableGroupOptOuts
 from shared.tables.history import TableHistory
 from shared.tables.optouts import TableOptOuts
 from shared.tables.programs import TablePrograms
@@ -36,6 +38,7 @@ class TableStore:
         history_table: str,
         programs_table: str,
         *,
+        groups_table: str = DEFAULT_GROUPS_TABLE,
         clock: Callable[[], datetime] = utcnow,
         max_parallel_reads: int = MAX_PARALLEL_READS,
     ) -> None:
@@ -46,10 +49,11 @@ class TableStore:
         self.feed = TableChangeFeed(service, optout_table, pool)  # same table: one transaction
         self.history = TableHistory(service, history_table, pool, clock)
         self.programs = TablePrograms(service, programs_table, pool)
+        self.groups = TableGroupOptOuts(service, groups_table, pool)
 
     @property
     def adapters(self) -> tuple[TableAdapter, ...]:
-        return (self.optouts, self.history, self.programs)
+        return (self.optouts, self.history, self.programs, self.groups)
 
     def ensure_tables(self) -> None:
         for adapter in self.adapters:

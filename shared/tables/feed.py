@@ -30,6 +30,7 @@ from shared.group_commit import GroupCommit
 from shared.model import ChangeKind, ConcurrencyConflict, Source
 from shared.optout_events import Applied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber, mask
+from shared.sender import SenderId
 from shared.tables.base import (
     MAX_TRANSACTION_OPERATIONS,
     Entity,
@@ -56,7 +57,7 @@ BACKOFF_SECONDS = 0.005  # random back-off before retry n: up to 5 ms * 2**n
 
 @dataclass(frozen=True)
 class _Request:
-    sender: PhoneNumber
+    sender: SenderId
     opt_out: bool
     source: Source
     message_id: str
@@ -82,7 +83,7 @@ class _Request:
         else:
             # Guessed from the feed row (no entry read): unconditional, but the feed row's
             # condition still serialises the pair, and a missing entry fails the transaction.
-            key = {"PartitionKey": self.sender.e164, "RowKey": recipient.e164}
+            key = {"PartitionKey": self.sender.key, "RowKey": recipient.e164}
             cond = if_unchanged(entry.metadata["etag"]) if entry is not None else {}
             entry_op = (TransactionOperation.DELETE, key, cond)
         return change, owing, [entry_op, feed_operation(owing)]
@@ -107,7 +108,7 @@ class TableChangeFeed(TableAdapter):
 
     def apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipients: Sequence[PhoneNumber],
         *,
         opt_out: bool,
@@ -139,7 +140,7 @@ class TableChangeFeed(TableAdapter):
             for chunk in chunks(todo, size):
                 done = self._submit(request, chunk, at, times or {})
                 if done is None:
-                    log.info("Concurrent change for sender %s; reading again", mask(sender.e164))
+                    log.info("Concurrent change for sender %s; reading again", sender.masked)
                     pending.extend(r for r, _, _ in chunk)
                 else:
                     applied.extend(done)
@@ -168,24 +169,24 @@ class TableChangeFeed(TableAdapter):
         ]
 
     def _to_change(
-        self, sender: PhoneNumber, pending: Sequence[PhoneNumber], opt_out: bool, *, guess: bool
+        self, sender: SenderId, pending: Sequence[PhoneNumber], opt_out: bool, *, guess: bool
     ) -> list[tuple[PhoneNumber, Entity | None, FeedRow]]:
         """The recipients that must change, with their entry (None: absent, or not read) and
         feed row as read (or guessed). The entry, not the feed row, is the authority: a feed
         row is trusted only to say "opted out" for an opt-in, where a wrong guess fails the
         delete. Unchanged recipients cost one read: their feed row is not read."""
         if guess and opt_out:
-            return [(r, None, FeedRow(sender.e164, r.e164)) for r in pending]
+            return [(r, None, FeedRow(sender.key, r.e164)) for r in pending]
         rows_by: dict[str, FeedRow] = {}
         if guess:
             rows_by = {
-                row.recipient: row for row in self.feed_rows(sender.e164, [r.e164 for r in pending])
+                row.recipient: row for row in self.feed_rows(sender.key, [r.e164 for r in pending])
             }
         trusted = {k for k, row in rows_by.items() if row.opted_out}
-        entries = self.get_many(sender.e164, [r.e164 for r in pending if r.e164 not in trusted])
+        entries = self.get_many(sender.key, [r.e164 for r in pending if r.e164 not in trusted])
         changing = [r for r in pending if (r.e164 in trusted or r.e164 in entries) != opt_out]
         unread = [r.e164 for r in changing if r.e164 not in rows_by]
-        rows_by.update((row.recipient, row) for row in self.feed_rows(sender.e164, unread))
+        rows_by.update((row.recipient, row) for row in self.feed_rows(sender.key, unread))
         return [(r, entries.get(r.e164), rows_by[r.e164]) for r in changing]
 
     def clear(self, rows: Sequence[FeedRow]) -> None:

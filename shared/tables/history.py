@@ -25,11 +25,13 @@ from shared.model import (
     Action,
     HistoryRecord,
     InvalidPageToken,
+    Language,
     Outcome,
     ReplyStatus,
     Source,
 )
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
 
 
@@ -55,6 +57,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "RecordedAt": recorded_at,
             "Outcome": str(record.outcome),
             "Keyword": record.keyword,
+            "Language": str(record.language) if record.language else None,
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
         }
@@ -72,6 +75,7 @@ def from_entity(e: Any) -> HistoryRecord:
         outcome=Outcome(e["Outcome"]),
         message_id=e.get("MessageId", ""),
         keyword=e.get("Keyword", ""),
+        language=Language(e["Language"]) if e.get("Language") else None,
         reply_status=ReplyStatus(e.get("ReplyStatus", ReplyStatus.NONE)),
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
@@ -79,7 +83,7 @@ def from_entity(e: Any) -> HistoryRecord:
     )
 
 
-def _decode_token(token: str | None) -> Any:
+def decode_token(token: str | None) -> Any:
     if not token:
         return None
     try:
@@ -88,7 +92,7 @@ def _decode_token(token: str | None) -> Any:
         raise InvalidPageToken("invalid page token") from exc
 
 
-def _encode_token(continuation: Any) -> str | None:
+def encode_token(continuation: Any) -> str | None:
     return (
         base64.urlsafe_b64encode(json.dumps(continuation).encode()).decode()
         if continuation
@@ -153,24 +157,24 @@ class TableHistory(TableAdapter):
 
     def history_page(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber | None = None,
         *,
         page_size: int = 100,
         token: str | None = None,
     ) -> tuple[list[HistoryRecord], str | None]:
-        params = {"pk": sender.e164}
+        params = {"pk": sender.key}
         query = "PartitionKey eq @pk"
         if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
             query += " and RowKey gt @lo and RowKey lt @hi"
-        continuation = _decode_token(token)
+        continuation = decode_token(token)
 
         def read() -> tuple[list[HistoryRecord], str | None]:
             pages = self._table.query_entities(
                 query, parameters=params, results_per_page=page_size
             ).by_page(continuation_token=continuation)
             rows = [from_entity(e) for e in next(pages, [])]
-            return rows, _encode_token(pages.continuation_token)
+            return rows, encode_token(pages.continuation_token)
 
         return self.call(read)

@@ -24,6 +24,7 @@ from shared.group_commit import GroupCommit
 from shared.model import ChangeKind, ConcurrencyConflict, KeywordState, Source
 from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import (
     Entity,
     Operation,
@@ -39,12 +40,12 @@ STATE_PREFIX = "~state|"
 
 
 def entry_to_entity(
-    sender: PhoneNumber, recipient: PhoneNumber, at: datetime, source: Source, message_id: str = ""
+    sender: SenderId, recipient: PhoneNumber, at: datetime, source: Source, message_id: str = ""
 ) -> Entity:
     entity: Entity = {
-        "PartitionKey": sender.e164,
+        "PartitionKey": sender.key,
         "RowKey": recipient.e164,
-        "Sender": sender.e164,
+        "Sender": sender.key,
         "Recipient": recipient.e164,
         "Country": recipient.country,
         "OptedOutAt": at,
@@ -56,10 +57,10 @@ def entry_to_entity(
 
 
 def state_to_entity(
-    sender: PhoneNumber, recipient: PhoneNumber, event_at: datetime, message_id: str
+    sender: SenderId, recipient: PhoneNumber, event_at: datetime, message_id: str
 ) -> Entity:
     return {
-        "PartitionKey": sender.e164,
+        "PartitionKey": sender.key,
         "RowKey": STATE_PREFIX + recipient.e164,
         "Recipient": recipient.e164,
         "LastEventAt": event_at,
@@ -97,12 +98,12 @@ class TableOptOuts(TableAdapter):
             lambda ops: self.call(lambda: self._table.submit_transaction(ops))
         )
 
-    def add(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], at: datetime) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self.transact(
             [upsert(entry_to_entity(sender, r, at, Source.API)) for r in _unique(recipients)]
         )
 
-    def remove(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         # Optimistic: delete them all in one transaction (the usual case: they are opted out).
         # A delete of a missing entity fails the whole transaction, so then read which exist
         # (concurrent point reads) and delete only those: idempotent.
@@ -115,26 +116,26 @@ class TableOptOuts(TableAdapter):
                 present = self.opted_out(sender, candidates)
                 candidates = [r for r in candidates if r.e164 in present]
         # Still racing with other writers: single deletes, which cannot conflict.
-        list(self._pool.map(lambda r: self.delete(sender.e164, r.e164), candidates))
+        list(self._pool.map(lambda r: self.delete(sender.key, r.e164), candidates))
 
-    def opted_out(self, sender: PhoneNumber, recipients: Sequence[PhoneNumber]) -> set[str]:
-        return set(self.get_many(sender.e164, (r.e164 for r in recipients)))
+    def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
+        return set(self.get_many(sender.key, (r.e164 for r in recipients)))
 
-    def keyword_state(self, sender: PhoneNumber, recipient: PhoneNumber) -> KeywordState:
+    def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState:
         # The feed and state rows first (concurrently), then the entry: every change of the
         # pair rewrites the feed row (and every keyword change the state row), so a change
         # landing between the reads makes an ETag stale and the conditional write conflicts.
         # Read all at once, a START could see "no entry" from before a concurrent STOP and the
         # rows from after it, and leave the STOP's entry.
-        rows = self.get_many(sender.e164, [feed_key(recipient.e164), STATE_PREFIX + recipient.e164])
-        entry = self.get_or_none(sender.e164, recipient.e164)
+        rows = self.get_many(sender.key, [feed_key(recipient.e164), STATE_PREFIX + recipient.e164])
+        entry = self.get_or_none(sender.key, recipient.e164)
         state = state_from_entities(entry, rows.get(STATE_PREFIX + recipient.e164))
-        feed = feed_from_entity(sender.e164, recipient.e164, rows.get(feed_key(recipient.e164)))
+        feed = feed_from_entity(sender.key, recipient.e164, rows.get(feed_key(recipient.e164)))
         return replace(state, feed=feed)
 
     def apply_keyword(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         recipient: PhoneNumber,
         state: KeywordState,
         *,
@@ -150,7 +151,7 @@ class TableOptOuts(TableAdapter):
             ops.append(replace_or_create(entry, state.entry_etag))
         elif state.entry_etag:
             ops.append(_delete(sender, recipient, if_unchanged(state.entry_etag)))
-        feed = state.feed or FeedRow(sender.e164, recipient.e164)
+        feed = state.feed or FeedRow(sender.key, recipient.e164)
         if opt_out != state.opted_out:  # a change of state: its event is owed
             kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
             change = feed.next_change(
@@ -165,12 +166,10 @@ class TableOptOuts(TableAdapter):
         # Written even when unchanged: its ETag guards the pair against concurrent API changes.
         feed = replace(feed, opted_out=opt_out)
         ops.append(feed_operation(feed))
-        results = self._group.write(sender.e164, ops)
+        results = self._group.write(sender.key, ops)
         return replace(feed, etag=results[-1].get("etag"))
 
 
-def _delete(
-    sender: PhoneNumber, recipient: PhoneNumber, condition: dict | None = None
-) -> Operation:
-    key = {"PartitionKey": sender.e164, "RowKey": recipient.e164}
+def _delete(sender: SenderId, recipient: PhoneNumber, condition: dict | None = None) -> Operation:
+    key = {"PartitionKey": sender.key, "RowKey": recipient.e164}
     return (TransactionOperation.DELETE, key, condition or {})

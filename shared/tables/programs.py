@@ -1,6 +1,8 @@
 """The SenderPrograms table: SenderPrograms on Azure Table Storage.
 
-PartitionKey = sender, RowKey = `program`: the sender's reply texts and options.
+PartitionKey = sender, RowKey = `program`: the sender's reply texts and options, its languages
+(`Languages`, comma-separated, in order), per-language texts (`OptOutText_fr`, ...) and its
+revoke-all group (`Group`, `RevokeAll`).
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from typing import Any
 
 from azure.data.tables import UpdateMode
 
-from shared.model import SenderProgram
-from shared.phone import PhoneNumber
+from shared.model import Language, ReplyTexts, SenderProgram
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, without_none
 
 PROGRAM_ROW = "program"
-# SenderProgram attribute -> entity property.
+# SenderProgram attribute -> entity property (scalar values).
 COLUMNS = {
     "brand": "Brand",
     "help_contact": "HelpContact",
@@ -23,27 +25,63 @@ COLUMNS = {
     "optin_text": "OptInText",
     "help_text": "HelpText",
     "plain_language_optout": "PlainLanguageOptOut",
+    "group": "Group",
+    "revoke_all": "RevokeAll",
 }
-assert set(COLUMNS) == {f.name for f in fields(SenderProgram)}
+LANGUAGES_COLUMN = "Languages"  # "en,fr": order matters (the first language wins)
+# Per-language texts: one property per language and text, e.g. `OptOutText_fr`.
+TEXTS_COLUMNS = {"optout_text": "OptOutText", "optin_text": "OptInText", "help_text": "HelpText"}
+assert set(COLUMNS) | {"languages", "texts"} == {f.name for f in fields(SenderProgram)}
 
 
-def to_entity(sender: PhoneNumber, program: SenderProgram) -> Entity:
+def _texts_to_properties(program: SenderProgram) -> Entity:
+    return {
+        f"{column}_{lang}": getattr(texts, attr)
+        for lang, texts in program.texts
+        for attr, column in TEXTS_COLUMNS.items()
+    }
+
+
+def _texts_from_entity(e: Any) -> tuple[tuple[Language, ReplyTexts], ...]:
+    texts = []
+    for lang in Language:
+        values = {attr: e.get(f"{column}_{lang}") for attr, column in TEXTS_COLUMNS.items()}
+        if any(v is not None for v in values.values()):
+            texts.append((lang, ReplyTexts(**values)))
+    return tuple(texts)
+
+
+def to_entity(sender: SenderId, program: SenderProgram) -> Entity:
     values = {column: getattr(program, attr) for attr, column in COLUMNS.items()}
-    return without_none({"PartitionKey": sender.e164, "RowKey": PROGRAM_ROW, **values})
+    languages = ",".join(program.languages) if program.languages else None
+    return without_none(
+        {
+            "PartitionKey": sender.key,
+            "RowKey": PROGRAM_ROW,
+            **values,
+            LANGUAGES_COLUMN: languages,
+            **_texts_to_properties(program),
+        }
+    )
 
 
 def from_entity(e: Any) -> SenderProgram:
-    return SenderProgram(**{attr: e.get(column) for attr, column in COLUMNS.items()})
+    languages = e.get(LANGUAGES_COLUMN)
+    return SenderProgram(
+        **{attr: e.get(column) for attr, column in COLUMNS.items()},
+        languages=tuple(Language(code) for code in languages.split(",")) if languages else None,
+        texts=_texts_from_entity(e),
+    )
 
 
 class TablePrograms(TableAdapter):
-    def get_program(self, sender: PhoneNumber) -> SenderProgram | None:
-        e = self.get_or_none(sender.e164, PROGRAM_ROW)
+    def get_program(self, sender: SenderId) -> SenderProgram | None:
+        e = self.get_or_none(sender.key, PROGRAM_ROW)
         return None if e is None else from_entity(e)
 
-    def put_program(self, sender: PhoneNumber, program: SenderProgram) -> None:
+    def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         entity = to_entity(sender, program)
         self.call(lambda: self._table.upsert_entity(entity, mode=UpdateMode.REPLACE))
 
-    def delete_program(self, sender: PhoneNumber) -> None:
-        self.delete(sender.e164, PROGRAM_ROW)  # idempotent: one request
+    def delete_program(self, sender: SenderId) -> None:
+        self.delete(sender.key, PROGRAM_ROW)  # idempotent: one request

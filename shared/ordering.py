@@ -1,0 +1,93 @@
+"""Keyword events apply in the order they were sent (ReceivedTimestamp), whatever order they
+arrive or run in: the rule (`superseded`) for one partition, a sender's (`shared/inbound.py`,
+which also publishes the change's event) or a revoke-all group's (`apply_to_group`).
+
+Each partition keeps the newest applied event (time, message id) in a state row; an event older
+than it is `superseded`. The write is conditional on the state read (ETags), so of two
+concurrent instances one wins and the other reads again and decides again. An opt-in never
+undoes a newer opt-out made through the API (the conservative direction).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from shared.events import InboundSms
+from shared.model import ConcurrencyConflict, KeywordState, Outcome, Source
+from shared.phone import PhoneNumber, mask
+from shared.repositories import GroupOptOuts
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+
+
+def superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
+    """An older event than the newest applied keyword event, or a START older than an opt-out
+    made through the API."""
+    last = state.last_event_at
+    if last is not None and (last, state.last_message_id or "") > (sms.received_at, sms.message_id):
+        return True
+    return (
+        not opt_out
+        and state.opted_out
+        and state.opt_out_source == Source.API
+        and state.opted_out_at is not None
+        and state.opted_out_at > sms.received_at
+    )
+
+
+def apply_in_order(
+    read: Callable[[], KeywordState],
+    write: Callable[[KeywordState], object],
+    sms: InboundSms,
+    *,
+    opt_out: bool,
+) -> Outcome:
+    """Apply the event with `write(state)` unless a newer event was applied (or this one was,
+    by an earlier try whose history write failed). ConcurrencyConflict after
+    MAX_CONFLICT_RETRIES lost races (the host retries the message)."""
+    for _ in range(MAX_CONFLICT_RETRIES):
+        state = read()
+        if state.last_message_id == sms.message_id:
+            return Outcome.APPLIED
+        if superseded(state, sms, opt_out=opt_out):
+            return Outcome.SUPERSEDED
+        try:
+            write(state)
+        except ConcurrencyConflict:
+            log.info("Concurrent change for %s; reading again", mask(sms.recipient))
+            continue
+        return Outcome.APPLIED
+    raise ConcurrencyConflict("too many concurrent changes; the host will retry")
+
+
+def apply_to_group(
+    groups: GroupOptOuts,
+    group: str,
+    parties: tuple[PhoneNumber, PhoneNumber],
+    sms: InboundSms,
+    opt_out: bool,
+    outcome: Outcome,
+) -> Outcome:
+    """A revoke-all sender's STOP/START, already applied to its own partition with `outcome`,
+    applied to its group's partition too, in order (after its own: a retry after a failure in
+    between finds its own change made). APPLIED if either was."""
+    sender, recipient = parties
+    group_outcome = apply_in_order(
+        lambda: groups.group_state(group, recipient),
+        lambda state: groups.apply_group_keyword(
+            group,
+            recipient,
+            state,
+            opt_out=opt_out,
+            sender=sender,
+            event_at=sms.received_at,
+            message_id=sms.message_id,
+        ),
+        sms,
+        opt_out=opt_out,
+    )
+    log.info("Group-wide change for %s: %s", mask(recipient), group_outcome)
+    return Outcome.APPLIED if Outcome.APPLIED in (outcome, group_outcome) else outcome

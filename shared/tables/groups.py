@@ -1,0 +1,122 @@
+"""The GroupOptOuts table: GroupOptOuts (brand-wide revoke-all) on Azure Table Storage.
+
+PartitionKey = the group name (`shared/groups.py`): the group's own partition, so one entry
+stands for every sender of the group and nothing is copied per sender. Two kinds of rows, as in
+OptOuts (`shared/tables/optouts.py`):
+- RowKey = recipient: the group-wide opt-out (Group, Recipient, Country, OptedOutAt, Source,
+  MessageId, and Sender: the number the STOP was sent to). A START deletes it.
+- RowKey = `~state|<recipient>`: the newest keyword event applied at the group level, so that an
+  older STOP or START arriving late cannot undo a newer one. Both rows change in one
+  entity-group transaction, conditional on their ETags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.data.tables import TransactionOperation
+
+from shared.model import GroupEntry, KeywordState, Source
+from shared.phone import PhoneNumber
+from shared.sender import SenderId
+from shared.tables.base import (
+    Entity,
+    Operation,
+    TableAdapter,
+    if_unchanged,
+    replace_or_create,
+    utc,
+)
+from shared.tables.history import decode_token, encode_token
+from shared.tables.optouts import STATE_PREFIX, state_from_entities
+
+_ENTRIES_END = "~"  # RowKeys of entries ("+<digits>") sort below the state rows ("~state|")
+
+
+def entry_to_entity(
+    group: str, recipient: PhoneNumber, sender: SenderId, at: datetime, message_id: str
+) -> Entity:
+    return {
+        "PartitionKey": group,
+        "RowKey": recipient.e164,
+        "Group": group,
+        "Recipient": recipient.e164,
+        "Country": recipient.country,
+        "Sender": sender.key,
+        "OptedOutAt": at,
+        "Source": str(Source.KEYWORD),
+        "MessageId": message_id,
+    }
+
+
+def state_to_entity(
+    group: str, recipient: PhoneNumber, event_at: datetime, message_id: str
+) -> Entity:
+    return {
+        "PartitionKey": group,
+        "RowKey": STATE_PREFIX + recipient.e164,
+        "Recipient": recipient.e164,
+        "LastEventAt": event_at,
+        "LastMessageId": message_id,
+    }
+
+
+def from_entity(e: Any) -> GroupEntry:
+    return GroupEntry(
+        group=e["Group"],
+        recipient=e["Recipient"],
+        sender=e.get("Sender", ""),
+        opted_out_at=utc(e["OptedOutAt"]) or datetime.min.replace(tzinfo=UTC),
+        message_id=e.get("MessageId", ""),
+    )
+
+
+class TableGroupOptOuts(TableAdapter):
+    def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
+        return set(self.get_many(group, (r.e164 for r in recipients)))
+
+    def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState:
+        # State row first, then the entry, in sequence (see TableOptOuts.keyword_state).
+        state = self.get_or_none(group, STATE_PREFIX + recipient.e164)
+        entry = self.get_or_none(group, recipient.e164)
+        return state_from_entities(entry, state)
+
+    def apply_group_keyword(
+        self,
+        group: str,
+        recipient: PhoneNumber,
+        state: KeywordState,
+        *,
+        opt_out: bool,
+        sender: SenderId,
+        event_at: datetime,
+        message_id: str,
+    ) -> None:
+        marker = state_to_entity(group, recipient, event_at, message_id)
+        ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
+        if opt_out:
+            entry = entry_to_entity(group, recipient, sender, event_at, message_id)
+            ops.append(replace_or_create(entry, state.entry_etag))
+        elif state.entry_etag:
+            key = {"PartitionKey": group, "RowKey": recipient.e164}
+            ops.append((TransactionOperation.DELETE, key, if_unchanged(state.entry_etag)))
+        self.call(lambda: self._table.submit_transaction(ops))
+
+    def group_entries(
+        self, group: str, *, page_size: int = 100, token: str | None = None
+    ) -> tuple[list[GroupEntry], str | None]:
+        continuation = decode_token(token)
+        params = {"pk": group, "end": _ENTRIES_END}
+
+        def read() -> tuple[list[GroupEntry], str | None]:
+            pages = self._table.query_entities(
+                "PartitionKey eq @pk and RowKey lt @end",
+                parameters=params,
+                results_per_page=page_size,
+            ).by_page(continuation_token=continuation)
+            rows = [from_entity(e) for e in next(pages, [])]
+            return rows, encode_token(pages.continuation_token)
+
+        return self.call(read)
