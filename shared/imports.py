@@ -26,6 +26,7 @@ from shared.model import Action, HistoryRecord, Outcome, Source
 from shared.optout_events import OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutImports
+from shared.sender import SenderId
 
 # Rows per call of the feed: two transactions of 50 (entry + feed row each) and one clear;
 # calls in flight at once: a partition's target is 2,000 entities/s, so a few transactions.
@@ -67,7 +68,7 @@ class ImportService:
         self._clock = clock
         self._pool = ThreadPoolExecutor(PARALLEL_SLICES, thread_name_prefix="import")
 
-    def run(self, sender: PhoneNumber, parsed: ParsedImport, import_id: str) -> ImportReport:
+    def run(self, sender: SenderId, parsed: ParsedImport, import_id: str) -> ImportReport:
         now = self._clock()
         numbers = [r.number for r in parsed.rows]
         times = {r.number.e164: r.opted_out_at or now for r in parsed.rows}
@@ -90,7 +91,7 @@ class ImportService:
 
     def _apply(
         self,
-        sender: PhoneNumber,
+        sender: SenderId,
         numbers: Sequence[PhoneNumber],
         times: dict[str, datetime],
         import_id: str,
@@ -115,11 +116,9 @@ class ImportService:
         return {c.recipient: c.opted_out_at or times[c.recipient] for c in changes}
 
 
-def _history_record(
-    sender: PhoneNumber, number: str, at: datetime, import_id: str
-) -> HistoryRecord:
+def _history_record(sender: SenderId, number: str, at: datetime, import_id: str) -> HistoryRecord:
     return HistoryRecord(
-        sender=sender.e164,
+        sender=sender.key,
         recipient=number,
         action=Action.OPT_OUT,
         source=Source.IMPORT,

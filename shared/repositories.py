@@ -171,7 +171,7 @@ class OptOutListing(Protocol):
     """A sender's opt-out entries in recipient order, page by page (listing and export)."""
 
     def entries_page(
-        self, sender: PhoneNumber, flt: EntryFilter, *, start: str | None, size: int
+        self, sender: SenderId, flt: EntryFilter, *, start: str | None, size: int
     ) -> EntryPage:
         """At most `size` entries from `start` (a previous page's `next_start`; None: the
         beginning), with one storage query. Only opt-out entries, never other rows."""
@@ -180,7 +180,7 @@ class OptOutListing(Protocol):
 
 class OptOutImports(Protocol):
     def imported_by(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], import_id: str
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
     ) -> dict[str, datetime]:
         """Those of `recipients` whose entry this import made (source `import`, its id as
         the message id), with their opted-out time: concurrent point reads. An import request

@@ -75,19 +75,19 @@ class FakeRepository:
         return {r.e164 for r in recipients if (sender.key, r.e164) in self.optouts}
 
     def entries_page(
-        self, sender: PhoneNumber, flt: EntryFilter, *, start: str | None, size: int
+        self, sender: SenderId, flt: EntryFilter, *, start: str | None, size: int
     ) -> EntryPage:
         self._check()
         if start is not None and not start.startswith("+"):
             raise InvalidPageToken(start)
         keys = sorted(
             r for (s, r), row in self.optouts.items()
-            if s == sender.e164
+            if s == sender.key
             and (start is None or r >= start)
             and (flt.since is None or row.data["OptedOutAt"] >= flt.since)
             and (flt.country is None or row.data["Country"] == flt.country)
         )  # fmt: skip
-        rows = [self.optouts[(sender.e164, r)].data for r in keys[:size]]
+        rows = [self.optouts[(sender.key, r)].data for r in keys[:size]]
         page = [
             OptOutEntry(r, d["Country"], d["OptedOutAt"], Source(d["Source"]))
             for r, d in zip(keys, rows, strict=False)
@@ -95,10 +95,10 @@ class FakeRepository:
         return EntryPage(page, keys[size] if len(keys) > size else None)
 
     def imported_by(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], import_id: str
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
     ) -> dict[str, datetime]:
         self._check()
-        rows = {r.e164: self.optouts.get((sender.e164, r.e164)) for r in recipients}
+        rows = {r.e164: self.optouts.get((sender.key, r.e164)) for r in recipients}
         return {
             number: row.data["OptedOutAt"]
             for number, row in rows.items()

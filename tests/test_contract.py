@@ -287,7 +287,7 @@ def test_imported_by_tells_an_imports_own_entries(repos: Repos) -> None:
         PEOPLE[2].e164: T0 - timedelta(days=1),
     }
     assert repos.bulk.imported_by(SENDER, PEOPLE, "imp-3") == {}
-    assert repos.bulk.imported_by(parse_e164("+18005550199"), PEOPLE, "imp-1") == {}
+    assert repos.bulk.imported_by(parse_sender("+18005550199"), PEOPLE, "imp-1") == {}
     listed = {e.recipient: e for e in all_entries(repos, EntryFilter(), 10)}
     assert (listed[PEOPLE[0].e164].source, listed[PEOPLE[1].e164].source) == (
         Source.API,
@@ -300,7 +300,7 @@ def test_entry_pages_cover_each_entry_once_in_order_with_filters(repos: Repos) -
     others = [parse_e164("+447700900123"), parse_e164("+16475550100")]
     opt_out(repos, PEOPLE, T0, "a")
     opt_out(repos, others, T0 + timedelta(days=1), "b")
-    opt_out(repos, PEOPLE[:1], T0, "c", parse_e164("+18005550199"))
+    opt_out(repos, PEOPLE[:1], T0, "c", parse_sender("+18005550199"))
     repos.states.apply_keyword(
         SENDER,
         PEOPLE[0],

@@ -165,7 +165,7 @@ def test_filters_since_and_country(bulk_app: StorageRecorder) -> None:
 
 def test_listing_needs_a_signature_and_a_valid_sender(bulk_app: StorageRecorder) -> None:
     assert request("GET", LIST, key=None).status == 401
-    assert request("GET", "/sms/senders/12345/optouts").status == 400
+    assert request("GET", "/sms/senders/+123/optouts").status == 400
 
 
 def test_export_csv_and_ndjson_pages_follow_links(

@@ -27,7 +27,6 @@ from shared.importfile import (
     parse_import,
 )
 from shared.imports import IMPORT_ID, ImportReport, new_import_id
-from shared.phone import mask
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ def handle(call: Call) -> ApiResponse:
     report = call.services.imports().run(sender, parsed, import_id)
     log.info(
         "optouts:import sender=%s rows=%d added=%d already=%d invalid=%d",
-        mask(sender),
+        sender.masked,
         report.received,
         report.added,
         report.already_opted_out,

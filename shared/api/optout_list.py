@@ -28,7 +28,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.model import EntryFilter, InvalidPageToken, OptOutEntry
-from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.sender import InvalidSender, SenderId
+from shared.sender import parse_sender as parse_sender_id
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -48,7 +49,7 @@ class ExportFormat(StrEnum):
 
 @dataclass(frozen=True)
 class PageQuery:
-    sender: PhoneNumber
+    sender: SenderId
     flt: EntryFilter
     size: int
     start: str | None  # the position sealed in pageToken
@@ -93,11 +94,11 @@ def _size(raw: str | None, default: int, maximum: int, errors: dict[str, list[st
     return int(raw)
 
 
-def parse_sender(call: Call, errors: dict[str, list[str]]) -> PhoneNumber | None:
+def parse_sender(call: Call, errors: dict[str, list[str]]) -> SenderId | None:
     try:
-        return parse_e164(call.request.route_params.get("sender", ""))
-    except InvalidPhoneNumber:
-        errors["sender"] = ["Invalid sender phone number format: E.164."]
+        return parse_sender_id(call.request.route_params.get("sender", ""))
+    except InvalidSender as exc:
+        errors["sender"] = [f"Invalid sender: {exc}"]
         return None
 
 
@@ -111,7 +112,7 @@ def parse_page_query(call: Call, default: int, maximum: int, kind: str) -> PageQ
         return validation_problem(errors)
     scope = {
         "kind": kind,
-        "sender": sender.e164,
+        "sender": sender.key,
         "since": flt.since.isoformat() if flt.since else None,
         "country": flt.country,
     }

@@ -25,6 +25,7 @@ from shared.model import (
     Source,
 )
 from shared.phone import PhoneNumber
+from shared.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, utc
 
 ENTRY_KEYS_FROM = "+"  # every E.164 RowKey starts with "+" ...
@@ -42,8 +43,8 @@ def entry_from_entity(e: Entity) -> OptOutEntry:
     )
 
 
-def _query(sender: PhoneNumber, flt: EntryFilter) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {"pk": sender.e164, "lo": ENTRY_KEYS_FROM, "hi": ENTRY_KEYS_BELOW}
+def _query(sender: SenderId, flt: EntryFilter) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"pk": sender.key, "lo": ENTRY_KEYS_FROM, "hi": ENTRY_KEYS_BELOW}
     query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
     if flt.since is not None:
         params["since"] = flt.since
@@ -68,7 +69,7 @@ class TableBulkOptOuts(TableAdapter):
     """The OptOuts table seen whole: pages of entries; an import's own entries."""
 
     def entries_page(
-        self, sender: PhoneNumber, flt: EntryFilter, *, start: str | None, size: int
+        self, sender: SenderId, flt: EntryFilter, *, start: str | None, size: int
     ) -> EntryPage:
         query, params = _query(sender, flt)
         continuation = _decode_start(start)
@@ -86,9 +87,9 @@ class TableBulkOptOuts(TableAdapter):
         return self.call(read)
 
     def imported_by(
-        self, sender: PhoneNumber, recipients: Sequence[PhoneNumber], import_id: str
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
     ) -> dict[str, datetime]:
-        found = self.get_many(sender.e164, (r.e164 for r in recipients))
+        found = self.get_many(sender.key, (r.e164 for r in recipients))
         return {
             number: utc(e["OptedOutAt"]) or datetime.min
             for number, e in found.items()
