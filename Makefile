@@ -9,9 +9,10 @@ STAMP_NODE := node_modules/.installed
 
 install: $(STAMP_PY) $(STAMP_NODE)
 
-$(STAMP_PY): requirements.txt requirements-dev.txt
+$(STAMP_PY): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
@@ -39,6 +40,7 @@ bench: install
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
 	$(PY) -m bench.inbound
+	$(PY) -m bench.bulk
 
 lint: install
 	$(VENV)/bin/ruff check .

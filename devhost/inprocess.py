@@ -109,7 +109,11 @@ def call(
         sent = to_response(resp)
         for check in RESPONSE_CHECKS:
             check(method, url, sent.status_code, dict(sent.headers), bytes(sent.body))
-    return resp.status_code, (json.loads(payload) if payload else None)
+    if not payload:
+        return resp.status_code, None
+    if "json" in (resp.mimetype or "") and "ndjson" not in (resp.mimetype or ""):
+        return resp.status_code, json.loads(payload)
+    return resp.status_code, payload.decode("utf-8")  # CSV, NDJSON: the text as sent
 
 
 @dataclass

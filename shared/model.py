@@ -40,7 +40,7 @@ class Source(StrEnum):
 
     API = "api"
     KEYWORD = "keyword"
-    IMPORT = "import"
+    IMPORT = "import"  # a bulk import (POST /sms/senders/{sender}/optouts:import)
 
 
 class Outcome(StrEnum):
@@ -256,3 +256,28 @@ class GroupEntry:
     sender: str  # the sender the STOP was sent to
     opted_out_at: datetime
     message_id: str = ""
+
+
+# -- listing, export and import of a sender's opt-outs ------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptOutEntry:
+    """One opted-out person, as listed and exported."""
+
+    recipient: str  # E.164
+    country: str  # ISO 3166-1 alpha-2 (ZZ: no country)
+    opted_out_at: datetime
+    source: Source
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    since: datetime | None = None  # opted out at or after
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[OptOutEntry]
+    next_start: str | None  # where the next page starts (opaque to callers); None at the end

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.model import (
+    EntryFilter,
+    EntryPage,
     GroupEntry,
     HistoryRecord,
     KeywordState,
@@ -181,4 +183,25 @@ class GroupOptOuts(Protocol):
 class Health(Protocol):
     def ping(self) -> None:
         """Raise StorageUnavailable when storage cannot be reached."""
+        ...
+
+
+class OptOutListing(Protocol):
+    """A sender's opt-out entries in recipient order, page by page (listing and export)."""
+
+    def entries_page(
+        self, sender: SenderId, flt: EntryFilter, *, start: str | None, size: int
+    ) -> EntryPage:
+        """At most `size` entries from `start` (a previous page's `next_start`; None: the
+        beginning), with one storage query. Only opt-out entries, never other rows."""
+        ...
+
+
+class OptOutImports(Protocol):
+    def imported_by(
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
+    ) -> dict[str, datetime]:
+        """Those of `recipients` whose entry this import made (source `import`, its id as
+        the message id), with their opted-out time: concurrent point reads. An import request
+        sent again uses it to count its own entries as added, not as already opted out."""
         ...

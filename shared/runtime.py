@@ -23,12 +23,14 @@ from shared.event_publishers import make_publisher
 from shared.feed import ChangeFeed
 from shared.feed_settings import FeedSettings
 from shared.gateway import SendGateway
+from shared.imports import ImportService
 from shared.inbound import InboundProcessor
 from shared.membership import OptOutMembership
+from shared.pagetoken import PageTokens
 from shared.poison import INBOUND_QUEUE, replay_poison
 from shared.program_cache import CachedPrograms
 from shared.replies import make_reply_sender
-from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
+from shared.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
 from shared.service import OptOutService
 from shared.settings import API_SETTINGS, Settings
 from shared.tables import TableStore
@@ -164,6 +166,18 @@ def inbound_processor() -> InboundProcessor:
         )
 
     return _get("inbound", build)
+
+
+def listing() -> OptOutListing:
+    return store().bulk
+
+
+def imports() -> ImportService:
+    return _get("imports", lambda: ImportService(change_feed(), store().bulk, store().history))
+
+
+def page_tokens() -> PageTokens:
+    return _get("page_tokens", lambda: PageTokens.from_access_keys(settings().access_keys))
 
 
 def send_gateway() -> SendGateway:

@@ -15,10 +15,13 @@ from shared.model import (
     AlreadyRecorded,
     ChangeKind,
     ConcurrencyConflict,
+    EntryFilter,
+    EntryPage,
     GroupEntry,
     HistoryRecord,
     InvalidPageToken,
     KeywordState,
+    OptOutEntry,
     ReplyStatus,
     SenderProgram,
     Source,
@@ -76,6 +79,39 @@ class FakeRepository:
 
     def _now(self) -> datetime | None:
         return self.clock() if self.clock else None
+
+    def entries_page(
+        self, sender: SenderId, flt: EntryFilter, *, start: str | None, size: int
+    ) -> EntryPage:
+        self._check()
+        if start is not None and not start.startswith("+"):
+            raise InvalidPageToken(start)
+        keys = sorted(
+            r for (s, r), row in self.optouts.items()
+            if s == sender.key
+            and (start is None or r >= start)
+            and (flt.since is None or row.data["OptedOutAt"] >= flt.since)
+            and (flt.country is None or row.data["Country"] == flt.country)
+        )  # fmt: skip
+        rows = [self.optouts[(sender.key, r)].data for r in keys[:size]]
+        page = [
+            OptOutEntry(r, d["Country"], d["OptedOutAt"], Source(d["Source"]))
+            for r, d in zip(keys, rows, strict=False)
+        ]
+        return EntryPage(page, keys[size] if len(keys) > size else None)
+
+    def imported_by(
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
+    ) -> dict[str, datetime]:
+        self._check()
+        rows = {r.e164: self.optouts.get((sender.key, r.e164)) for r in recipients}
+        return {
+            number: row.data["OptedOutAt"]
+            for number, row in rows.items()
+            if row is not None
+            and row.data["Source"] == Source.IMPORT
+            and row.data.get("MessageId") == import_id
+        }
 
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         self._check()
@@ -258,7 +294,7 @@ class FakeRepository:
             self.feeds[key] = feed
             if opt_out:
                 data = {"OptedOutAt": when, "Source": source, "Country": r.country}
-                self.optouts[key] = Row(data, self._etag())
+                self.optouts[key] = Row({**data, "MessageId": message_id}, self._etag())
             else:
                 self.optouts.pop(key)
             applied.append(Applied(change, feed))

@@ -13,6 +13,8 @@ from shared.api import (
     health,
     history,
     openapi,
+    optout_import,
+    optout_list,
     optouts,
     programs,
     recipients,
@@ -32,4 +34,6 @@ ENDPOINTS: list[Endpoint] = [
     *send.ENDPOINTS,
     *recipients.ENDPOINTS,
     *report.ENDPOINTS,
+    *optout_list.ENDPOINTS,
+    *optout_import.ENDPOINTS,
 ]

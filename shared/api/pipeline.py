@@ -27,7 +27,9 @@ from shared.settings import (
 if TYPE_CHECKING:
     from shared.deadletter import ReplayResult
     from shared.gateway import SendGateway
-    from shared.repositories import GroupOptOuts, HistoryReader, SenderPrograms
+    from shared.imports import ImportService
+    from shared.pagetoken import PageTokens
+    from shared.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
     from shared.service import OptOutService
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,12 @@ class Services(Protocol):
 
     def send_gateway(self) -> SendGateway: ...
     def replay_deadletters(self, limit: int) -> ReplayResult: ...
+
+    def listing(self) -> OptOutListing: ...
+
+    def imports(self) -> ImportService: ...
+
+    def page_tokens(self) -> PageTokens: ...
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.settings import DEFAULT_GROUPS_TABLE
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
+from shared.tables.bulk import TableBulkOptOuts
 from shared.tables.feed import TableChangeFeed
 from shared.tables.groups import TableGroupOptOuts
 from shared.tables.history import TableHistory
@@ -44,6 +45,7 @@ class TableStore:
         self._service = service
         pool = ThreadPoolExecutor(max_workers=max_parallel_reads, thread_name_prefix="tbl")
         self.optouts = TableOptOuts(service, optout_table, pool)
+        self.bulk = TableBulkOptOuts(service, optout_table, pool)  # same table, seen whole
         self.feed = TableChangeFeed(service, optout_table, pool)  # same table: one transaction
         self.history = TableHistory(service, history_table, pool, clock)
         self.programs = TablePrograms(service, programs_table, pool)

@@ -1,0 +1,3 @@
+from optouts_cli.main import cli
+
+cli(prog_name="optouts")

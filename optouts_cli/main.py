@@ -1,0 +1,297 @@
+"""`optouts`: the command line. Parsing options and printing; the work is in the other modules."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from optouts_cli import exporter, importer
+from optouts_cli.client import Action, ApiError, Client, ExportFormat
+from optouts_cli.config import ConfigError, resolve_target
+from optouts_cli.output import err, print_import_summary, print_recipients, progress
+from shared.importfile import ImportFileError, ImportRow, InvalidRow, parse_number
+
+EXAMPLES = """
+\b
+Examples (against `make run`; the key comes from local.settings.json):
+  optouts import --sender +18005550100 optouts.csv
+  optouts export --sender +18005550100 -o optouts.csv
+  optouts check --sender +18005550100 +14255550123 14255550124
+\b
+Against Azure:
+  export OPTOUT_CONNECTION_STRING='endpoint=https://<app>.azurewebsites.net;accesskey=<key>'"""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The group's options; the client is made when a command runs (so `--help` needs no key)."""
+
+    endpoint: str | None
+    key: str | None
+    connection_string: str | None
+    retries: int
+
+    def client(self) -> Client:
+        keys = os.environ.get("OPTOUT_ACCESS_KEYS")
+        try:
+            target = resolve_target(self.endpoint, self.key, keys, self.connection_string)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from exc
+        return Client(target, retries=self.retries)
+
+
+def sender_option() -> click.Option:  # type: ignore[return-value]
+    return click.option(
+        "--sender",
+        "-s",
+        required=True,
+        metavar="NUMBER",
+        help="The business number whose list this is (E.164, e.g. +18005550100).",
+    )
+
+
+@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--endpoint",
+    envvar="OPTOUT_ENDPOINT",
+    metavar="URL",
+    help="Base URL of the service [env OPTOUT_ENDPOINT; default http://127.0.0.1:7071].",
+)
+@click.option(
+    "--key",
+    envvar="OPTOUT_ACCESS_KEY",
+    metavar="KEY",
+    help="Access key (base64) [env OPTOUT_ACCESS_KEY, else the first of OPTOUT_ACCESS_KEYS, "
+    "else local.settings.json here].",
+)
+@click.option(
+    "--connection-string",
+    envvar="OPTOUT_CONNECTION_STRING",
+    metavar="CS",
+    help="endpoint=...;accesskey=... instead of --endpoint and --key [env "
+    "OPTOUT_CONNECTION_STRING].",
+)
+@click.option("--retries", default=4, show_default=True, help="Retries of a failed request.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    endpoint: str | None,
+    key: str | None,
+    connection_string: str | None,
+    retries: int,
+) -> None:
+    """Manage a sender's SMS opt-out list: bulk import, export, check, add and remove.
+
+    Calls the opt-out service's HTTP API with ACS HMAC signatures, so it works the same
+    against `make run` and an Azure deployment.
+    """
+    ctx.obj = Options(endpoint, key, connection_string, retries)
+
+
+@cli.command(
+    "import",
+    short_help="Import a CSV / JSON / NDJSON file of opt-outs (resumable).",
+    epilog="Invalid lines do not stop the import; they are listed in the errors file.",
+)
+@sender_option()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "ndjson"]),
+    help="File format [default: from the extension, else csv].",
+)
+@click.option(
+    "--chunk-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="Rows per request.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Requests in flight.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="State file for resuming [default: FILE.<sender>.import-state.json].",
+)
+@click.option(
+    "--errors",
+    "errors_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where per-line errors go [default: FILE.errors.csv].",
+)
+@click.option("--restart", is_flag=True, help="Ignore the state of an interrupted run; start over.")
+@click.pass_obj
+def import_command(
+    options: Options,
+    sender: str,
+    file: Path,
+    fmt: str | None,
+    chunk_size: int,
+    concurrency: int,
+    state_path: Path | None,
+    errors_path: Path | None,
+    restart: bool,
+) -> None:
+    """Import the opt-outs in FILE (CSV with a header naming the number column, a JSON array,
+    or NDJSON), with an optional optedOutAt column.
+
+    The file is split into requests sent concurrently. If the run stops (an error, Ctrl-C),
+    run the same command again: finished chunks are skipped, and nothing is imported twice.
+    """
+    try:
+        parsed, digest = importer.read_file(file, importer.file_format(file, fmt))
+    except (ImportFileError, OSError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    digits = re.sub(r"\D", "", sender)
+    state_path = state_path or file.with_name(f"{file.name}.{digits}.import-state.json")
+    if restart:
+        state_path.unlink(missing_ok=True)
+    try:
+        state = importer.ImportState.open(state_path, digest, sender, chunk_size)
+    except importer.StateMismatch as exc:
+        raise click.ClickException(str(exc)) from exc
+    started = time.monotonic()
+    client = options.client()
+    send_with_progress(client, state, importer.chunks(parsed.rows, state.chunk_size), concurrency)
+    totals = importer.totals(parsed, state)
+    errors_path = errors_path or file.with_name(file.name + ".errors.csv")
+    if totals.errors:
+        importer.write_errors(errors_path, totals.errors)
+    state.remove()
+    print_import_summary(totals, state.import_id, time.monotonic() - started, errors_path)
+
+
+def send_with_progress(
+    client: Client,
+    state: importer.ImportState,
+    parts: list[Sequence[ImportRow]],
+    concurrency: int,
+) -> None:
+    """Send the chunks under a progress bar; exit (state saved) on Ctrl-C or a failure."""
+    if state.done:
+        err.print(f"Resuming: {len(state.done)} of {len(parts)} chunks were already imported.")
+    total = sum(len(p) for p in parts)
+    problem, code = "", 0
+    with progress(total) as bar:
+        task = bar.add_task("Importing", total=total)
+        bar.advance(task, sum(len(parts[i]) for i in state.done))
+        try:
+            importer.run_chunks(client, state, parts, concurrency, lambda n: bar.advance(task, n))
+        except KeyboardInterrupt:
+            problem, code = "[yellow]Interrupted.[/]", 130
+        except ApiError as exc:
+            problem, code = f"[red]Import stopped:[/] {exc}", 1
+    if code:
+        err.print(problem)
+        err.print(
+            f"{len(state.done)} of {len(parts)} chunks done (saved in {state.path}); "
+            "run the same command again to resume."
+        )
+        sys.exit(code)
+
+
+@cli.command("export", short_help="Export the list as CSV or NDJSON.")
+@sender_option()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in ExportFormat]),
+    default="csv",
+    show_default=True,
+    help="csv: to,country,optedOutAt,source (RFC 4180); ndjson: one JSON object per line.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="File to write; - for stdout.",
+)
+@click.option("--since", metavar="DATETIME", help="Only opt-outs at or after this ISO 8601 time.")
+@click.option(
+    "--country", metavar="CC", help="Only numbers of this country (ISO 3166 alpha-2, e.g. US)."
+)
+@click.pass_obj
+def export_command(
+    options: Options, sender: str, fmt: str, output: str, since: str | None, country: str | None
+) -> None:
+    """Export the sender's whole opt-out list, page by page (memory stays flat)."""
+    with open_output(output) as out, progress(None) as bar:
+        task = bar.add_task("Exporting", total=None)
+        try:
+            rows = exporter.export(
+                options.client(),
+                sender,
+                ExportFormat(fmt),
+                out,
+                lambda n: bar.advance(task, n),
+                since,
+                country,
+            )
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+        bar.update(task, total=rows)  # finished: the bar shows the average rate
+    err.print(f"Exported {rows:,} opt-outs" + (f" to {output}" if output != "-" else ""))
+
+
+@contextmanager
+def open_output(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with open(path, "wb") as out:
+        yield out
+
+
+def normalised(numbers: tuple[str, ...]) -> list[str]:
+    """E.164 when the tool can tell (with or without +, spaces...), else as typed (the service
+    then says what is wrong with it)."""
+    out = []
+    for raw in numbers:
+        try:
+            out.append(parse_number(raw).e164)
+        except InvalidRow:
+            out.append(raw)
+    return out
+
+
+def recipients_command(action: Action, summary: str) -> click.Command:
+    @click.command(action.value, help=summary)
+    @sender_option()
+    @click.argument("numbers", nargs=-1, required=True, metavar="NUMBER...")
+    @click.pass_obj
+    def command(options: Options, sender: str, numbers: tuple[str, ...]) -> None:
+        try:
+            items = options.client().recipients(action, sender, normalised(numbers))
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from exc
+        print_recipients(action, items)
+        if any(int(i.get("httpStatusCode", 200)) >= 400 for i in items):
+            sys.exit(1)
+
+    return command
+
+
+cli.add_command(recipients_command(Action.CHECK, "Say whether each NUMBER has opted out."))
+cli.add_command(recipients_command(Action.ADD, "Opt each NUMBER out (idempotent)."))
+cli.add_command(recipients_command(Action.REMOVE, "Remove each NUMBER's opt-out (opt in again)."))

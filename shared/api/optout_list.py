@@ -1,0 +1,205 @@
+"""`GET /sms/senders/{sender}/optouts` (a page of JSON) and `.../optouts:export` (a page of
+CSV or NDJSON): a sender's opt-out list, in recipient order.
+
+Query: `maxpagesize` (list: 1-1000, default 100; export: 1-5000, default 5000), `since` (ISO
+8601: opted out at or after), `country` (ISO 3166 alpha-2), export `format` (`csv` | `ndjson`),
+and `pageToken` from the previous page. The list answers `{"value": [...], "nextLink": URL}`
+(no nextLink on the last page); an export page carries `Link: <URL>; rel="next"` instead.
+
+Paged, not streamed: the Functions Python worker hands the host a finished response body (HTTP
+streaming needs the FastAPI extension and its own host setup, which the local host does not run),
+so each response is one bounded page and memory stays flat whatever the list's size; the CLI
+follows the links. The page token is sealed (shared.pagetoken) and bound to the sender and
+filters: an altered token, or one from another sender or filter, is a 400.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from shared.api.pipeline import Call, Endpoint
+from shared.api.wire import ApiResponse, validation_problem
+from shared.model import EntryFilter, InvalidPageToken, OptOutEntry
+from shared.sender import InvalidSender, SenderId
+from shared.sender import parse_sender as parse_sender_id
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+EXPORT_PAGE_SIZE = 5000  # default and maximum of an export page (at most 5 Table queries)
+CSV_COLUMNS = ("to", "country", "optedOutAt", "source")
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    NDJSON = "ndjson"
+
+    @property
+    def media_type(self) -> str:
+        return "text/csv" if self is ExportFormat.CSV else "application/x-ndjson"
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    sender: SenderId
+    flt: EntryFilter
+    size: int
+    start: str | None  # the position sealed in pageToken
+    scope: dict[str, str | None]
+
+
+def entry_to_wire(entry: OptOutEntry) -> dict[str, str]:
+    return {
+        "to": entry.recipient,
+        "country": entry.country,
+        "optedOutAt": entry.opted_out_at.isoformat(),
+        "source": str(entry.source),
+    }
+
+
+def _since(raw: str | None, errors: dict[str, list[str]]) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        errors["since"] = ["Must be an ISO 8601 date-time, e.g. 2026-01-01T00:00:00Z (+ as %2B)."]
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _country(raw: str | None, errors: dict[str, list[str]]) -> str | None:
+    if not raw:
+        return None
+    if not _COUNTRY.fullmatch(raw):
+        errors["country"] = ["Must be an ISO 3166-1 alpha-2 code, e.g. US."]
+        return None
+    return raw.upper()
+
+
+def _size(raw: str | None, default: int, maximum: int, errors: dict[str, list[str]]) -> int:
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= maximum):
+        errors["maxpagesize"] = [f"Must be a whole number from 1 to {maximum}."]
+        return default
+    return int(raw)
+
+
+def parse_sender(call: Call, errors: dict[str, list[str]]) -> SenderId | None:
+    try:
+        return parse_sender_id(call.request.route_params.get("sender", ""))
+    except InvalidSender as exc:
+        errors["sender"] = [f"Invalid sender: {exc}"]
+        return None
+
+
+def parse_page_query(call: Call, default: int, maximum: int, kind: str) -> PageQuery | ApiResponse:
+    params = call.request.params
+    errors: dict[str, list[str]] = {}
+    sender = parse_sender(call, errors)
+    flt = EntryFilter(_since(params.get("since"), errors), _country(params.get("country"), errors))
+    size = _size(params.get("maxpagesize"), default, maximum, errors)
+    if errors or sender is None:
+        return validation_problem(errors)
+    scope = {
+        "kind": kind,
+        "sender": sender.key,
+        "since": flt.since.isoformat() if flt.since else None,
+        "country": flt.country,
+    }
+    token = params.get("pageToken")
+    try:
+        start = call.services.page_tokens().open(token, scope) if token else None
+    except InvalidPageToken:
+        return validation_problem({"pageToken": ["Invalid page token for this request."]})
+    return PageQuery(sender, flt, size, start, scope)
+
+
+def next_link(call: Call, query: PageQuery, position: str | None, **extra: str) -> str | None:
+    """The URL of the next page: this request's path with the filters, size and a new token."""
+    if position is None:
+        return None
+    parts = urlsplit(call.request.url)
+    params = {k: v for k, v in query.scope.items() if k in ("since", "country") and v}
+    params.update(extra, maxpagesize=str(query.size))
+    params["pageToken"] = call.services.page_tokens().issue(query.scope, position)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+
+
+def handle_list(call: Call) -> ApiResponse:
+    query = parse_page_query(call, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, "list")
+    if isinstance(query, ApiResponse):
+        return query
+    page = call.services.listing().entries_page(
+        query.sender, query.flt, start=query.start, size=query.size
+    )
+    body: dict[str, object] = {"value": [entry_to_wire(e) for e in page.entries]}
+    link = next_link(call, query, page.next_start)
+    if link:
+        body["nextLink"] = link
+    return ApiResponse(200, body)
+
+
+def _export_entries(call: Call, query: PageQuery) -> tuple[list[OptOutEntry], str | None]:
+    """Up to `query.size` entries, one Table query per 1000."""
+    entries: list[OptOutEntry] = []
+    start = query.start
+    while True:
+        want = min(query.size - len(entries), MAX_PAGE_SIZE)
+        page = call.services.listing().entries_page(query.sender, query.flt, start=start, size=want)
+        entries += page.entries
+        start = page.next_start
+        if start is None or len(entries) >= query.size:
+            return entries, start
+
+
+def render(entries: list[OptOutEntry], fmt: ExportFormat) -> bytes:
+    rows: Iterator[dict[str, str]] = (entry_to_wire(e) for e in entries)
+    if fmt is ExportFormat.NDJSON:
+        return "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def handle_export(call: Call) -> ApiResponse:
+    raw_format = call.request.params.get("format") or ExportFormat.CSV
+    if raw_format not in set(ExportFormat):
+        return validation_problem({"format": ["Must be csv or ndjson."]})
+    fmt = ExportFormat(raw_format)
+    query = parse_page_query(call, EXPORT_PAGE_SIZE, EXPORT_PAGE_SIZE, "export")
+    if isinstance(query, ApiResponse):
+        return query
+    entries, position = _export_entries(call, query)
+    link = next_link(call, query, position, format=fmt)
+    headers = {"Link": f'<{link}>; rel="next"'} if link else {}
+    return ApiResponse(200, headers=headers, body=render(entries, fmt), media_type=fmt.media_type)
+
+
+ENDPOINTS = [
+    Endpoint(
+        name="sender_optouts_list",
+        route="sms/senders/{sender}/optouts",
+        methods=("GET",),
+        handler=handle_list,
+        limit_body=False,
+    ),
+    Endpoint(
+        name="sender_optouts_export",
+        route="sms/senders/{sender}/optouts:export",
+        methods=("GET",),
+        handler=handle_export,
+        limit_body=False,
+    ),
+]
