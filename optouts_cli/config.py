@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.settings import SettingsError, parse_acs_connection_string
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:7071"
 KEYS_SETTING = "OPTOUT_ACCESS_KEYS"
 LOCAL_SETTINGS = "local.settings.json"
@@ -28,16 +30,12 @@ class Target:
 
 
 def parse_connection_string(text: str) -> tuple[str, str]:
-    """(endpoint, accesskey) of `endpoint=https://...;accesskey=...` (ACS's format)."""
-    fields: dict[str, str] = {}
-    for part in text.split(";"):
-        name, sep, value = part.partition("=")
-        if sep:
-            fields[name.strip().lower()] = value.strip()
-    endpoint, key = fields.get("endpoint", ""), fields.get("accesskey", "")
-    if not endpoint or not key:
-        raise ConfigError("The connection string must have endpoint=...;accesskey=...")
-    return endpoint, key
+    """(endpoint, accesskey) of `endpoint=https://...;accesskey=...` (ACS's format), parsed as
+    the service parses its own ACS connection string."""
+    try:
+        return parse_acs_connection_string(text)
+    except SettingsError as exc:
+        raise ConfigError("The connection string must have endpoint=...;accesskey=...") from exc
 
 
 def first_key(raw: str) -> str:
