@@ -235,6 +235,14 @@ def test_import_then_export_the_same_set_across_chunks_and_pages(
     assert len(lines) == len(valid) and {json.loads(line)["to"] for line in lines} == valid
 
 
+def interruptible() -> None:
+    """In the tool's process before it starts: Ctrl-C (SIGINT) handled as in a terminal. A
+    suite run in the background (`make test &`, nohup, some CI runners) inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: the tool would finish the
+    import instead of stopping, whatever it does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_an_interrupted_import_resumes_without_duplicates(
     running: Running, azurite: Azurite, tmp_path: Path
 ) -> None:
@@ -243,7 +251,13 @@ def test_an_interrupted_import_resumes_without_duplicates(
     valid = write_list(source, 3000, "+1503")
     args = [sys.executable, "-m", "optouts_cli", "--endpoint", running.url, "--key", TEST_KEY]
     args += ["import", "-s", sender, str(source), "--chunk-size", "100", "-c", "1"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=interruptible,
+    )
     state = tmp_path / "big.csv.18005550122.import-state.json"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
