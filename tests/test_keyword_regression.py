@@ -16,12 +16,14 @@ With plain language off the same cells hold, except that `plain` ones are no key
 
 The table was recorded from the service as it was before the keyword lists were merged into the
 packs, and is kept as explicit expectations: a changed cell is a changed behaviour, to be made on
-purpose. A new pack word needs its row (`test_every_pack_word_is_in_the_table`).
+purpose. A new pack word needs its rows (`test_every_pack_word_is_in_the_table`);
+`python -m tests.test_keyword_regression TEXT...` prints what the code now gives, to check.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,3 +173,9 @@ def test_every_sender_answers_as_recorded(chunk: int, plain: bool) -> None:
             diff = {c: (e, g) for c, e, g in zip(COLUMNS, expected, got, strict=True) if e != g}
             wrong.append((text, diff))
     assert not wrong, wrong[:10]
+
+
+if __name__ == "__main__":  # the rows the code now gives for new texts: check each cell by hand
+    for new_text in sys.argv[1:]:
+        cells = [_answer(new_text, column, plain=True) for column in COLUMNS]
+        print("\t".join([json.dumps(new_text, ensure_ascii=False), *cells]))
