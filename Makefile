@@ -33,14 +33,15 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
-## Storage requests and latency per call, and inbound keyword throughput through the local
-## host, against a private Azurite.
+## Storage requests and latency per call, inbound keyword throughput through the local host,
+## and the optouts tool's 20,000-row import/export round trip, against a private Azurite.
 bench: install
 	$(PY) -m bench.evidence
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
 	$(PY) -m bench.inbound
 	$(PY) -m bench.bulk
+	$(PY) -m bench.cli_roundtrip
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -121,11 +121,21 @@ class Client:
         return result
 
     def export_pages(
-        self, sender: str, fmt: ExportFormat, since: str | None = None, country: str | None = None
+        self,
+        sender: str,
+        fmt: ExportFormat,
+        since: str | None = None,
+        country: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[bytes]:
-        """The bodies of the export's pages, following each response's Link rel="next"."""
+        """The bodies of the export's pages (`page_size` rows each; None: the service's
+        default), following each response's Link rel="next"."""
         url: str | None = self.url(
-            f"{sender_path(sender)}/optouts:export", format=fmt, since=since, country=country
+            f"{sender_path(sender)}/optouts:export",
+            format=fmt,
+            since=since,
+            country=country,
+            maxpagesize=page_size,
         )
         while url:
             response = self.send("GET", url)

@@ -28,10 +28,11 @@ def export(
     advance: Callable[[int], None],
     since: str | None = None,
     country: str | None = None,
+    page_size: int | None = None,
 ) -> int:
     """Write every page to `out`; returns the number of rows written."""
     rows = 0
-    for index, page in enumerate(client.export_pages(sender, fmt, since, country)):
+    for index, page in enumerate(client.export_pages(sender, fmt, since, country, page_size)):
         body = page
         if fmt is ExportFormat.CSV:
             body = drop_first_line(page)

@@ -230,9 +230,20 @@ def send_with_progress(
 @click.option(
     "--country", metavar="CC", help="Only numbers of this country (ISO 3166 alpha-2, e.g. US)."
 )
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 5000),
+    help="Rows per request [default: the service's, 5000].",
+)
 @click.pass_obj
 def export_command(
-    options: Options, sender: str, fmt: str, output: str, since: str | None, country: str | None
+    options: Options,
+    sender: str,
+    fmt: str,
+    output: str,
+    since: str | None,
+    country: str | None,
+    page_size: int | None,
 ) -> None:
     """Export the sender's whole opt-out list, page by page (memory stays flat)."""
     with open_output(output) as out, progress(None) as bar:
@@ -246,6 +257,7 @@ def export_command(
                 lambda n: bar.advance(task, n),
                 since,
                 country,
+                page_size,
             )
         except ApiError as exc:
             raise click.ClickException(str(exc)) from exc

@@ -251,11 +251,12 @@ def test_a_pair_owes_at_most_max_owed_events() -> None:
 
 
 def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> None:
-    """1,000 recipient changes from 8 threads: API adds and removes of 4 people at a time and
+    """400 recipient changes from 8 threads: API adds and removes of 4 people at a time and
     keyword STOP/START texts arriving out of order, on the same 25 people of 2 senders, with the
     queue down for a while in the middle. The events, deduplicated by id and applied in
     `sequence` order per pair, give exactly the final table; each pair's events are its
-    changes 1..n, each exactly once."""
+    changes 1..n, each exactly once. (The races come from 8 threads on 50 pairs, not from the
+    total: 400 changes give every pair both adds and removes, some during the outage.)"""
     switch = Switch(rig.publisher, rig.dead)
     feed = rig.feed(switch)
     inbound = InboundProcessor(
@@ -265,7 +266,7 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
     people = nums(*range(25))
     rng = random.Random(11)
     jobs: list[tuple[int, SenderId, bool, list[PhoneNumber]]] = []
-    while sum(len(j[3]) for j in jobs) < 1000:
+    while sum(len(j[3]) for j in jobs) < 400:
         keyword = rng.random() < 0.25
         who = rng.sample(people, 1 if keyword else 4)
         jobs.append((len(jobs) if keyword else -1, rng.choice(senders), rng.random() < 0.55, who))
@@ -275,7 +276,7 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
         n, sender, opt_out, who = job
         with lock:
             done[0] += 1
-            switch.is_up = not (100 < done[0] < 160)  # an outage part-way through
+            switch.is_up = not (40 < done[0] < 65)  # an outage part-way through
         if n < 0:
             return len(feed.apply(sender, who, opt_out=opt_out, source=Source.API))
         at = T0 + timedelta(seconds=n)  # jobs run out of order: older texts arrive late
@@ -289,7 +290,8 @@ def test_concurrent_mixed_changes_replay_to_the_final_table_state(rig: Rig) -> N
     feed.sweep()
     rows = rig.feed_rows()
     assert all(r["OwedCount"] == 0 for r in rows)
-    assert switch.refused > 0 and changed > 300  # the outage happened; most requests changed
+    assert switch.refused > 0 and changed > 120  # the outage happened; most requests changed
+    assert len(rows) == 50  # every pair changed (each has adds and removes among the jobs)
 
     events = rig.events()
     by_id = {e["id"]: e for e in events}

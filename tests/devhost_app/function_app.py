@@ -57,8 +57,17 @@ async def ctx(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
     )
 
 
-def _record(msg: func.QueueMessage, kind: str) -> None:
+def _write_record(name: str, record: dict[str, object]) -> None:
+    """Write `name` in DEVHOST_OUT_DIR atomically: the test polls that directory and reads
+    every `<kind>-*.json` it sees, so a record must never be visible half-written. It is
+    written under a name the test never reads, then renamed (os.replace is atomic)."""
     out = Path(os.environ["DEVHOST_OUT_DIR"])
+    partial = out / f".{name}.partial"
+    partial.write_text(json.dumps(record))
+    os.replace(partial, out / name)
+
+
+def _record(msg: func.QueueMessage, kind: str) -> None:
     body = msg.get_body()
     record = {
         "kind": kind,
@@ -67,7 +76,7 @@ def _record(msg: func.QueueMessage, kind: str) -> None:
         "dequeue_count": getattr(msg, "dequeue_count", None),
         "has_pop_receipt": bool(msg.pop_receipt),
     }
-    (out / f"{kind}-{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+    _write_record(f"{kind}-{uuid.uuid4().hex}.json", record)
 
 
 @app.queue_trigger(
@@ -90,6 +99,5 @@ def tick(timer: func.TimerRequest) -> None:
     """Records each run's start and end; overruns its 1 s schedule to show runs never overlap."""
     started = time.time()
     time.sleep(1.3)
-    out = Path(os.environ["DEVHOST_OUT_DIR"])
     record = {"started": started, "ended": time.time(), "past_due": timer.past_due}
-    (out / f"timer-{started:.6f}.json").write_text(json.dumps(record))
+    _write_record(f"timer-{started:.6f}.json", record)
