@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.event_publishers import EventPublisher, PublishFailed
 from shared.model import Source, StorageUnavailable
-from shared.optout_events import FeedRow, OptOutChange
+from shared.optout_events import ChangesPartlyApplied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import ChangeFeedStore
 from shared.sender import SenderId
@@ -67,15 +67,19 @@ class ChangeFeed:
         """Opt recipients out (or in) and publish the events of what actually changed. A
         recipient already in that state changes nothing and gets no event. `times` (E.164 ->
         time) gives some recipients their own time (an import's opted-out-at)."""
-        applied = self._store.apply(
-            sender,
-            recipients,
-            opt_out=opt_out,
-            at=at or self._clock(),
-            source=source,
-            message_id=message_id,
-            times=times,
-        )
+        try:
+            applied = self._store.apply(
+                sender,
+                recipients,
+                opt_out=opt_out,
+                at=at or self._clock(),
+                source=source,
+                message_id=message_id,
+                times=times,
+            )
+        except ChangesPartlyApplied as exc:  # what was committed still publishes now
+            self.publish([a.row for a in exc.applied])
+            raise
         self.publish([a.row for a in applied])
         return [a.change for a in applied]
 

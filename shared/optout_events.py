@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.model import ChangeKind, StorageUnavailable
+from shared.model import ChangeKind, ConcurrencyConflict, StorageUnavailable
 
 # Fixed namespace for the events' name-based (v5) UUIDs: never change it, or ids change.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f6c3e-4a51-4d0e-9a0c-6f1d2f0f7e11")
@@ -184,6 +184,16 @@ class FeedRow:
             message_id=message_id,
             opted_out_at=effective_at if kind is ChangeKind.ADDED else None,
         )
+
+
+class ChangesPartlyApplied(ConcurrencyConflict):
+    """A request's changes gave up on conflicts after some of them were committed: those are in
+    `applied` (each with its event owed), so the caller can still publish their events and
+    record their history before it answers "try again"."""
+
+    def __init__(self, message: str, applied: list[Applied]) -> None:
+        super().__init__(message)
+        self.applied = applied
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from shared.feed import ChangeFeed
 from shared.membership import OptOutMembership
 from shared.model import Action, HistoryRecord, Outcome, Source
-from shared.optout_events import OptOutChange
+from shared.optout_events import ChangesPartlyApplied, OptOutChange
 from shared.phone import PhoneNumber
 from shared.repositories import History, OptOutEntries
 from shared.sender import SenderId
@@ -43,16 +43,12 @@ class OptOutService:
     def add(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
-        at = self._clock()
-        self._feed.apply(sender, recipients, opt_out=True, source=Source.API, at=at)
-        self._history(sender, recipients, Action.OPT_OUT, at)
+        self._change(sender, recipients, Action.OPT_OUT, Source.API)
 
     def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
         if not recipients:
             return
-        at = self._clock()
-        self._feed.apply(sender, recipients, opt_out=False, source=Source.API, at=at)
-        self._history(sender, recipients, Action.OPT_IN, at)
+        self._change(sender, recipients, Action.OPT_IN, Source.API)
 
     def import_optouts(
         self,
@@ -68,18 +64,9 @@ class OptOutService:
         import's id) becomes their messageId."""
         if not recipients:
             return []
-        at = self._clock()
-        changes = self._feed.apply(
-            sender,
-            recipients,
-            opt_out=True,
-            source=Source.IMPORT,
-            at=at,
-            message_id=reference,
-            times=times,
+        return self._change(
+            sender, recipients, Action.OPT_OUT, Source.IMPORT, message_id=reference, times=times
         )
-        self._history(sender, recipients, Action.OPT_OUT, at, Source.IMPORT)
-        return changes
 
     def check(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         """Opted out of `sender`: its own entries, or its revoke-all group's (`membership`)."""
@@ -88,6 +75,39 @@ class OptOutService:
         if self._membership is not None:
             return self._membership.opted_out(sender, recipients)
         return self._entries.opted_out(sender, recipients)
+
+    def _change(
+        self,
+        sender: SenderId,
+        recipients: Sequence[PhoneNumber],
+        action: Action,
+        source: Source,
+        *,
+        message_id: str = "",
+        times: Mapping[str, datetime] | None = None,
+    ) -> list[OptOutChange]:
+        """Apply through the change feed, then record the history. If the request gives up on
+        conflicts half-way (the caller answers 503), the changes already committed still get
+        their history rows: the audit trail never lacks a change that was made."""
+        at = self._clock()
+        opt_out = action is Action.OPT_OUT
+        try:
+            changes = self._feed.apply(
+                sender,
+                recipients,
+                opt_out=opt_out,
+                source=source,
+                at=at,
+                message_id=message_id,
+                times=times,
+            )
+        except ChangesPartlyApplied as exc:
+            made = {a.change.recipient for a in exc.applied}
+            if made:
+                self._history(sender, [r for r in recipients if r.e164 in made], action, at, source)
+            raise
+        self._history(sender, recipients, action, at, source)
+        return changes
 
     def _history(
         self,

@@ -29,10 +29,17 @@ from shared.event_publishers import EventPublisher, QueuePublisher
 from shared.events import InboundSms
 from shared.feed import ChangeFeed
 from shared.inbound import InboundProcessor
-from shared.model import ChangeKind, Source
-from shared.optout_events import MAX_OWED, FeedBacklogFull, FeedRow, OptOutChange
+from shared.model import Action, ChangeKind, ConcurrencyConflict, Source
+from shared.optout_events import (
+    MAX_OWED,
+    ChangesPartlyApplied,
+    FeedBacklogFull,
+    FeedRow,
+    OptOutChange,
+)
 from shared.phone import PhoneNumber, parse_e164
 from shared.sender import SenderId, parse_sender
+from shared.service import OptOutService
 from shared.tables import TableStore
 from shared.tables.feed import TableChangeFeed
 from shared.tables.feed_rows import feed_key
@@ -339,3 +346,33 @@ def test_what_each_kind_of_change_costs_in_table_requests(azurite: Azurite) -> N
     assert cost(False, people) == (100, 100, 2)  # feed rows say "opted out": trusted
     assert cost(False, people) == (0, 200, 0)  # feed rows say "not": entries read to be sure
     assert recorder.rowkey_or_filters() == []
+
+
+def test_a_request_that_gives_up_half_way_still_publishes_and_records_what_it_changed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One recipient of an add keeps conflicting (another writer always wins it) until the
+    request gives up (503 to the client); the recipient whose change was committed still gets
+    its event and its history row (the audit trail never lacks a change that was made), and
+    the contended one gets neither."""
+    [made, contended] = nums(21, 22)
+    real_submit = rig.writer._submit
+
+    def submit(request: Any, chunk: Any, at: datetime, times: Any) -> Any:
+        if any(r.e164 == contended.e164 for r, _, _ in chunk):
+            return None  # a conflict, every time
+        return real_submit(request, chunk, at, times)
+
+    monkeypatch.setattr(rig.writer, "_submit", submit)
+    monkeypatch.setattr("shared.tables.feed.BACKOFF_SECONDS", 0.0)
+    service = OptOutService(rig.store.optouts, rig.store.history, rig.feed(), clock=lambda: T0)
+    with pytest.raises(ChangesPartlyApplied) as raised:
+        service.add(SENDER, [made, contended])
+    assert isinstance(raised.value, ConcurrencyConflict)  # the API's 503 + Retry-After
+    assert [a.change.recipient for a in raised.value.applied] == [made.e164]
+    assert [e["data"]["recipient"] for e in rig.events()] == [made.e164]
+    assert rig.opted_out() == {(SENDER.key, made.e164)}
+    history = rig.service.get_table_client(rig.table + "H").query_entities("PartitionKey ne ''")
+    assert [(h["Action"], h["RowKey"].split("|")[0]) for h in history] == [
+        (str(Action.OPT_OUT), made.e164)
+    ]

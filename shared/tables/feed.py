@@ -28,7 +28,7 @@ from azure.data.tables import TransactionOperation
 
 from shared.group_commit import GroupCommit
 from shared.model import ChangeKind, ConcurrencyConflict, Source
-from shared.optout_events import Applied, FeedRow, OptOutChange
+from shared.optout_events import Applied, ChangesPartlyApplied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber, mask
 from shared.sender import SenderId
 from shared.tables.base import (
@@ -147,7 +147,8 @@ class TableChangeFeed(TableAdapter):
                 else:
                     applied.extend(done)
         if pending:
-            raise ConcurrencyConflict("too many concurrent changes of the same recipients")
+            message = "too many concurrent changes of the same recipients"
+            raise ChangesPartlyApplied(message, applied)
         return applied
 
     def _submit(
