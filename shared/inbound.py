@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from shared.bursts import Bursts
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
@@ -39,7 +40,6 @@ from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
-    KeywordState,
     Language,
     Outcome,
     ReplyStatus,
@@ -48,7 +48,7 @@ from shared.model import (
 )
 from shared.multilingual import LocalizedClassification
 from shared.optout_events import FeedRow
-from shared.ordering import apply_to_group, superseded
+from shared.ordering import NO_HISTORY, apply_to_group, superseded
 from shared.phone import PhoneNumber, mask
 from shared.replies import ReplySender, reply_text
 from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
@@ -60,13 +60,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-NO_HISTORY = KeywordState(
-    opted_out=False,
-    opted_out_at=None,
-    opt_out_source=None,
-    last_event_at=None,
-    last_message_id=None,
-)
 # Longer than one send can take (SmsClient: 2 tries of at most 5 s connect + 15 s read).
 REPLY_LEASE = timedelta(seconds=90)
 
@@ -136,7 +129,12 @@ class InboundProcessor:
             outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
             group = membership_of(program).revoke_all_group
             if group is not None and self._groups is not None:
-                outcome = apply_to_group(self._groups, group, parties, sms, opt_out, outcome)
+                members = partial(self._programs.revoke_all_senders, group)
+                outcome, row = apply_to_group(
+                    self._groups, group, parties, sms, opt_out, outcome,
+                    keyword=found.keyword or "", members=members,
+                )  # fmt: skip
+                self._publish(row)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
