@@ -249,17 +249,36 @@ class FeedRow:
             senders=tuple(senders) if group else (),
         )
 
-    def keyword_written(
-        self, opt_out: bool, was_opted_out: bool, event_at: datetime, **details: Any
-    ) -> FeedRow:
-        """The row a keyword transaction writes: owing the change's event if the state changes
-        (`next_change`'s `details`), and written even when not (its ETag guards the pair
-        against concurrent changes)."""
-        row = self
-        if opt_out != was_opted_out:
-            change = self.next_change(opt_out, event_at, KEYWORD_SOURCE, **details)
-            row = self.appended(change, datetime.now(UTC))
-        return replace(row, opted_out=opt_out)
+
+@dataclass(frozen=True)
+class KeywordWrite:
+    """A keyword event written to a pair, a sender's or a group's (`received_by`: the sender
+    the keyword was sent to, `senders`: the group's revoke-all senders)."""
+
+    opt_out: bool
+    event_at: datetime
+    message_id: str
+    keyword: str = ""
+    received_by: str = ""
+    senders: tuple[str, ...] = ()
+
+    def feed_row(self, row: FeedRow, was_opted_out: bool, country: str) -> FeedRow:
+        """The pair's feed row as the keyword transaction writes it: owing the change's event
+        if the state changes, and written even when not (its ETag guards the pair against
+        concurrent changes)."""
+        if self.opt_out != was_opted_out:
+            change = row.next_change(
+                self.opt_out,
+                self.event_at,
+                KEYWORD_SOURCE,
+                country=country,
+                keyword=self.keyword,
+                message_id=self.message_id,
+                received_by=self.received_by,
+                senders=self.senders,
+            )
+            row = row.appended(change, datetime.now(UTC))
+        return replace(row, opted_out=self.opt_out)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from shared.model import (
     Source,
     StorageUnavailable,
 )
-from shared.optout_events import Applied, FeedRow, OptOutChange
+from shared.optout_events import Applied, FeedRow, KeywordWrite, OptOutChange
 from shared.phone import PhoneNumber
 from shared.sender import SenderId
 
@@ -248,14 +248,8 @@ class FakeRepository:
         feed = self._feed(key)
         if state.feed is not None and feed.etag != state.feed.etag:
             raise ConcurrencyConflict("feed")
-        feed = feed.keyword_written(
-            opt_out,
-            entry is not None,
-            event_at,
-            country=recipient.country,
-            keyword=keyword,
-            message_id=message_id,
-        )
+        write = KeywordWrite(opt_out, event_at, message_id, keyword)
+        feed = write.feed_row(feed, entry is not None, recipient.country)
         self.feeds[key] = feed = replace(feed, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
@@ -365,16 +359,8 @@ class FakeRepository:
             raise ConcurrencyConflict("entry")
         if state.feed is not None and feed.etag != state.feed.etag:
             raise ConcurrencyConflict("feed")
-        feed = feed.keyword_written(
-            opt_out,
-            entry is not None,
-            event_at,
-            country=recipient.country,
-            keyword=keyword,
-            message_id=message_id,
-            received_by=sender.key,
-            senders=senders,
-        )
+        write = KeywordWrite(opt_out, event_at, message_id, keyword, sender.key, tuple(senders))
+        feed = write.feed_row(feed, entry is not None, recipient.country)
         self.feeds[key] = feed = replace(feed, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from shared.event_publishers import event_json
 from shared.model import ChangeKind, FeedScope
-from shared.optout_events import FeedRow, OptOutChange
+from shared.optout_events import FeedRow, KeywordWrite, OptOutChange
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 A, B = "+18005550111", "+18005550112"
@@ -104,7 +104,7 @@ def test_kinds_know_their_scope_and_direction() -> None:
 
 def test_a_keyword_write_owes_an_event_only_when_the_state_changes() -> None:
     row = group_row(etag="e1")
-    written = row.keyword_written(True, False, T0, received_by=A, senders=(A,))
+    written = KeywordWrite(True, T0, "m1", "STOP", A, (A,)).feed_row(row, False, "US")
     [owed] = written.owed
     assert (owed.kind, owed.group, owed.sender, owed.senders) == (
         ChangeKind.GROUP_ADDED,
@@ -113,7 +113,9 @@ def test_a_keyword_write_owes_an_event_only_when_the_state_changes() -> None:
         (A,),
     )
     assert (written.version, written.opted_out, written.etag) == (1, True, "e1")
-    again = written.without(written.owed).keyword_written(True, True, T0, received_by=B)
+    again = KeywordWrite(True, T0, "m2", "STOP", B).feed_row(
+        written.without(written.owed), True, "US"
+    )
     assert (again.owed, again.version, again.opted_out) == ((), 1, True)  # no-op: no event
 
 

@@ -28,7 +28,7 @@ from shared import runtime
 from shared.connections import QUEUE_API_VERSION
 from shared.feed import ChangeFeed
 from shared.model import FeedScope
-from shared.optout_events import FeedRow
+from shared.optout_events import FeedRow, KeywordWrite
 from tests.fakes import FakePublisher, FakeRepository
 from tests.test_groups_azurite import OUTSIDER, PERSON, A, B, event
 
@@ -203,6 +203,6 @@ def test_the_feed_without_a_group_outbox_leaves_group_events_owed() -> None:
     not clear them): they stay owed for a feed that has it."""
     fake, publisher = FakeRepository(), FakePublisher()
     empty = FeedRow("contoso", PERSON.e164, scope=FeedScope.GROUP)
-    row = empty.keyword_written(True, False, datetime.now(UTC))
+    row = KeywordWrite(True, datetime.now(UTC), "m1").feed_row(empty, False, "US")
     assert ChangeFeed(fake, publisher).publish([row]) == 0 and publisher.published == []
     assert ChangeFeed(fake, publisher, groups=fake).publish([row]) == 1

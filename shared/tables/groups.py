@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from shared.model import FeedScope, GroupEntry, KeywordState, Source
-from shared.optout_events import FeedRow
+from shared.optout_events import FeedRow, KeywordWrite
 from shared.phone import PhoneNumber
 from shared.sender import SenderId
 from shared.tables.base import Entity, utc
@@ -81,17 +81,9 @@ class TableGroupOptOuts(TableOutbox):
         keyword: str = "",
         senders: Sequence[str] = (),
     ) -> FeedRow:
+        write = KeywordWrite(opt_out, event_at, message_id, keyword, sender.key, tuple(senders))
         empty = FeedRow(group, recipient.e164, scope=self.scope)
-        feed = (state.feed or empty).keyword_written(
-            opt_out,
-            state.opted_out,
-            event_at,
-            country=recipient.country,
-            keyword=keyword,
-            message_id=message_id,
-            received_by=sender.key,
-            senders=senders,
-        )
+        feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
         marker = state_to_entity(group, recipient, event_at, message_id)
         entry = entry_to_entity(group, recipient, sender, event_at, message_id)
         results = self.submit(keyword_operations(state, opt_out, marker, entry, feed))

@@ -22,7 +22,7 @@ from azure.data.tables import TransactionOperation
 
 from shared.group_commit import GroupCommit
 from shared.model import ConcurrencyConflict, FeedScope, KeywordState, Source
-from shared.optout_events import FeedRow
+from shared.optout_events import FeedRow, KeywordWrite
 from shared.phone import PhoneNumber
 from shared.sender import SenderId
 from shared.tables.base import (
@@ -168,14 +168,9 @@ class TableOptOuts(TableAdapter):
         message_id: str,
         keyword: str = "",
     ) -> FeedRow:
-        feed = (state.feed or FeedRow(sender.key, recipient.e164)).keyword_written(
-            opt_out,
-            state.opted_out,
-            event_at,
-            country=recipient.country,
-            keyword=keyword,
-            message_id=message_id,
-        )
+        write = KeywordWrite(opt_out, event_at, message_id, keyword)
+        empty = FeedRow(sender.key, recipient.e164)
+        feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
         marker = state_to_entity(sender.key, recipient, event_at, message_id)
         entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
         results = self._group.write(
