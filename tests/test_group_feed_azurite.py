@@ -57,19 +57,24 @@ class App:
         queue = QueueClient.from_connection_string(
             self.connection, self.env["OPTOUT_EVENTS_QUEUE_NAME"], api_version=QUEUE_API_VERSION
         )
-        with contextlib.suppress(ResourceExistsError):
-            queue.create_queue()
-        out: list[dict[str, Any]] = []
-        while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32)):
-            for m in batch:
-                out.append(json.loads(m.content))
-                queue.delete_message(m)
-        return out
+        return drain(queue)
 
     def group_feed_rows(self) -> list[dict[str, Any]]:
         service = TableServiceClient.from_connection_string(self.connection)
         table = service.get_table_client(self.env["GROUP_OPTOUTS_TABLE_NAME"])
         return list(table.query_entities("RowKey ge '~feed|' and RowKey lt '~feed}'"))
+
+
+def drain(queue: QueueClient) -> list[dict[str, Any]]:
+    """Every message on the queue (created if missing), in queue order, then deleted."""
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    out: list[dict[str, Any]] = []
+    while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32)):
+        for m in batch:
+            out.append(json.loads(m.content))
+            queue.delete_message(m)
+    return out
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ requests of a revoke-all STOP."""
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import uuid
 from collections import Counter
@@ -33,6 +32,7 @@ from shared.program_cache import CachedPrograms
 from shared.sender import parse_sender
 from shared.tables import TableStore
 from tests.fakes import FakeReplies
+from tests.test_group_feed_azurite import drain
 from tests.test_groups_azurite import GROUPED, SETTINGS, T0, A, B
 
 C = "+18005550113"
@@ -57,15 +57,6 @@ def rig(azurite: Azurite, recorder: StorageRecorder | None = None) -> tuple[Any,
     for sender in (A, B, C):
         store.programs.put_program(parse_sender(sender), GROUPED)
     return store, queue, feed
-
-
-def drain(queue: QueueClient) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32)):
-        for m in batch:
-            out.append(json.loads(m.content))
-            queue.delete_message(m)
-    return out
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -4,42 +4,25 @@ for a sender's)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.data.tables import TableServiceClient
 
-from devhost.inprocess import StorageRecorder
-from devhost.testing import Azurite
 from shared.model import ChangeKind, ConcurrencyConflict, FeedScope
 from shared.phone import parse_e164
 from shared.sender import parse_sender
-from shared.tables import TableStore
-from tests.fakes import FakeRepository
+from tests.test_contract import Repos, repos  # noqa: F401 (the fake and Azurite)
 
 A, B = parse_sender("+18005550111"), parse_sender("+18005550112")
 PERSON = parse_e164("+14255550123")
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["fake", "tables"])
-def groups(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "fake":
-        yield FakeRepository()
-        return
-    azurite: Azurite = request.getfixturevalue("azurite")
-    recorder = StorageRecorder()
-    service = TableServiceClient.from_connection_string(
-        azurite.connection_string, raw_request_hook=recorder
-    )
-    suffix = uuid.uuid4().hex[:8]
-    store = TableStore(service, f"O{suffix}", f"H{suffix}", f"P{suffix}", groups_table=f"G{suffix}")
-    yield store.groups
-    assert recorder.rowkey_or_filters() == []
+@pytest.fixture
+def groups(repos: Repos) -> Any:  # noqa: F811 (the imported fixture)
+    return repos.groups
 
 
 def apply(groups: Any, opt_out: bool, n: int, sender: Any = A, **extra: Any) -> Any:
