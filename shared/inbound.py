@@ -44,7 +44,6 @@ from shared.model import (
     Outcome,
     ReplyStatus,
     SenderProgram,
-    Source,
 )
 from shared.multilingual import LocalizedClassification
 from shared.optout_events import FeedRow
@@ -53,7 +52,7 @@ from shared.phone import PhoneNumber, mask
 from shared.replies import ReplySender, reply_text
 from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
 from shared.sender import SenderId
-from shared.sender_keywords import sender_keyword
+from shared.sender_keywords import keyword_record, sender_keyword
 from shared.service import utcnow
 from shared.settings import Settings
 
@@ -107,7 +106,7 @@ class InboundProcessor:
         if keyword is None:
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         found, sender, recipient, program = keyword
-        record = _keyword_record(sms, found, sender, recipient)
+        record = keyword_record(sms, found, sender, recipient)
         return self._deliver(sms, found, program, (sender, recipient), record)
 
     def _deliver(
@@ -125,16 +124,7 @@ class InboundProcessor:
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            opt_out = found.action is Action.OPT_OUT
-            outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
-            group = membership_of(program).revoke_all_group
-            if group is not None and self._groups is not None:
-                members = partial(self._programs.revoke_all_senders, group)
-                outcome, row = apply_to_group(
-                    self._groups, group, parties, sms, opt_out, outcome,
-                    keyword=found.keyword or "", members=members,
-                )  # fmt: skip
-                self._publish(row)
+            outcome = self._change(sms, found, program, parties)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -156,6 +146,27 @@ class InboundProcessor:
             status,
         )
         return InboundResult(found.action, outcome, status)
+
+    def _change(
+        self,
+        sms: InboundSms,
+        found: LocalizedClassification,
+        program: SenderProgram | None,
+        parties: tuple[PhoneNumber, PhoneNumber],
+    ) -> Outcome:
+        """STOP/START: the sender's pair, then its revoke-all group's; each change's event is
+        published right after its commit."""
+        opt_out, keyword = found.action is Action.OPT_OUT, found.keyword or ""
+        outcome = self._apply(*parties, sms, keyword, opt_out=opt_out)
+        group = membership_of(program).revoke_all_group
+        if group is None or self._groups is None:
+            return outcome
+        members = partial(self._programs.revoke_all_senders, group)
+        outcome, row = apply_to_group(
+            self._groups, group, parties, sms, opt_out, outcome, keyword=keyword, members=members
+        )
+        self._publish(row)
+        return outcome
 
     def _redelivered(
         self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
@@ -264,24 +275,6 @@ class InboundProcessor:
             raise
         self._history.set_reply_status(record, status)
         return status
-
-
-def _keyword_record(
-    sms: InboundSms, found: LocalizedClassification, sender: SenderId, recipient: PhoneNumber
-) -> HistoryRecord:
-    """The event's history record, before its outcome is known (its key finds a redelivery)."""
-    return HistoryRecord(
-        sender=sender.key,
-        recipient=recipient.e164,
-        action=found.action,
-        source=Source.KEYWORD,
-        event_id=sms.message_id,
-        message_id=sms.message_id,
-        event_at=sms.received_at,
-        outcome=Outcome.PENDING,
-        keyword=found.keyword or "",
-        language=found.language,
-    )
 
 
 def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:

@@ -92,35 +92,20 @@ class ReportFlag(StrEnum):
 
 class FeedScope(StrEnum):
     """Whose state a change-feed row and its events describe; the value is the events' `source`
-    path segment (`/sms-optout/senders/<sender>`, `/sms-optout/groups/<group>`)."""
+    path segment: a sender's own list (`/senders/<sender>`) or a revoke-all group's entries."""
 
-    SENDER = "senders"  # one sender's own opt-out list (partition: the sender)
-    GROUP = "groups"  # a revoke-all group's group-wide entries (partition: the group)
+    SENDER = "senders"
+    GROUP = "groups"
 
 
 class ChangeKind(StrEnum):
     """An applied change of opt-out state, as the change feed's CloudEvents `type`. Group-wide
-    changes have types of their own (README "Events": why)."""
+    changes have types of their own (README "Events": why); see `shared/optout_events.py`."""
 
     ADDED = "Sms.OptOut.Added"
     REMOVED = "Sms.OptOut.Removed"
     GROUP_ADDED = "Sms.OptOut.GroupAdded"
     GROUP_REMOVED = "Sms.OptOut.GroupRemoved"
-
-    @classmethod
-    def of(cls, opt_out: bool, scope: FeedScope) -> ChangeKind:
-        if scope is FeedScope.GROUP:
-            return cls.GROUP_ADDED if opt_out else cls.GROUP_REMOVED
-        return cls.ADDED if opt_out else cls.REMOVED
-
-    @property
-    def opts_out(self) -> bool:
-        return self in (ChangeKind.ADDED, ChangeKind.GROUP_ADDED)
-
-    @property
-    def scope(self) -> FeedScope:
-        group = self in (ChangeKind.GROUP_ADDED, ChangeKind.GROUP_REMOVED)
-        return FeedScope.GROUP if group else FeedScope.SENDER
 
 
 class ApiAction(StrEnum):

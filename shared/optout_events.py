@@ -51,21 +51,22 @@ class EventField(StrEnum):
     SENDERS = "senders"  # the group's revoke-all senders when the change was made
 
 
-class RecordField(StrEnum):
-    """The keys of an outbox record (a change kept as JSON until its event is published)."""
+_KINDS = {
+    FeedScope.SENDER: (ChangeKind.ADDED, ChangeKind.REMOVED),
+    FeedScope.GROUP: (ChangeKind.GROUP_ADDED, ChangeKind.GROUP_REMOVED),
+}
 
-    KIND = "kind"
-    SENDER = "sender"
-    RECIPIENT = "recipient"
-    VERSION = "version"
-    EFFECTIVE_AT = "effectiveAt"
-    SOURCE = "source"
-    COUNTRY = "country"
-    KEYWORD = "keyword"
-    MESSAGE_ID = "messageId"
-    OPTED_OUT_AT = "optedOutAt"
-    GROUP = "group"
-    SENDERS = "senders"
+
+def change_kind(opt_out: bool, scope: FeedScope) -> ChangeKind:
+    return _KINDS[scope][0 if opt_out else 1]
+
+
+def kind_scope(kind: ChangeKind) -> FeedScope:
+    return next(scope for scope, kinds in _KINDS.items() if kind in kinds)
+
+
+def opts_out(kind: ChangeKind) -> bool:
+    return kind in (ChangeKind.ADDED, ChangeKind.GROUP_ADDED)
 
 
 def _iso(value: datetime) -> str:
@@ -98,7 +99,7 @@ class OptOutChange:
 
     @property
     def scope(self) -> FeedScope:
-        return self.kind.scope
+        return kind_scope(self.kind)
 
     @property
     def partition(self) -> str:
@@ -146,37 +147,37 @@ class OptOutChange:
 
     def to_record(self) -> dict[str, Any]:
         record = {
-            RecordField.KIND: str(self.kind),
-            RecordField.SENDER: self.sender,
-            RecordField.RECIPIENT: self.recipient,
-            RecordField.VERSION: self.version,
-            RecordField.EFFECTIVE_AT: _iso(self.effective_at),
-            RecordField.SOURCE: self.source,
-            RecordField.COUNTRY: self.country,
-            RecordField.KEYWORD: self.keyword,
-            RecordField.MESSAGE_ID: self.message_id,
-            RecordField.OPTED_OUT_AT: _iso(self.opted_out_at) if self.opted_out_at else None,
+            "kind": str(self.kind),
+            "sender": self.sender,
+            "recipient": self.recipient,
+            "version": self.version,
+            "effectiveAt": _iso(self.effective_at),
+            "source": self.source,
+            "country": self.country,
+            "keyword": self.keyword,
+            "messageId": self.message_id,
+            "optedOutAt": _iso(self.opted_out_at) if self.opted_out_at else None,
         }
-        if self.scope is FeedScope.GROUP:  # sender records keep their shape of before
-            record |= {RecordField.GROUP: self.group, RecordField.SENDERS: list(self.senders)}
+        if self.scope is FeedScope.GROUP:  # a sender's record keeps its shape of before
+            record |= {EventField.GROUP: self.group, EventField.SENDERS: list(self.senders)}
         return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> OptOutChange:
-        opted = record.get(RecordField.OPTED_OUT_AT)
+        opted = record.get("optedOutAt")
         return cls(
-            kind=ChangeKind(record[RecordField.KIND]),
-            sender=record[RecordField.SENDER],
-            recipient=record[RecordField.RECIPIENT],
-            version=int(record[RecordField.VERSION]),
-            effective_at=datetime.fromisoformat(record[RecordField.EFFECTIVE_AT]),
-            source=record[RecordField.SOURCE],
-            country=record.get(RecordField.COUNTRY) or "",
-            keyword=record.get(RecordField.KEYWORD) or "",
-            message_id=record.get(RecordField.MESSAGE_ID) or "",
+            kind=ChangeKind(record["kind"]),
+            sender=record["sender"],
+            recipient=record["recipient"],
+            version=int(record["version"]),
+            effective_at=datetime.fromisoformat(record["effectiveAt"]),
+            source=record["source"],
+            country=record.get("country") or "",
+            keyword=record.get("keyword") or "",
+            message_id=record.get("messageId") or "",
             opted_out_at=datetime.fromisoformat(opted) if opted else None,
-            group=record.get(RecordField.GROUP) or "",
-            senders=tuple(record.get(RecordField.SENDERS) or ()),
+            group=record.get(EventField.GROUP) or "",
+            senders=tuple(record.get(EventField.SENDERS) or ()),
         )
 
 
@@ -211,7 +212,7 @@ class FeedRow:
             version=change.version,
             owed=(*self.owed, change),
             owed_since=self.owed_since or owed_at,
-            opted_out=change.kind.opts_out,
+            opted_out=opts_out(change.kind),
         )
 
     def without(self, published: tuple[OptOutChange, ...]) -> FeedRow:
@@ -235,7 +236,7 @@ class FeedRow:
         group row, `received_by` is the sender the keyword was sent to, `senders` the group's."""
         group = self.scope is FeedScope.GROUP
         return OptOutChange(
-            kind=ChangeKind.of(opt_out, self.scope),
+            kind=change_kind(opt_out, self.scope),
             sender=received_by if group else self.partition,
             recipient=self.recipient,
             version=self.version + 1,

@@ -87,9 +87,8 @@ def apply_to_group(
     """A revoke-all sender's STOP/START, already applied to its own partition with `outcome`,
     applied to its group's partition too, in order (after its own: a retry after a failure in
     between finds its own change made). APPLIED if either was; and the group pair's feed row
-    as last read or committed, whose owed events (this change's, if the group-wide entry
-    changed) the caller publishes. `members()` (the group's revoke-all senders, for the
-    event) is asked only when the entry changes."""
+    as last read or committed, whose owed events the caller publishes. `members()` (the
+    group's revoke-all senders, for the event) is asked only when the entry changes."""
     sender, recipient = parties
     row: list[FeedRow | None] = [None]
 
@@ -113,5 +112,4 @@ def apply_to_group(
 
     group_outcome = apply_in_order(read, write, sms, opt_out=opt_out)
     log.info("Group-wide change for %s: %s", mask(recipient), group_outcome)
-    applied = Outcome.APPLIED in (outcome, group_outcome)
-    return (Outcome.APPLIED if applied else outcome), row[0]
+    return (Outcome.APPLIED if Outcome.APPLIED in (outcome, group_outcome) else outcome), row[0]

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from shared.event_publishers import event_json
 from shared.model import ChangeKind, FeedScope
-from shared.optout_events import FeedRow, KeywordWrite, OptOutChange
+from shared.optout_events import (
+    FeedRow,
+    KeywordWrite,
+    OptOutChange,
+    change_kind,
+    kind_scope,
+    opts_out,
+)
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 A, B = "+18005550111", "+18005550112"
@@ -92,14 +99,14 @@ def test_group_ids_are_stable_and_never_meet_a_senders() -> None:
 
 
 def test_kinds_know_their_scope_and_direction() -> None:
-    assert [ChangeKind.of(o, s) for s in FeedScope for o in (True, False)] == [
+    assert [change_kind(o, s) for s in FeedScope for o in (True, False)] == [
         ChangeKind.ADDED,
         ChangeKind.REMOVED,
         ChangeKind.GROUP_ADDED,
         ChangeKind.GROUP_REMOVED,
     ]
-    assert [k.opts_out for k in ChangeKind] == [True, False, True, False]
-    assert [k.scope for k in ChangeKind] == [FeedScope.SENDER] * 2 + [FeedScope.GROUP] * 2
+    assert [opts_out(k) for k in ChangeKind] == [True, False, True, False]
+    assert [kind_scope(k) for k in ChangeKind] == [FeedScope.SENDER] * 2 + [FeedScope.GROUP] * 2
 
 
 def test_a_keyword_write_owes_an_event_only_when_the_state_changes() -> None:

@@ -59,6 +59,26 @@ def rig(azurite: Azurite, recorder: StorageRecorder | None = None) -> tuple[Any,
     return store, queue, feed
 
 
+def replayed(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """Each person's group events deduplicated by id and applied by `sequence`, as a consumer
+    would: (the last sequence, its type). Each sequence must follow the last without a gap,
+    and the queue must hold each event's first copy after its predecessor's."""
+    replay: dict[str, tuple[int, str]] = {}
+    for e in sorted({e["id"]: e for e in events}.values(), key=lambda e: e["sequence"]):
+        assert (e["subject"], e["source"]) == ("contoso", "/sms-optout/groups/contoso")
+        person = e["data"]["recipient"]
+        last = replay.get(person, (0, ""))[0]
+        assert int(e["sequence"]) == last + 1, "a gap or a repeat in a group pair's sequence"
+        replay[person] = (last + 1, e["type"])
+    seen: Counter[str] = Counter()
+    for e in events:  # in queue order
+        person, seq = e["data"]["recipient"], int(e["sequence"])
+        if seq > seen[person]:
+            assert seq == seen[person] + 1, "enqueued out of order"
+            seen[person] = seq
+    return replay
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_concurrent_group_changes_replay_to_the_group_table(azurite: Azurite, seed: int) -> None:
     store, queue, feed = rig(azurite)
@@ -87,14 +107,7 @@ def test_concurrent_group_changes_replay_to_the_group_table(azurite: Azurite, se
         list(pool.map(run, jobs))
     feed.sweep()
     events = [e for e in drain(queue) if e["type"].startswith("Sms.OptOut.Group")]
-    by_id = {e["id"]: e for e in events}
-    replay: dict[str, tuple[int, str]] = {}
-    for e in sorted(by_id.values(), key=lambda e: e["sequence"]):
-        assert (e["subject"], e["source"]) == ("contoso", "/sms-optout/groups/contoso")
-        person = e["data"]["recipient"]
-        last = replay.get(person, (0, ""))[0]
-        assert int(e["sequence"]) == last + 1, "a gap or a repeat in a group pair's sequence"
-        replay[person] = (last + 1, e["type"])
+    replay = replayed(events)
     out = {p for p, (_, kind) in replay.items() if kind == "Sms.OptOut.GroupAdded"}
     numbers = [parse_e164(p) for p in people]
     assert out == store.groups.group_opted_out("contoso", numbers)
@@ -106,13 +119,15 @@ def test_concurrent_group_changes_replay_to_the_group_table(azurite: Azurite, se
         p: v for p, (v, _) in replay.items()
     }
     assert all(not r.owed for r in rows)
-    # Enqueued in order per group pair: each event's first copy follows its predecessor's.
-    seen: Counter[str] = Counter()
-    for e in events:
-        person, seq = e["data"]["recipient"], int(e["sequence"])
-        if seq > seen[person]:
-            assert seq == seen[person] + 1
-            seen[person] = seq
+
+
+def by_kind(recorder: StorageRecorder) -> Counter[str]:
+    kinds: Counter[str] = Counter()
+    for method, path, flt in recorder.requests:
+        kind = "event" if path.endswith("/messages") else "transaction"
+        kind = {"GET": "query" if flt else "read", "PATCH": "history"}.get(method, kind)
+        kinds["history" if "/CcH" in path else kind] += 1
+    return kinds
 
 
 def test_what_a_revoke_all_stop_costs(azurite: Azurite) -> None:
@@ -130,12 +145,7 @@ def test_what_a_revoke_all_stop_costs(azurite: Azurite) -> None:
     def cost(sender: str, text: str, n: int, person: str = "+14255550123") -> Counter[str]:
         recorder.clear()
         processor.handle(InboundSms(f"m{n}", f"e{n}", sender, person, text, T0 + timedelta(n)))
-        kinds: Counter[str] = Counter()
-        for method, path, flt in recorder.requests:
-            kind = "event" if path.endswith("/messages") else "transaction"
-            kind = {"GET": "query" if flt else "read", "PATCH": "history"}.get(method, kind)
-            kinds["history" if "/CcH" in path else kind] += 1
-        return kinds
+        return by_kind(recorder)
 
     first = cost(A, "STOP", 1, "+14255550999")  # reads the program and the group's senders
     assert first["query"] == 1 and first["event"] == 2
