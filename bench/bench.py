@@ -107,7 +107,8 @@ def keyword_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
     return [
         ("keyword STOP/START", *measure(keyword, rounds, recorder)),
         ("non-keyword text", *measure(chatter, rounds, recorder)),
-        # The change feed's timer: one (cross-partition) query when nothing is owed.
+        # The change feed's timer: two cross-partition queries (OptOuts, GroupOptOuts) when
+        # nothing is owed.
         ("events sweep (none owed)", *measure(runtime.sweep_events, rounds, recorder)),
     ]
 
