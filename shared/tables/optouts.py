@@ -127,7 +127,7 @@ class TableOptOuts(TableAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._group = GroupCommit(
+        self.transactions = GroupCommit(
             lambda ops: self.call(lambda: self._table.submit_transaction(ops))
         )
 
@@ -173,7 +173,7 @@ class TableOptOuts(TableAdapter):
         feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
         marker = state_to_entity(sender.key, recipient, event_at, message_id)
         entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
-        results = self._group.write(
+        results = self.transactions.write(
             sender.key, keyword_operations(state, opt_out, marker, entry, feed)
         )
         return replace(feed, etag=results[-1].get("etag"))

@@ -34,11 +34,14 @@ class TableOutbox(TableAdapter):
 
     scope: ClassVar[FeedScope] = FeedScope.SENDER
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, transactions: GroupCommit | None = None, **kwargs: Any) -> None:
+        """Clears of one partition's rows at the same moment (a burst's published events) share
+        a transaction; each stays conditional on its row's ETag, and a clear that conflicts is
+        sent again alone (`shared.group_commit`). `transactions`: the table's group commit
+        shared with its keyword changes (`TableOptOuts.transactions`), so that clears also
+        share transactions with the keyword changes of the same partition in a burst."""
         super().__init__(*args, **kwargs)
-        # Clears of one partition's rows at the same moment (a burst's published events) share
-        # a transaction; each clear stays conditional on its row's ETag.
-        self._clears = GroupCommit(self.submit)
+        self._clears = transactions or GroupCommit(self.submit)
 
     def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
         """One transaction (<= 100 operations, one partition); each result has the new ETag."""
