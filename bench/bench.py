@@ -26,8 +26,10 @@ from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
+from shared.bursts import Bursts  # noqa: E402
 from shared.events import InboundSms  # noqa: E402
 from shared.inbound import InboundProcessor  # noqa: E402
+from shared.program_cache import CachedPrograms  # noqa: E402
 from shared.replies import LoggingReplySender  # noqa: E402
 
 SENDER = "+18005550100"
@@ -105,7 +107,8 @@ def keyword_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
     return [
         ("keyword STOP/START", *measure(keyword, rounds, recorder)),
         ("non-keyword text", *measure(chatter, rounds, recorder)),
-        # The change feed's timer: one (cross-partition) query when nothing is owed.
+        # The change feed's timer: two cross-partition queries (OptOuts, GroupOptOuts) when
+        # nothing is owed.
         ("events sweep (none owed)", *measure(runtime.sweep_events, rounds, recorder)),
     ]
 
@@ -146,7 +149,41 @@ def group_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
         proc.handle(InboundSms(f"g{i}", f"g{i}", GROUP_SENDER, "+14255550123", text, at))
 
     rows.append(("keyword (revoke-all)", *measure(keyword, rounds, recorder)))
-    return rows
+    return rows + group_change_rows(rounds, recorder)
+
+
+def group_change_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
+    """A STOP / START to a revoke-all sender that changes its own entry and the group-wide one
+    (two change-feed events), each on its own (not in a burst of keyword events)."""
+    tables = runtime.store()
+    quiet = InboundProcessor(
+        tables.optouts,
+        tables.history,
+        CachedPrograms(tables.programs),
+        LoggingReplySender(),
+        runtime.settings(),
+        feed=runtime.change_feed(),
+        groups=tables.groups,
+        bursts=Bursts(window=0),
+    )
+    t0 = datetime(2026, 2, 1, tzinfo=UTC)
+    counter = iter(range(10**9))
+
+    def text(word: str) -> Callable[[], object]:
+        def send() -> object:
+            i = next(counter)
+            at = t0 + timedelta(seconds=i)
+            return quiet.handle(
+                InboundSms(f"q{i}", f"q{i}", GROUP_SENDER, "+14255550124", word, at)
+            )
+
+        return send
+
+    stop, start = text("STOP"), text("START")
+    return [
+        ("STOP (revoke-all, quiet)", *measure(stop, rounds, recorder, setup=start)),
+        ("START (revoke-all, quiet)", *measure(start, rounds, recorder, setup=stop)),
+    ]
 
 
 def main() -> int:

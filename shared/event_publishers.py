@@ -42,7 +42,7 @@ def to_cloud_event(change: OptOutChange, service_source: str) -> CloudEvent:
         source=change.event_source(service_source),
         type=str(change.kind),
         data=change.data(),
-        subject=change.sender,
+        subject=change.partition,
         time=change.effective_at,
         id=change.event_id,
         datacontenttype=JSON_CONTENT_TYPE,
@@ -79,8 +79,8 @@ class EventPublisher(Protocol):
 
 class QueuePublisher:
     """One message per event (its JSON text, not base64) on a storage queue, created if
-    missing. Each sender/recipient's events are sent one after the other, in the given order;
-    different pairs in parallel."""
+    missing. Each sender/recipient's (or group/recipient's) events are sent one after the other,
+    in the given order; different pairs in parallel."""
 
     def __init__(self, queue: QueueClient, service_source: str, parallel: int = 16) -> None:
         self._queue = queue
@@ -97,10 +97,9 @@ class QueuePublisher:
     def publish(self, changes: Sequence[OptOutChange]) -> None:
         if not changes:
             return
-        pairs: dict[tuple[str, str], list[str]] = {}
+        pairs: dict[tuple[str, str, str], list[str]] = {}
         for change in changes:
-            key = (change.sender, change.recipient)
-            pairs.setdefault(key, []).append(event_json(change, self._source))
+            pairs.setdefault(change.stream, []).append(event_json(change, self._source))
         try:
             self._ensure()
             if len(pairs) == 1:  # one pair (a keyword event): no hand-off to another thread

@@ -1,7 +1,9 @@
 """The change feed: apply a change with the event it owes, publish owed events, sweep.
 
 Knows neither Table entities nor the destinations' wire formats: it talks to a
-`ChangeFeedStore` (`shared/tables/feed.py`) and an `EventPublisher`.
+`ChangeFeedStore` (`shared/tables/feed.py`), the outbox of group-wide changes (a `FeedOutbox`:
+the GroupOptOuts table, `shared/tables/groups.py`) and an `EventPublisher`. Both outboxes work
+alike; each feed row says which one it belongs to (`FeedRow.scope`).
 
 Guarantees (README "Events"):
 - Nothing lost: a change is committed only together with the record that its event is owed
@@ -20,14 +22,14 @@ Guarantees (README "Events"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from shared.event_publishers import EventPublisher, PublishFailed
-from shared.model import Source, StorageUnavailable
+from shared.model import FeedScope, Source, StorageUnavailable
 from shared.optout_events import ChangesPartlyApplied, FeedRow, OptOutChange
 from shared.phone import PhoneNumber
-from shared.repositories import ChangeFeedStore
+from shared.repositories import ChangeFeedStore, FeedOutbox
 from shared.sender import SenderId
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,16 @@ class ChangeFeed:
         store: ChangeFeedStore,
         publisher: EventPublisher,
         *,
+        groups: FeedOutbox | None = None,
         sweep_grace: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`groups`: the outbox of group-wide changes; without it their events are left owed
+        (nothing here publishes or sweeps them)."""
         self._store = store
+        self._outboxes: dict[FeedScope, FeedOutbox] = {FeedScope.SENDER: store}
+        if groups is not None:
+            self._outboxes[FeedScope.GROUP] = groups
         self._publisher = publisher
         self._grace = sweep_grace
         self._clock = clock
@@ -86,6 +94,7 @@ class ChangeFeed:
     def publish(self, rows: Sequence[FeedRow]) -> int:
         """Publish everything `rows` owe (oldest first per pair), then clear it. A destination
         failure leaves them owed for the sweep; returns how many events went out."""
+        rows = [row for row in rows if row.scope in self._outboxes]
         changes = [c for row in rows for c in sorted(row.owed, key=lambda c: c.version)]
         if not changes:
             return 0
@@ -95,7 +104,9 @@ class ChangeFeed:
             log.warning("%d event(s) stay owed; the sweep will retry: %s", len(changes), exc)
             return 0
         try:
-            self._store.clear(rows)
+            for scope, outbox in self._outboxes.items():
+                if mine := [row for row in rows if row.scope is scope]:
+                    outbox.clear(mine)
         except StorageUnavailable as exc:
             log.warning("Published events not cleared (they will go out again): %s", exc)
         return len(changes)
@@ -106,7 +117,7 @@ class ChangeFeed:
         cutoff = self._clock() - self._grace
         published = 0
         batch: list[FeedRow] = []
-        for row in self._store.owed_rows(cutoff):
+        for row in self._owed_rows(cutoff):
             batch.append(row)
             if len(batch) >= SWEEP_BATCH:
                 published += self.publish(batch)
@@ -115,3 +126,8 @@ class ChangeFeed:
         if published:
             log.info("Sweep published %d owed event(s)", published)
         return published
+
+    def _owed_rows(self, cutoff: datetime) -> Iterator[FeedRow]:
+        for scope, outbox in self._outboxes.items():
+            # One store may keep both scopes (the tests' in-memory fake): each row once.
+            yield from (row for row in outbox.owed_rows(cutoff) if row.scope is scope)

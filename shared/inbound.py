@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from shared.bursts import Bursts
 from shared.events import IgnoredEvent, InboundSms, MalformedEvent, parse_queue_message
@@ -39,34 +40,25 @@ from shared.model import (
     AlreadyRecorded,
     ConcurrencyConflict,
     HistoryRecord,
-    KeywordState,
     Language,
     Outcome,
     ReplyStatus,
     SenderProgram,
-    Source,
 )
 from shared.multilingual import LocalizedClassification
 from shared.optout_events import FeedRow
-from shared.ordering import apply_to_group, superseded
+from shared.ordering import NO_HISTORY, apply_to_group, superseded
 from shared.phone import PhoneNumber, mask
 from shared.replies import ReplySender, reply_text
 from shared.repositories import GroupOptOuts, History, KeywordStates, SenderPrograms
 from shared.sender import SenderId
-from shared.sender_keywords import sender_keyword
+from shared.sender_keywords import keyword_record, sender_keyword
 from shared.service import utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-NO_HISTORY = KeywordState(
-    opted_out=False,
-    opted_out_at=None,
-    opt_out_source=None,
-    last_event_at=None,
-    last_message_id=None,
-)
 # Longer than one send can take (SmsClient: 2 tries of at most 5 s connect + 15 s read).
 REPLY_LEASE = timedelta(seconds=90)
 
@@ -114,7 +106,7 @@ class InboundProcessor:
         if keyword is None:
             return InboundResult(Action.NONE, Outcome.NO_KEYWORD)
         found, sender, recipient, program = keyword
-        record = _keyword_record(sms, found, sender, recipient)
+        record = keyword_record(sms, found, sender, recipient)
         return self._deliver(sms, found, program, (sender, recipient), record)
 
     def _deliver(
@@ -132,11 +124,7 @@ class InboundProcessor:
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            opt_out = found.action is Action.OPT_OUT
-            outcome = self._apply(sender, recipient, sms, found.keyword or "", opt_out=opt_out)
-            group = membership_of(program).revoke_all_group
-            if group is not None and self._groups is not None:
-                outcome = apply_to_group(self._groups, group, parties, sms, opt_out, outcome)
+            outcome = self._change(sms, found, program, parties)
         reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
         record = replace(
             record,
@@ -158,6 +146,27 @@ class InboundProcessor:
             status,
         )
         return InboundResult(found.action, outcome, status)
+
+    def _change(
+        self,
+        sms: InboundSms,
+        found: LocalizedClassification,
+        program: SenderProgram | None,
+        parties: tuple[PhoneNumber, PhoneNumber],
+    ) -> Outcome:
+        """STOP/START: the sender's pair, then its revoke-all group's; each change's event is
+        published right after its commit."""
+        opt_out, keyword = found.action is Action.OPT_OUT, found.keyword or ""
+        outcome = self._apply(*parties, sms, keyword, opt_out=opt_out)
+        group = membership_of(program).revoke_all_group
+        if group is None or self._groups is None:
+            return outcome
+        members = partial(self._programs.revoke_all_senders, group)
+        outcome, row = apply_to_group(
+            self._groups, group, parties, sms, opt_out, outcome, keyword=keyword, members=members
+        )
+        self._publish(row)
+        return outcome
 
     def _redelivered(
         self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
@@ -266,24 +275,6 @@ class InboundProcessor:
             raise
         self._history.set_reply_status(record, status)
         return status
-
-
-def _keyword_record(
-    sms: InboundSms, found: LocalizedClassification, sender: SenderId, recipient: PhoneNumber
-) -> HistoryRecord:
-    """The event's history record, before its outcome is known (its key finds a redelivery)."""
-    return HistoryRecord(
-        sender=sender.key,
-        recipient=recipient.e164,
-        action=found.action,
-        source=Source.KEYWORD,
-        event_id=sms.message_id,
-        message_id=sms.message_id,
-        event_at=sms.received_at,
-        outcome=Outcome.PENDING,
-        keyword=found.keyword or "",
-        language=found.language,
-    )
 
 
 def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:

@@ -90,11 +90,22 @@ class ReportFlag(StrEnum):
     OPTOUT_LATE = "optout-late"  # took effect after 10 business days
 
 
+class FeedScope(StrEnum):
+    """Whose state a change-feed row and its events describe; the value is the events' `source`
+    path segment: a sender's own list (`/senders/<sender>`) or a revoke-all group's entries."""
+
+    SENDER = "senders"
+    GROUP = "groups"
+
+
 class ChangeKind(StrEnum):
-    """An applied change of opt-out state, as the change feed's CloudEvents `type`."""
+    """An applied change of opt-out state, as the change feed's CloudEvents `type`. Group-wide
+    changes have types of their own (README "Events": why); see `shared/optout_events.py`."""
 
     ADDED = "Sms.OptOut.Added"
     REMOVED = "Sms.OptOut.Removed"
+    GROUP_ADDED = "Sms.OptOut.GroupAdded"
+    GROUP_REMOVED = "Sms.OptOut.GroupRemoved"
 
 
 class ApiAction(StrEnum):

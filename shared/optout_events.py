@@ -1,5 +1,5 @@
 """The change feed's domain: one applied change of opt-out state (`OptOutChange`), the event it
-becomes, and what a sender/recipient pair owes (`FeedRow`).
+becomes, and what a sender/recipient pair, or a revoke-all group/recipient pair, owes (`FeedRow`).
 
 Knows no Azure. An `OptOutChange` is what the store records (in the outbox) in the same
 transaction as the change itself; everything an event carries is derived from it, so the event
@@ -8,17 +8,22 @@ published for a change is identical however often it is published (same `id`, sa
 Order per recipient: every change of one sender/recipient pair gets the next `version` (1, 2,
 ...), assigned under the same ETag condition that serialises the changes themselves. Events
 carry it as the CloudEvents `sequence` extension (zero-padded, so it also sorts as text).
+
+Two scopes (`FeedScope`), one code path: a sender's own entries (partition: the sender) and a
+revoke-all group's group-wide entries (partition: the group; kinds `Sms.OptOut.Group*`). A
+group pair counts its own versions, and its events name the group as `source` and `subject`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.model import ChangeKind, ConcurrencyConflict, StorageUnavailable
+from shared.model import ChangeKind, ConcurrencyConflict, FeedScope, Source, StorageUnavailable
 
 # Fixed namespace for the events' name-based (v5) UUIDs: never change it, or ids change.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f6c3e-4a51-4d0e-9a0c-6f1d2f0f7e11")
@@ -27,6 +32,7 @@ DEFAULT_EVENT_SOURCE = "/sms-optout"
 # Owed events of one pair are kept in one Table string property (at most 32K characters); a
 # change record is under 400.
 MAX_OWED = 64
+KEYWORD_SOURCE = str(Source.KEYWORD)
 
 
 class EventField(StrEnum):
@@ -39,6 +45,28 @@ class EventField(StrEnum):
     KEYWORD = "keyword"
     MESSAGE_ID = "messageId"
     OPTED_OUT_AT = "optedOutAt"
+    # group-wide changes only:
+    GROUP = "group"
+    RECEIVED_BY = "receivedBy"  # the group's sender the keyword was sent to
+    SENDERS = "senders"  # the group's revoke-all senders when the change was made
+
+
+_KINDS = {
+    FeedScope.SENDER: (ChangeKind.ADDED, ChangeKind.REMOVED),
+    FeedScope.GROUP: (ChangeKind.GROUP_ADDED, ChangeKind.GROUP_REMOVED),
+}
+
+
+def change_kind(opt_out: bool, scope: FeedScope) -> ChangeKind:
+    return _KINDS[scope][0 if opt_out else 1]
+
+
+def kind_scope(kind: ChangeKind) -> FeedScope:
+    return next(scope for scope, kinds in _KINDS.items() if kind in kinds)
+
+
+def opts_out(kind: ChangeKind) -> bool:
+    return kind in (ChangeKind.ADDED, ChangeKind.GROUP_ADDED)
 
 
 def _iso(value: datetime) -> str:
@@ -47,7 +75,9 @@ def _iso(value: datetime) -> str:
 
 @dataclass(frozen=True)
 class OptOutChange:
-    """One applied change of one sender/recipient pair (E.164 numbers).
+    """One applied change of one sender/recipient pair (E.164 numbers), or of one group-wide
+    entry (a `Group*` kind: `group` names the group, `sender` the group's sender the keyword
+    was sent to, `senders` the group's revoke-all senders then).
 
     `effective_at` is when the change took effect (the event's `time`); `opted_out_at` is the
     opt-out's own time (for a keyword STOP, when the person sent it), None for a removal.
@@ -64,11 +94,29 @@ class OptOutChange:
     keyword: str = ""
     message_id: str = ""
     opted_out_at: datetime | None = None
+    group: str = ""
+    senders: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> FeedScope:
+        return kind_scope(self.kind)
+
+    @property
+    def partition(self) -> str:
+        """Whose state changed: the sender, or the group (the events' `subject`)."""
+        return self.group if self.scope is FeedScope.GROUP else self.sender
+
+    @property
+    def stream(self) -> tuple[FeedScope, str, str]:
+        """The pair whose events are ordered by `sequence`."""
+        return (self.scope, self.partition, self.recipient)
 
     @property
     def event_id(self) -> str:
-        """Stable: derived only from the change record."""
-        name = f"{self.sender}|{self.recipient}|{self.version}|{_iso(self.effective_at)}"
+        """Stable: derived only from the change record. A group's name is prefixed with its
+        scope (`groups/`), which no sender key can hold, so ids of the two never meet."""
+        who = self.sender if self.scope is FeedScope.SENDER else f"{self.scope}/{self.group}"
+        name = f"{who}|{self.recipient}|{self.version}|{_iso(self.effective_at)}"
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
 
     @property
@@ -76,23 +124,29 @@ class OptOutChange:
         return str(self.version).zfill(SEQUENCE_DIGITS)
 
     def event_source(self, service: str = DEFAULT_EVENT_SOURCE) -> str:
-        return f"{service.rstrip('/')}/senders/{self.sender}"
+        return f"{service.rstrip('/')}/{self.scope}/{self.partition}"
 
     def data(self) -> dict[str, Any]:
+        if self.scope is FeedScope.GROUP:
+            who: dict[str, Any] = {EventField.GROUP: self.group}
+            tail = {EventField.RECEIVED_BY: self.sender, EventField.SENDERS: list(self.senders)}
+        else:
+            who, tail = {EventField.SENDER: self.sender}, {}
         return {
-            EventField.SENDER: self.sender,
+            **who,
             EventField.RECIPIENT: self.recipient,
             EventField.COUNTRY: self.country or None,
             EventField.SOURCE: self.source,
             EventField.KEYWORD: self.keyword or None,
             EventField.MESSAGE_ID: self.message_id or None,
             EventField.OPTED_OUT_AT: _iso(self.opted_out_at) if self.opted_out_at else None,
+            **tail,
         }
 
     # -- the outbox record (a plain dict, so any store can keep it as JSON) ------------------
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "kind": str(self.kind),
             "sender": self.sender,
             "recipient": self.recipient,
@@ -104,6 +158,9 @@ class OptOutChange:
             "messageId": self.message_id,
             "optedOutAt": _iso(self.opted_out_at) if self.opted_out_at else None,
         }
+        if self.scope is FeedScope.GROUP:  # a sender's record keeps its shape of before
+            record |= {EventField.GROUP: self.group, EventField.SENDERS: list(self.senders)}
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> OptOutChange:
@@ -119,6 +176,8 @@ class OptOutChange:
             keyword=record.get("keyword") or "",
             message_id=record.get("messageId") or "",
             opted_out_at=datetime.fromisoformat(opted) if opted else None,
+            group=record.get(EventField.GROUP) or "",
+            senders=tuple(record.get(EventField.SENDERS) or ()),
         )
 
 
@@ -131,9 +190,10 @@ class FeedBacklogFull(StorageUnavailable):
 @dataclass(frozen=True)
 class FeedRow:
     """A pair's change count and the changes whose events are owed (oldest first), as read or
-    committed; `etag` is the store's version token for the conditional write that follows."""
+    committed; `etag` is the store's version token for the conditional write that follows.
+    `partition` is the sender's key, or the group's name for a group row (`scope`)."""
 
-    sender: str
+    partition: str
     recipient: str
     version: int = 0
     owed: tuple[OptOutChange, ...] = ()
@@ -141,19 +201,18 @@ class FeedRow:
     # The pair's state after its last change (None: no row, or written before it was kept).
     opted_out: bool | None = None
     etag: str | None = field(default=None, compare=False)
+    scope: FeedScope = FeedScope.SENDER
 
     def appended(self, change: OptOutChange, owed_at: datetime) -> FeedRow:
         """With `change` owed too (since `owed_at`, when it is committed, if nothing was)."""
         if len(self.owed) >= MAX_OWED:
             raise FeedBacklogFull(f"{MAX_OWED} events of one recipient are still unpublished")
-        return FeedRow(
-            self.sender,
-            self.recipient,
-            change.version,
-            (*self.owed, change),
-            self.owed_since or owed_at,
-            change.kind is ChangeKind.ADDED,
-            self.etag,
+        return replace(
+            self,
+            version=change.version,
+            owed=(*self.owed, change),
+            owed_since=self.owed_since or owed_at,
+            opted_out=opts_out(change.kind),
         )
 
     def without(self, published: tuple[OptOutChange, ...]) -> FeedRow:
@@ -163,18 +222,22 @@ class FeedRow:
 
     def next_change(
         self,
-        kind: ChangeKind,
+        opt_out: bool,
         effective_at: datetime,
         source: str,
         *,
         country: str = "",
         keyword: str = "",
         message_id: str = "",
+        received_by: str = "",
+        senders: Sequence[str] = (),
     ) -> OptOutChange:
-        """The pair's next change (version + 1); an opt-out's time is `effective_at`."""
+        """The pair's next change (version + 1); an opt-out's time is `effective_at`. For a
+        group row, `received_by` is the sender the keyword was sent to, `senders` the group's."""
+        group = self.scope is FeedScope.GROUP
         return OptOutChange(
-            kind=kind,
-            sender=self.sender,
+            kind=change_kind(opt_out, self.scope),
+            sender=received_by if group else self.partition,
             recipient=self.recipient,
             version=self.version + 1,
             effective_at=effective_at,
@@ -182,7 +245,9 @@ class FeedRow:
             country=country,
             keyword=keyword,
             message_id=message_id,
-            opted_out_at=effective_at if kind is ChangeKind.ADDED else None,
+            opted_out_at=effective_at if opt_out else None,
+            group=self.partition if group else "",
+            senders=tuple(senders) if group else (),
         )
 
 
@@ -194,6 +259,37 @@ class ChangesPartlyApplied(ConcurrencyConflict):
     def __init__(self, message: str, applied: list[Applied]) -> None:
         super().__init__(message)
         self.applied = applied
+
+
+@dataclass(frozen=True)
+class KeywordWrite:
+    """A keyword event written to a pair, a sender's or a group's (`received_by`: the sender
+    the keyword was sent to, `senders`: the group's revoke-all senders)."""
+
+    opt_out: bool
+    event_at: datetime
+    message_id: str
+    keyword: str = ""
+    received_by: str = ""
+    senders: tuple[str, ...] = ()
+
+    def feed_row(self, row: FeedRow, was_opted_out: bool, country: str) -> FeedRow:
+        """The pair's feed row as the keyword transaction writes it: owing the change's event
+        if the state changes, and written even when not (its ETag guards the pair against
+        concurrent changes)."""
+        if self.opt_out != was_opted_out:
+            change = row.next_change(
+                self.opt_out,
+                self.event_at,
+                KEYWORD_SOURCE,
+                country=country,
+                keyword=self.keyword,
+                message_id=self.message_id,
+                received_by=self.received_by,
+                senders=self.senders,
+            )
+            row = row.appended(change, datetime.now(UTC))
+        return replace(row, opted_out=self.opt_out)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Keyword events apply in the order they were sent (ReceivedTimestamp), whatever order they
 arrive or run in: the rule (`superseded`) for one partition, a sender's (`shared/inbound.py`,
-which also publishes the change's event) or a revoke-all group's (`apply_to_group`).
+which also publishes the change's event) or a revoke-all group's (`apply_to_group`, whose
+group-wide change owes its own event, in the same transaction).
 
 Each partition keeps the newest applied event (time, message id) in a state row; an event older
 than it is `superseded`. The write is conditional on the state read (ETags), so of two
@@ -11,16 +12,25 @@ undoes a newer opt-out made through the API (the conservative direction).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from shared.events import InboundSms
 from shared.model import ConcurrencyConflict, KeywordState, Outcome, Source
+from shared.optout_events import FeedRow
 from shared.phone import PhoneNumber, mask
 from shared.repositories import GroupOptOuts
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
+# A pair nothing is known of (a burst's first write assumes it: `shared/inbound.py`).
+NO_HISTORY = KeywordState(
+    opted_out=False,
+    opted_out_at=None,
+    opt_out_source=None,
+    last_event_at=None,
+    last_message_id=None,
+)
 
 
 def superseded(state: KeywordState, sms: InboundSms, *, opt_out: bool) -> bool:
@@ -70,14 +80,25 @@ def apply_to_group(
     sms: InboundSms,
     opt_out: bool,
     outcome: Outcome,
-) -> Outcome:
+    *,
+    keyword: str = "",
+    members: Callable[[], Sequence[str]] = tuple,
+) -> tuple[Outcome, FeedRow | None]:
     """A revoke-all sender's STOP/START, already applied to its own partition with `outcome`,
     applied to its group's partition too, in order (after its own: a retry after a failure in
-    between finds its own change made). APPLIED if either was."""
+    between finds its own change made). APPLIED if either was; and the group pair's feed row
+    as last read or committed, whose owed events the caller publishes. `members()` (the
+    group's revoke-all senders, for the event) is asked only when the entry changes."""
     sender, recipient = parties
-    group_outcome = apply_in_order(
-        lambda: groups.group_state(group, recipient),
-        lambda state: groups.apply_group_keyword(
+    row: list[FeedRow | None] = [None]
+
+    def read() -> KeywordState:
+        state = groups.group_state(group, recipient)
+        row[0] = state.feed
+        return state
+
+    def write(state: KeywordState) -> None:
+        row[0] = groups.apply_group_keyword(
             group,
             recipient,
             state,
@@ -85,9 +106,10 @@ def apply_to_group(
             sender=sender,
             event_at=sms.received_at,
             message_id=sms.message_id,
-        ),
-        sms,
-        opt_out=opt_out,
-    )
+            keyword=keyword,
+            senders=members() if state.opted_out != opt_out else (),
+        )
+
+    group_outcome = apply_in_order(read, write, sms, opt_out=opt_out)
     log.info("Group-wide change for %s: %s", mask(recipient), group_outcome)
-    return Outcome.APPLIED if Outcome.APPLIED in (outcome, group_outcome) else outcome
+    return (Outcome.APPLIED if Outcome.APPLIED in (outcome, group_outcome) else outcome), row[0]

@@ -2,7 +2,8 @@
 
 A burst of keyword events for one sender (a campaign's STOPs) needs that sender's program for
 every reply; read once per `PROGRAM_CACHE_SECONDS` instead of once per event. A change made
-through the API (`PUT`/`DELETE .../program`) reaches keyword replies within that time.
+through the API (`PUT`/`DELETE .../program`) reaches keyword replies within that time. The
+same holds for a group's revoke-all senders (named in group-wide change events).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CachedPrograms:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, SenderProgram | None]] = {}
+        self._members: dict[str, tuple[float, list[str]]] = {}
 
     def get_program(self, sender: SenderId) -> SenderProgram | None:
         now = self._clock()
@@ -43,6 +45,19 @@ class CachedPrograms:
         with self._lock:
             self._cache[sender.key] = (now, program)
         return program
+
+    def revoke_all_senders(self, group: str) -> list[str]:
+        """The group's revoke-all senders (for a group-wide change's event), remembered as
+        long as a program: a burst of group-wide changes queries the programs once."""
+        now = self._clock()
+        with self._lock:
+            hit = self._members.get(group)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        senders = self._programs.revoke_all_senders(group)
+        with self._lock:
+            self._members[group] = (now, senders)
+        return senders
 
     def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         self.forget(sender)
@@ -57,3 +72,4 @@ class CachedPrograms:
     def forget(self, sender: SenderId) -> None:
         with self._lock:
             self._cache.pop(sender.key, None)
+            self._members.clear()  # the sender may have joined or left a group

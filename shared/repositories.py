@@ -60,7 +60,19 @@ class KeywordStates(Protocol):
         ...
 
 
-class ChangeFeedStore(Protocol):
+class FeedOutbox(Protocol):
+    """A table's change-feed rows (a sender's pairs, or a group's): clearing and the sweep."""
+
+    def clear(self, rows: Sequence[FeedRow]) -> None:
+        """Forget the owed events of `rows` (published), keeping any owed since."""
+        ...
+
+    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
+        """Every pair with events owed since before `owed_before` (the sweep)."""
+        ...
+
+
+class ChangeFeedStore(FeedOutbox, Protocol):
     """The change feed's outbox: changes written together with the events they owe."""
 
     def apply(
@@ -76,14 +88,6 @@ class ChangeFeedStore(Protocol):
     ) -> list[Applied]:
         """Opt recipients out (or in), each real change in one transaction with its owed
         event; recipients already in that state are left alone (no change, no event)."""
-        ...
-
-    def clear(self, rows: Sequence[FeedRow]) -> None:
-        """Forget the owed events of `rows` (published), keeping any owed since."""
-        ...
-
-    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
-        """Every pair with events owed since before `owed_before` (the sweep)."""
         ...
 
 
@@ -147,9 +151,10 @@ class SenderPrograms(Protocol):
         ...
 
 
-class GroupOptOuts(Protocol):
+class GroupOptOuts(FeedOutbox, Protocol):
     """Brand-wide revoke-all: one group-wide entry per recipient in the group's own partition,
-    with its own newest-event marker (`shared/groups.py`). Same semantics as KeywordStates."""
+    with its own newest-event marker and change-feed row (`shared/groups.py`). Same semantics
+    as KeywordStates; its outbox holds the group-wide changes' events (scope `groups`)."""
 
     def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
         """The E.164 numbers of `recipients` with a group-wide entry (point reads)."""
@@ -167,9 +172,13 @@ class GroupOptOuts(Protocol):
         sender: SenderId,
         event_at: datetime,
         message_id: str,
-    ) -> None:
-        """Record the event and write or lift the group-wide entry, all or nothing;
-        ConcurrencyConflict if either row changed since `state` was read."""
+        keyword: str = "",
+        senders: Sequence[str] = (),
+    ) -> FeedRow:
+        """Record the event and write or lift the group-wide entry, all or nothing, with the
+        change's event owed in the pair's feed row when the entry changes (`senders`: the
+        group's revoke-all senders, for the event); ConcurrencyConflict if any row changed
+        since `state` was read. Returns the feed row as committed."""
         ...
 
     def group_entries(

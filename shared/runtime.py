@@ -123,8 +123,9 @@ def feed_settings() -> FeedSettings:
 
 
 def change_feed() -> ChangeFeed:
-    """The change feed: the outbox in the OptOuts table, published to the events queue (and
-    the Event Grid topic when configured)."""
+    """The change feed: the outboxes in the OptOuts table (senders' changes) and the
+    GroupOptOuts table (group-wide changes), published to the events queue (and the Event Grid
+    topic when configured)."""
 
     def build() -> ChangeFeed:
         s = feed_settings()
@@ -134,7 +135,8 @@ def change_feed() -> ChangeFeed:
         queue = queues.get_queue_client(s.queue_name)
         publisher = make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL)
         grace = timedelta(seconds=s.sweep_grace_seconds)
-        return ChangeFeed(store().feed, publisher, sweep_grace=grace)
+        tables = store()
+        return ChangeFeed(tables.feed, publisher, groups=tables.groups, sweep_grace=grace)
 
     return _get("change_feed", build)
 

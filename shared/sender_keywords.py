@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 
 from shared.events import InboundSms
-from shared.model import Language, SenderProgram
+from shared.model import HistoryRecord, Language, Outcome, SenderProgram, Source
 from shared.multilingual import LocalizedClassification, classify_in
 from shared.phone import PhoneNumber, mask, normalise_inbound
 from shared.repositories import SenderPrograms
-from shared.sender import parse_inbound_sender
+from shared.sender import SenderId, parse_inbound_sender
 from shared.sender_languages import languages_for
 
 log = logging.getLogger(__name__)
@@ -42,3 +42,21 @@ def sender_keyword(
         log.info("Plain-language request ignored: turned off for sender %s", sender.masked)
         return None
     return found, sender, recipient, program
+
+
+def keyword_record(
+    sms: InboundSms, found: LocalizedClassification, sender: SenderId, recipient: PhoneNumber
+) -> HistoryRecord:
+    """The event's history record, before its outcome is known (its key finds a redelivery)."""
+    return HistoryRecord(
+        sender=sender.key,
+        recipient=recipient.e164,
+        action=found.action,
+        source=Source.KEYWORD,
+        event_id=sms.message_id,
+        message_id=sms.message_id,
+        event_at=sms.received_at,
+        outcome=Outcome.PENDING,
+        keyword=found.keyword or "",
+        language=found.language,
+    )

@@ -13,10 +13,10 @@ from shared.event_publishers import PublishFailed
 from shared.model import (
     Action,
     AlreadyRecorded,
-    ChangeKind,
     ConcurrencyConflict,
     EntryFilter,
     EntryPage,
+    FeedScope,
     GroupEntry,
     HistoryRecord,
     InvalidPageToken,
@@ -27,7 +27,7 @@ from shared.model import (
     Source,
     StorageUnavailable,
 )
-from shared.optout_events import Applied, FeedRow, OptOutChange
+from shared.optout_events import Applied, FeedRow, KeywordWrite, OptOutChange
 from shared.phone import PhoneNumber
 from shared.sender import SenderId
 
@@ -218,6 +218,9 @@ class FakeRepository:
         )
 
     def _feed(self, key: tuple[str, str]) -> FeedRow:
+        if key[0].startswith(GROUP_PREFIX):
+            empty = FeedRow(key[0].removeprefix(GROUP_PREFIX), key[1], scope=FeedScope.GROUP)
+            return self.feeds.get(key) or empty
         return self.feeds.get(key) or FeedRow(*key)
 
     def apply_keyword(
@@ -245,18 +248,9 @@ class FakeRepository:
         feed = self._feed(key)
         if state.feed is not None and feed.etag != state.feed.etag:
             raise ConcurrencyConflict("feed")
-        if opt_out != (entry is not None):
-            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
-            change = feed.next_change(
-                kind,
-                event_at,
-                Source.KEYWORD,
-                country=recipient.country,
-                keyword=keyword,
-                message_id=message_id,
-            )
-            feed = feed.appended(change, datetime.now(UTC))
-        self.feeds[key] = feed = replace(feed, opted_out=opt_out, etag=self._etag())
+        write = KeywordWrite(opt_out, event_at, message_id, keyword)
+        feed = write.feed_row(feed, entry is not None, recipient.country)
+        self.feeds[key] = feed = replace(feed, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             self.optouts[key] = Row(
@@ -287,9 +281,10 @@ class FakeRepository:
             if (key in self.optouts) == opt_out:
                 continue  # already in that state: no change, no event
             when = (times or {}).get(r.e164, at)
-            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
             feed = self._feed(key)
-            change = feed.next_change(kind, when, source, country=r.country, message_id=message_id)
+            change = feed.next_change(
+                opt_out, when, source, country=r.country, message_id=message_id
+            )
             feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
             self.feeds[key] = feed
             if opt_out:
@@ -303,7 +298,8 @@ class FakeRepository:
     def clear(self, rows: Sequence[FeedRow]) -> None:
         self._check()
         for row in rows:
-            key = (row.sender, row.recipient)
+            group = row.scope is FeedScope.GROUP
+            key = (GROUP_PREFIX + row.partition if group else row.partition, row.recipient)
             if key in self.feeds:
                 self.feeds[key] = replace(self.feeds[key].without(row.owed), etag=self._etag())
 
@@ -335,6 +331,7 @@ class FakeRepository:
             last_message_id=state.data["LastMessageId"] if state else None,
             entry_etag=entry.etag if entry else None,
             state_etag=state.etag if state else None,
+            feed=self._feed(key),
         )
 
     def apply_group_keyword(
@@ -347,17 +344,24 @@ class FakeRepository:
         sender: SenderId,
         event_at: datetime,
         message_id: str,
-    ) -> None:
+        keyword: str = "",
+        senders: Sequence[str] = (),
+    ) -> FeedRow:
         if self.before_apply is not None:
             hook, self.before_apply = self.before_apply, None
             hook()
         self._check()
         key = (GROUP_PREFIX + group, recipient.e164)
-        entry, current = self.optouts.get(key), self.states.get(key)
+        entry, current, feed = self.optouts.get(key), self.states.get(key), self._feed(key)
         if (current.etag if current else None) != state.state_etag:
             raise ConcurrencyConflict("state")
         if (entry.etag if entry else None) != state.entry_etag:
             raise ConcurrencyConflict("entry")
+        if state.feed is not None and feed.etag != state.feed.etag:
+            raise ConcurrencyConflict("feed")
+        write = KeywordWrite(opt_out, event_at, message_id, keyword, sender.key, tuple(senders))
+        feed = write.feed_row(feed, entry is not None, recipient.country)
+        self.feeds[key] = feed = replace(feed, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
         if opt_out:
             data = {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country}
@@ -365,6 +369,7 @@ class FakeRepository:
             self.optouts[key] = Row(data, self._etag())
         else:
             self.optouts.pop(key, None)
+        return feed
 
     def group_entries(
         self, group: str, *, page_size: int = 100, token: str | None = None

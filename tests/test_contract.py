@@ -46,13 +46,14 @@ class Repos:
     programs: Any
     bulk: Any = None
     feed: Any = None
+    groups: Any = None
 
 
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
         fake = FakeRepository(clock=lambda: T0)
-        yield Repos(fake, fake, fake, fake, fake, fake)
+        yield Repos(fake, fake, fake, fake, fake, fake, fake)
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     recorder = StorageRecorder()
@@ -61,8 +62,17 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     )
     suffix = uuid.uuid4().hex[:8]
     # The tables are not created beforehand: the first use of each creates it.
-    store = TableStore(service, f"O{suffix}", f"H{suffix}", f"P{suffix}", clock=lambda: T0)
-    yield Repos(store.optouts, store.optouts, store.history, store.programs, store.bulk, store.feed)
+    names = (f"O{suffix}", f"H{suffix}", f"P{suffix}")
+    store = TableStore(service, *names, groups_table=f"G{suffix}", clock=lambda: T0)
+    yield Repos(
+        store.optouts,
+        store.optouts,
+        store.history,
+        store.programs,
+        store.bulk,
+        store.feed,
+        store.groups,
+    )
     assert recorder.rowkey_or_filters() == []
 
 

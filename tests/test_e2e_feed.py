@@ -54,6 +54,7 @@ def feed_env(azurite: Azurite, suffix: str, grace: int = 30) -> dict[str, str]:
         "OPTOUT_TABLE_NAME": f"FeedOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"FeedHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"FeedPrograms{suffix}",
+        "GROUP_OPTOUTS_TABLE_NAME": f"FeedGroups{suffix}",
         "OPTOUT_EVENTS_QUEUE_NAME": f"events-{suffix}",
         "OPTOUT_EVENTS_SWEEP_GRACE_SECONDS": str(grace),
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",
@@ -125,6 +126,30 @@ def test_a_stop_and_an_api_add_become_events_within_seconds(feed_app: FeedApp) -
         assert [e["sequence"][-1] for e in events] == ["1", "2"]
         assert events[1]["data"]["source"] == source
         assert len({e["id"] for e in events}) == 2
+
+
+def test_a_revoke_all_stop_becomes_the_senders_event_and_the_groups(feed_app: FeedApp) -> None:
+    person, stopped, other = "+14255550304", "+18005550121", "+18005550122"
+    for sender in (stopped, other):
+        program = {"group": "fabrikam", "revokeAll": True}
+        res = feed_app.signed("PUT", f"/sms/senders/{sender}/program", program)
+        assert res.status_code in (200, 201), res.text
+    put(feed_app, event_grid(person, "STOP", "2026-11-26T11:00:00Z", business=stopped))
+    own, group = wait_for_events(feed_app, person, 2)
+    assert (own["type"], own["subject"]) == ("Sms.OptOut.Added", stopped)
+    assert (group["type"], group["subject"]) == ("Sms.OptOut.GroupAdded", "fabrikam")
+    assert group["source"] == "/sms-optout/groups/fabrikam"
+    assert group["data"]["receivedBy"] == stopped
+    assert group["data"]["senders"] == sorted([stopped, other])
+    put(feed_app, event_grid(person, "START", "2026-11-26T11:05:00Z", business=other))
+    events = wait_for_events(feed_app, person, 3)
+    time.sleep(1)  # nothing more arrives: `other` had no entry of its own to lift
+    assert [e["type"] for e in feed_app.events_for(person)] == [
+        "Sms.OptOut.Added",
+        "Sms.OptOut.GroupAdded",
+        "Sms.OptOut.GroupRemoved",
+    ]
+    assert events[2]["sequence"][-1] == "2" and events[2]["data"]["receivedBy"] == other
 
 
 def test_the_host_sweeps_events_left_owed_when_it_starts(azurite: Azurite) -> None:

@@ -19,39 +19,30 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from azure.data.tables import TransactionOperation
 
-from shared.group_commit import GroupCommit
-from shared.model import ChangeKind, ConcurrencyConflict, Source
+from shared.model import ConcurrencyConflict, Source
 from shared.optout_events import Applied, ChangesPartlyApplied, FeedRow, OptOutChange
-from shared.phone import PhoneNumber, mask
+from shared.phone import PhoneNumber
 from shared.sender import SenderId
 from shared.tables.base import (
     MAX_TRANSACTION_OPERATIONS,
     Entity,
     Operation,
-    TableAdapter,
     chunks,
     if_unchanged,
 )
-from shared.tables.feed_rows import (
-    FEED_END,
-    FEED_PREFIX,
-    feed_from_entity,
-    feed_key,
-    feed_operation,
-)
+from shared.tables.feed_rows import feed_operation
 from shared.tables.optouts import entry_to_entity
+from shared.tables.outbox import MAX_CONFLICT_RETRIES, TableOutbox
 
 log = logging.getLogger(__name__)
 
 CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 2  # entry + feed row
-MAX_CONFLICT_RETRIES = 8
 BACKOFF_SECONDS = 0.005  # random back-off before retry n: up to 5 ms * 2**n
 
 
@@ -71,10 +62,10 @@ class _Request:
         now: datetime,
     ) -> tuple[OptOutChange, FeedRow, list[Operation]]:
         """The change, the feed row owing it, and the two operations that write them."""
-        kind = ChangeKind.ADDED if self.opt_out else ChangeKind.REMOVED
         change = row.next_change(
-            kind, when, str(self.source), country=recipient.country, message_id=self.message_id
-        )
+            self.opt_out, when, str(self.source), country=recipient.country,
+            message_id=self.message_id,
+        )  # fmt: skip
         owing = row.appended(change, now)
         entry_op: Operation
         if self.opt_out:
@@ -89,24 +80,9 @@ class _Request:
         return change, owing, [entry_op, feed_operation(owing)]
 
 
-class TableChangeFeed(TableAdapter):
-    """ChangeFeedStore: API and import changes with their owed events; clearing; the sweep."""
-
-    def __init__(self, *args: Any, transactions: GroupCommit | None = None, **kwargs: Any) -> None:
-        """`transactions`: the OptOuts table's group commit (`TableOptOuts.transactions`), so
-        that clears share transactions with the keyword changes of the same sender in a burst
-        (one request fewer per group of events); each clear stays conditional on its row's
-        ETag, and a clear that conflicts is sent again alone (`shared.group_commit`)."""
-        super().__init__(*args, **kwargs)
-        self._clears = transactions or GroupCommit(self.submit)
-
-    def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
-        """One transaction (<= 100 operations, one partition); each result has the new ETag."""
-        return list(self.call(lambda: self._table.submit_transaction(list(ops))))
-
-    def feed_rows(self, sender: str, recipients: Sequence[str]) -> list[FeedRow]:
-        found = self.get_many(sender, (feed_key(r) for r in recipients))
-        return [feed_from_entity(sender, r, found.get(feed_key(r))) for r in recipients]
+class TableChangeFeed(TableOutbox):
+    """ChangeFeedStore: API and import changes with their owed events (clearing and the sweep:
+    `TableOutbox`)."""
 
     def apply(
         self,
@@ -191,48 +167,3 @@ class TableChangeFeed(TableAdapter):
         unread = [r.e164 for r in changing if r.e164 not in rows_by]
         rows_by.update((row.recipient, row) for row in self.feed_rows(sender.key, unread))
         return [(r, entries.get(r.e164), rows_by[r.e164]) for r in changing]
-
-    def clear(self, rows: Sequence[FeedRow]) -> None:
-        """Forget the owed changes of `rows` (as read or committed, with their ETags) now that
-        they are published: one conditional transaction per 100 rows of a sender; rows changed
-        since (a newer change, a concurrent clear) are re-read and cleared one by one, keeping
-        whatever became owed since."""
-        by_sender: dict[str, list[FeedRow]] = {}
-        for row in rows:
-            if row.owed:
-                by_sender.setdefault(row.sender, []).append(row)
-        for group in by_sender.values():
-            for chunk in chunks(group, MAX_TRANSACTION_OPERATIONS):
-                try:
-                    ops = [feed_operation(r.without(r.owed)) for r in chunk]
-                    self._clears.write(chunk[0].sender, ops)
-                except ConcurrencyConflict:
-                    for row in chunk:
-                        self._clear_one(row)
-
-    def _clear_one(self, published: FeedRow) -> None:
-        for _ in range(MAX_CONFLICT_RETRIES):
-            [now] = self.feed_rows(published.sender, [published.recipient])
-            remaining = now.without(published.owed)
-            if now.etag is None or remaining.owed == now.owed:
-                return  # cleared by someone else already
-            try:
-                self.submit([feed_operation(remaining)])
-                return
-            except ConcurrencyConflict:
-                continue
-        log.warning("Events of %s stay owed; the sweep retries", mask(published.recipient))
-
-    def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
-        """Every feed row owing events since before `owed_before`, across all senders. A
-        cross-partition query: the service scans the table (billed per page of up to 1000 rows
-        or 5 s of scanning), so the sweep runs rarely; the inline publisher leaves nothing
-        owed in the normal case."""
-        query = "RowKey ge @lo and RowKey lt @hi and OwedCount gt 0 and OwedSince lt @before"
-        params = {"lo": FEED_PREFIX, "hi": FEED_END, "before": owed_before.astimezone(UTC)}
-
-        def read() -> list[FeedRow]:
-            found = self._table.query_entities(query, parameters=params, results_per_page=1000)
-            return [feed_from_entity(e["PartitionKey"], e["Recipient"], e) for e in found]
-
-        yield from self.call(read)

@@ -1,12 +1,14 @@
-"""The change feed's rows in the OptOuts table: RowKey `~feed|<recipient>`, one per pair that
-ever changed (see `shared/tables/feed.py`). Entity mapping and the conditional write, shared by
-the feed adapter and `TableOptOuts.apply_keyword` (which writes the row in its transaction).
+"""The change feed's rows: RowKey `~feed|<recipient>`, one per pair that ever changed, in the
+sender's partition of OptOuts (see `shared/tables/feed.py`) or the group's partition of
+GroupOptOuts (`shared/tables/groups.py`). Entity mapping and the conditional write, shared by
+the outbox (`shared/tables/outbox.py`) and the keyword transactions that write the row.
 """
 
 from __future__ import annotations
 
 import json
 
+from shared.model import FeedScope
 from shared.optout_events import FeedRow, OptOutChange
 from shared.tables.base import Entity, Operation, replace_or_create, utc
 
@@ -20,7 +22,7 @@ def feed_key(recipient: str) -> str:
 
 def feed_to_entity(row: FeedRow) -> Entity:
     entity: Entity = {
-        "PartitionKey": row.sender,
+        "PartitionKey": row.partition,
         "RowKey": feed_key(row.recipient),
         "Recipient": row.recipient,
         "Version": row.version,
@@ -34,17 +36,20 @@ def feed_to_entity(row: FeedRow) -> Entity:
     return entity
 
 
-def feed_from_entity(sender: str, recipient: str, e: Entity | None) -> FeedRow:
+def feed_from_entity(
+    partition: str, recipient: str, e: Entity | None, scope: FeedScope = FeedScope.SENDER
+) -> FeedRow:
     if e is None:
-        return FeedRow(sender, recipient)
+        return FeedRow(partition, recipient, scope=scope)
     return FeedRow(
-        sender=e["PartitionKey"],
+        partition=e["PartitionKey"],
         recipient=e["Recipient"],
         version=int(e.get("Version") or 0),
         owed=tuple(OptOutChange.from_record(r) for r in json.loads(e.get("Owed") or "[]")),
         owed_since=utc(e.get("OwedSince")),
         opted_out=e.get("OptedOut"),
         etag=e.metadata["etag"],  # type: ignore[attr-defined]
+        scope=scope,
     )
 
 

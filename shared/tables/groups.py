@@ -6,31 +6,27 @@ OptOuts (`shared/tables/optouts.py`):
 - RowKey = recipient: the group-wide opt-out (Group, Recipient, Country, OptedOutAt, Source,
   MessageId, and Sender: the number the STOP was sent to). A START deletes it.
 - RowKey = `~state|<recipient>`: the newest keyword event applied at the group level, so that an
-  older STOP or START arriving late cannot undo a newer one. Both rows change in one
-  entity-group transaction, conditional on their ETags.
+  older STOP or START arriving late cannot undo a newer one.
+- RowKey = `~feed|<recipient>`: the group/recipient pair's change-feed row (the outbox, as in a
+  sender's partition: `shared/tables/outbox.py`), owing the event of each group-wide change.
+All three change in one entity-group transaction, conditional on their ETags.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from azure.data.tables import TransactionOperation
-
-from shared.model import GroupEntry, KeywordState, Source
+from shared.model import FeedScope, GroupEntry, KeywordState, Source
+from shared.optout_events import FeedRow, KeywordWrite
 from shared.phone import PhoneNumber
 from shared.sender import SenderId
-from shared.tables.base import (
-    Entity,
-    Operation,
-    TableAdapter,
-    if_unchanged,
-    replace_or_create,
-    utc,
-)
+from shared.tables.base import Entity, utc
 from shared.tables.history import decode_token, encode_token
-from shared.tables.optouts import STATE_PREFIX, state_from_entities
+from shared.tables.optouts import keyword_operations, read_keyword_state, state_to_entity
+from shared.tables.outbox import TableOutbox
 
 _ENTRIES_END = "~"  # RowKeys of entries ("+<digits>") sort below the state rows ("~state|")
 
@@ -51,18 +47,6 @@ def entry_to_entity(
     }
 
 
-def state_to_entity(
-    group: str, recipient: PhoneNumber, event_at: datetime, message_id: str
-) -> Entity:
-    return {
-        "PartitionKey": group,
-        "RowKey": STATE_PREFIX + recipient.e164,
-        "Recipient": recipient.e164,
-        "LastEventAt": event_at,
-        "LastMessageId": message_id,
-    }
-
-
 def from_entity(e: Any) -> GroupEntry:
     return GroupEntry(
         group=e["Group"],
@@ -73,15 +57,16 @@ def from_entity(e: Any) -> GroupEntry:
     )
 
 
-class TableGroupOptOuts(TableAdapter):
+class TableGroupOptOuts(TableOutbox):
+    """GroupOptOuts, and the outbox of group-wide changes (FeedOutbox, scope `groups`)."""
+
+    scope: ClassVar[FeedScope] = FeedScope.GROUP
+
     def group_opted_out(self, group: str, recipients: Sequence[PhoneNumber]) -> set[str]:
         return set(self.get_many(group, (r.e164 for r in recipients)))
 
     def group_state(self, group: str, recipient: PhoneNumber) -> KeywordState:
-        # State row first, then the entry, in sequence (see TableOptOuts.keyword_state).
-        state = self.get_or_none(group, STATE_PREFIX + recipient.e164)
-        entry = self.get_or_none(group, recipient.e164)
-        return state_from_entities(entry, state)
+        return read_keyword_state(self, group, recipient.e164, self.scope)
 
     def apply_group_keyword(
         self,
@@ -93,16 +78,16 @@ class TableGroupOptOuts(TableAdapter):
         sender: SenderId,
         event_at: datetime,
         message_id: str,
-    ) -> None:
+        keyword: str = "",
+        senders: Sequence[str] = (),
+    ) -> FeedRow:
+        write = KeywordWrite(opt_out, event_at, message_id, keyword, sender.key, tuple(senders))
+        empty = FeedRow(group, recipient.e164, scope=self.scope)
+        feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
         marker = state_to_entity(group, recipient, event_at, message_id)
-        ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
-        if opt_out:
-            entry = entry_to_entity(group, recipient, sender, event_at, message_id)
-            ops.append(replace_or_create(entry, state.entry_etag))
-        elif state.entry_etag:
-            key = {"PartitionKey": group, "RowKey": recipient.e164}
-            ops.append((TransactionOperation.DELETE, key, if_unchanged(state.entry_etag)))
-        self.call(lambda: self._table.submit_transaction(ops))
+        entry = entry_to_entity(group, recipient, sender, event_at, message_id)
+        results = self.submit(keyword_operations(state, opt_out, marker, entry, feed))
+        return replace(feed, etag=results[-1].get("etag"))
 
     def group_entries(
         self, group: str, *, page_size: int = 100, token: str | None = None

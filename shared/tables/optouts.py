@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.data.tables import TransactionOperation
 
 from shared.group_commit import GroupCommit
-from shared.model import ChangeKind, ConcurrencyConflict, KeywordState, Source
-from shared.optout_events import FeedRow
+from shared.model import ConcurrencyConflict, FeedScope, KeywordState, Source
+from shared.optout_events import FeedRow, KeywordWrite
 from shared.phone import PhoneNumber
 from shared.sender import SenderId
 from shared.tables.base import (
@@ -57,10 +57,11 @@ def entry_to_entity(
 
 
 def state_to_entity(
-    sender: SenderId, recipient: PhoneNumber, event_at: datetime, message_id: str
+    partition: str, recipient: PhoneNumber, event_at: datetime, message_id: str
 ) -> Entity:
+    """The newest-event marker of a pair: a sender's (OptOuts) or a group's (GroupOptOuts)."""
     return {
-        "PartitionKey": sender.key,
+        "PartitionKey": partition,
         "RowKey": STATE_PREFIX + recipient.e164,
         "Recipient": recipient.e164,
         "LastEventAt": event_at,
@@ -78,6 +79,38 @@ def state_from_entities(entry: Entity | None, state: Entity | None) -> KeywordSt
         entry_etag=entry.metadata["etag"] if entry else None,  # type: ignore[attr-defined]
         state_etag=state.metadata["etag"] if state else None,  # type: ignore[attr-defined]
     )
+
+
+def read_keyword_state(
+    table: TableAdapter, partition: str, recipient: str, scope: FeedScope
+) -> KeywordState:
+    """A pair's entry, state row and feed row, in a sender's or a group's partition.
+
+    The feed and state rows first (concurrently), then the entry: every change of the pair
+    rewrites the feed row (and every keyword change the state row), so a change landing between
+    the reads makes an ETag stale and the conditional write conflicts. Read all at once, a START
+    could see "no entry" from before a concurrent STOP and the rows from after it, and leave
+    the STOP's entry."""
+    rows = table.get_many(partition, [feed_key(recipient), STATE_PREFIX + recipient])
+    entry = table.get_or_none(partition, recipient)
+    state = state_from_entities(entry, rows.get(STATE_PREFIX + recipient))
+    feed = feed_from_entity(partition, recipient, rows.get(feed_key(recipient)), scope)
+    return replace(state, feed=feed)
+
+
+def keyword_operations(
+    state: KeywordState, opt_out: bool, marker: Entity, entry: Entity, feed: FeedRow
+) -> list[Operation]:
+    """A keyword change's one transaction, all conditional on `state`: the newest-event marker,
+    the entry written (opt-out) or deleted (opt-in, if there is one), and the feed row."""
+    ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
+    if opt_out:
+        ops.append(replace_or_create(entry, state.entry_etag))
+    elif state.entry_etag:
+        key = {"PartitionKey": entry["PartitionKey"], "RowKey": entry["RowKey"]}
+        ops.append((TransactionOperation.DELETE, key, if_unchanged(state.entry_etag)))
+    ops.append(feed_operation(feed))
+    return ops
 
 
 def _unique(numbers: Iterable[PhoneNumber]) -> list[PhoneNumber]:
@@ -122,16 +155,7 @@ class TableOptOuts(TableAdapter):
         return set(self.get_many(sender.key, (r.e164 for r in recipients)))
 
     def keyword_state(self, sender: SenderId, recipient: PhoneNumber) -> KeywordState:
-        # The feed and state rows first (concurrently), then the entry: every change of the
-        # pair rewrites the feed row (and every keyword change the state row), so a change
-        # landing between the reads makes an ETag stale and the conditional write conflicts.
-        # Read all at once, a START could see "no entry" from before a concurrent STOP and the
-        # rows from after it, and leave the STOP's entry.
-        rows = self.get_many(sender.key, [feed_key(recipient.e164), STATE_PREFIX + recipient.e164])
-        entry = self.get_or_none(sender.key, recipient.e164)
-        state = state_from_entities(entry, rows.get(STATE_PREFIX + recipient.e164))
-        feed = feed_from_entity(sender.key, recipient.e164, rows.get(feed_key(recipient.e164)))
-        return replace(state, feed=feed)
+        return read_keyword_state(self, sender.key, recipient.e164, FeedScope.SENDER)
 
     def apply_keyword(
         self,
@@ -144,29 +168,14 @@ class TableOptOuts(TableAdapter):
         message_id: str,
         keyword: str = "",
     ) -> FeedRow:
-        marker = state_to_entity(sender, recipient, event_at, message_id)
-        ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
-        if opt_out:
-            entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
-            ops.append(replace_or_create(entry, state.entry_etag))
-        elif state.entry_etag:
-            ops.append(_delete(sender, recipient, if_unchanged(state.entry_etag)))
-        feed = state.feed or FeedRow(sender.key, recipient.e164)
-        if opt_out != state.opted_out:  # a change of state: its event is owed
-            kind = ChangeKind.ADDED if opt_out else ChangeKind.REMOVED
-            change = feed.next_change(
-                kind,
-                event_at,
-                str(Source.KEYWORD),
-                country=recipient.country,
-                keyword=keyword,
-                message_id=message_id,
-            )
-            feed = feed.appended(change, datetime.now(UTC))
-        # Written even when unchanged: its ETag guards the pair against concurrent API changes.
-        feed = replace(feed, opted_out=opt_out)
-        ops.append(feed_operation(feed))
-        results = self.transactions.write(sender.key, ops)
+        write = KeywordWrite(opt_out, event_at, message_id, keyword)
+        empty = FeedRow(sender.key, recipient.e164)
+        feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
+        marker = state_to_entity(sender.key, recipient, event_at, message_id)
+        entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
+        results = self.transactions.write(
+            sender.key, keyword_operations(state, opt_out, marker, entry, feed)
+        )
         return replace(feed, etag=results[-1].get("etag"))
 
 
