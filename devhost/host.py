@@ -34,6 +34,12 @@ from devhost.settings import (
     load_local_settings,
 )
 from devhost.timers import TIMER_TRIGGER, TimerListener, timer_functions
+from devhost.worker_settings import (
+    PROCESS_COUNT_SETTING,
+    worker_process_count,
+    worker_thread_count,
+)
+from devhost.workers import WorkerPool
 
 log = logging.getLogger("devhost")
 
@@ -62,6 +68,7 @@ class LocalHost:
         self.config: HostConfig | None = None
         self.app: IndexedApp | None = None
         self.listeners: list[QueueListener | TimerListener] = []
+        self.workers: WorkerPool | None = None
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -90,13 +97,18 @@ class LocalHost:
                     fn.name,
                     binding,
                 )
+        count = worker_process_count()
+        if count > 1:
+            verbose = logging.getLogger().level <= logging.DEBUG
+            self.workers = WorkerPool(
+                self.script_root, self.app_module, self.config.route_prefix, count, verbose=verbose
+            )
         if self.start_queues:
-            self.listeners = [QueueListener(fn, self.config.queues) for fn in self.app.queues]
-            self.listeners += [TimerListener(t) for t in timer_functions(self.app)]
+            self.listeners = self._listeners(self.app, self.config)
         self._socket = self._bind(self.bind, DEFAULT_PORT if port is None else port)
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
-            create_app(self.app.http, f"{self.script_root}:{self.app_module}"),
+            create_app(self.app.http, f"{self.script_root}:{self.app_module}", self.workers),
             log_config=None,
             access_log=False,
             proxy_headers=False,
@@ -106,6 +118,39 @@ class LocalHost:
             timeout_graceful_shutdown=10,
         )
         self._server = uvicorn.Server(config)
+        self._start_workers()
+
+    def _listeners(
+        self, app: IndexedApp, config: HostConfig
+    ) -> list[QueueListener | TimerListener]:
+        """One listener per queue and timer function; with worker processes, they dispatch
+        there, and a queue function may have batchSize + newBatchThreshold messages in flight."""
+        if self.workers is None:
+            listeners: list[QueueListener | TimerListener]
+            listeners = [QueueListener(fn, config.queues) for fn in app.queues]
+            return listeners + [TimerListener(t) for t in timer_functions(app)]
+        invoke, queues = self.workers.invoke, config.queues
+        in_flight = queues.batch_size + queues.new_batch_threshold
+        listeners = [
+            QueueListener(fn, queues, invoker=invoke, threads=in_flight) for fn in app.queues
+        ]
+        return listeners + [TimerListener(t, invoker=invoke) for t in timer_functions(app)]
+
+    def _start_workers(self) -> None:
+        if self.workers is None:
+            return
+        log.info(
+            "Starting %d worker processes (%s), each running up to %d invocations at once.",
+            self.workers.count,
+            PROCESS_COUNT_SETTING,
+            worker_thread_count(),
+        )
+        try:
+            self.workers.start()
+        except BaseException:
+            if self._socket is not None:
+                self._socket.close()
+            raise
 
     @staticmethod
     def _bind(address: str, port: int) -> socket.socket:
@@ -162,6 +207,10 @@ class LocalHost:
         for t in stoppers:
             t.join()
 
+    def _stop_workers(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+
     # -- foreground -----------------------------------------------------------------------
 
     def serve(self, intro: str = "") -> None:
@@ -178,6 +227,7 @@ class LocalHost:
         finally:
             log.info("Stopping host...")
             self._stop_listeners()
+            self._stop_workers()
             self._socket.close()
             log.info("Host stopped.")
 
@@ -209,6 +259,7 @@ class LocalHost:
             self._thread.join(15)
             self._thread = None
         self._stop_listeners()
+        self._stop_workers()
         if self._socket is not None:
             self._socket.close()
 
