@@ -8,6 +8,10 @@
 `serve()` runs the same in the foreground until SIGINT/SIGTERM (what `python -m devhost serve`
 does). In-process use changes `os.environ` (settings and overrides) and imports the app into
 this interpreter; tests that need isolation use `devhost.testing.run_host` (a subprocess).
+
+With FUNCTIONS_WORKER_PROCESS_COUNT > 1 the invocations run in worker processes
+(`devhost.workers.WorkerPool`), as the Functions host sends them to its language workers; the
+app is indexed here too, for its functions' triggers.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ visible again after `visibilityTimeout`; a message that fails with its dequeue c
 `maxDequeueCount` (or arrives with a higher count) is copied, text unchanged, to
 `<queue>-poison` and deleted. With `messageEncoding: base64` the message text is base64-decoded
 before the function sees it; with `none` the function gets the text's UTF-8 bytes.
+With worker processes (FUNCTIONS_WORKER_PROCESS_COUNT > 1) the invocations run there; up to
+batchSize + newBatchThreshold messages are in flight, each worker running its own share.
 """
 
 from __future__ import annotations
