@@ -2,7 +2,7 @@
 
 As the Functions host does, the host process keeps HTTP, the trigger listeners (queue polling,
 deletes, poison, timers) and sends each invocation to one of N worker processes
-(`devhost/worker.py`), the least busy one (ties in turn); each worker runs up to
+(`devhost/worker.py`), in turn (round-robin, as the host does); each worker runs up to
 PYTHON_THREADPOOL_THREAD_COUNT at once. A worker that dies fails its invocations in progress
 (their messages are retried, HTTP callers get 500) and is replaced by a new one.
 
@@ -199,14 +199,13 @@ class WorkerPool:
     # -- invocations ----------------------------------------------------------------------
 
     def _choose(self, wait: float) -> _Worker:
-        """The least busy worker (ties in turn); waits `wait` s for one while none runs."""
+        """The next worker in turn, as the host's RpcFunctionInvocationDispatcherLoadBalancer
+        picks (a counter modulo the workers); waits `wait` s for one while none runs."""
         if not self._cond.wait_for(lambda: self._workers or self._stopping, wait):
             raise WorkerExited("no worker process is running")
         if not self._workers:
             raise WorkerExited("the host is stopping")
-        start = next(self._turn) % len(self._workers)
-        ordered = self._workers[start:] + self._workers[:start]
-        return min(ordered, key=lambda w: len(w.pending))
+        return self._workers[next(self._turn) % len(self._workers)]
 
     def submit(self, inv: Invocation, value: Any, wait: float = WAIT_FOR_WORKER) -> Future[Reply]:
         request = Request(
