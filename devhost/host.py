@@ -101,18 +101,17 @@ class LocalHost:
                     fn.name,
                     binding,
                 )
-        count = worker_process_count()
-        if count > 1:
-            verbose = logging.getLogger().level <= logging.DEBUG
-            self.workers = WorkerPool(
-                self.script_root, self.app_module, self.config.route_prefix, count, verbose=verbose
-            )
+        self.workers = self._worker_pool(self.config)
         if self.start_queues:
             self.listeners = self._listeners(self.app, self.config)
         self._socket = self._bind(self.bind, DEFAULT_PORT if port is None else port)
         self.port = int(self._socket.getsockname()[1])
+        self._server = self._http_server(self.app)
+        self._start_workers()
+
+    def _http_server(self, app: IndexedApp) -> uvicorn.Server:
         config = uvicorn.Config(
-            create_app(self.app.http, f"{self.script_root}:{self.app_module}", self.workers),
+            create_app(app.http, f"{self.script_root}:{self.app_module}", self.workers),
             log_config=None,
             access_log=False,
             proxy_headers=False,
@@ -121,8 +120,17 @@ class LocalHost:
             lifespan="off",
             timeout_graceful_shutdown=10,
         )
-        self._server = uvicorn.Server(config)
-        self._start_workers()
+        return uvicorn.Server(config)
+
+    def _worker_pool(self, config: HostConfig) -> WorkerPool | None:
+        """FUNCTIONS_WORKER_PROCESS_COUNT > 1: worker processes (started at the end of prepare)."""
+        count = worker_process_count()
+        if count == 1:
+            return None
+        verbose = logging.getLogger().level <= logging.DEBUG
+        return WorkerPool(
+            self.script_root, self.app_module, config.route_prefix, count, verbose=verbose
+        )
 
     def _listeners(
         self, app: IndexedApp, config: HostConfig
