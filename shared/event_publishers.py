@@ -103,7 +103,10 @@ class QueuePublisher:
             pairs.setdefault(key, []).append(event_json(change, self._source))
         try:
             self._ensure()
-            list(self._pool.map(self._send_all, pairs.values()))
+            if len(pairs) == 1:  # one pair (a keyword event): no hand-off to another thread
+                self._send_all(next(iter(pairs.values())))
+            else:
+                list(self._pool.map(self._send_all, pairs.values()))
         except AzureError as exc:
             raise PublishFailed(f"queue {self._queue.queue_name}: {type(exc).__name__}") from exc
 

@@ -1,7 +1,9 @@
 """Keyword packs: per language, the opt-out / opt-in / help words and the reply templates.
 
-Pure data. Words are in canonical spelling; matching folds case, accents and punctuation
-(`shared.keywords`), so ARRÊT and ARRET are one word, listed twice only for readability.
+Pure data, and the only list of keyword words: the whole-message rule (`shared.multilingual`)
+and the plain-language rules (`shared.plain_language_en`) take their words from here. Words are
+in canonical spelling; matching folds case, accents and punctuation (`shared.folding`), so ARRÊT
+and ARRET are one word, listed twice only for readability.
 
 Sources (public material found while building this; "platform practice" means a messaging
 platform documents or uses the word, not that a regulator or carrier mandates it):
@@ -48,7 +50,10 @@ class KeywordPack:
     opt_out: tuple[str, ...]
     opt_in: tuple[str, ...]
     help: tuple[str, ...]
-    # Opt-out words that may be followed by a program number / short code ("STOP 12345").
+    # Opt-out words that may be followed by a program number / short code ("STOP 12345",
+    # "STOP #12345"): keyword syntax, so on even when plain language is off. Not every opt-out
+    # word: "cancel 123" is more likely an order or an appointment. Opt-in and help words
+    # never take a code (only a revocation must never be missed).
     code_suffix: tuple[str, ...]
     # The words the replies tell a person to send; a sender's own HELP text must name `stop`.
     stop_word: str
@@ -217,11 +222,17 @@ PACKS: dict[Language, KeywordPack] = {
     pack.language: pack for pack in (ENGLISH, FRENCH, SPANISH, PORTUGUESE, ITALIAN, GERMAN)
 }
 
-# Always recognised, whatever languages a sender chose: every word recognised before the packs
-# existed (the English list plus the Canadian mandatory ARRET/AIDE), so that choosing languages
-# can never make a STOP that used to work go unanswered. Each keeps its own pack's language.
+# Always recognised, whatever languages a sender chose: the English pack's words plus the
+# Canadian mandatory ARRET/AIDE (every word recognised before the packs existed), so that
+# choosing languages can never make a STOP that used to work go unanswered. Each keeps its own
+# pack's language (and action).
 ALWAYS_ON: tuple[tuple[Language, tuple[str, ...]], ...] = (
     (Language.EN, ENGLISH.opt_out + ENGLISH.opt_in + ENGLISH.help),
     (Language.FR, ("ARRET", "ARRÊT", "AIDE")),
 )
+# The always-on words that may be followed by a program number / short code ("STOP 12345").
 ALWAYS_ON_CODE_SUFFIX: tuple[str, ...] = (*ENGLISH.code_suffix, "ARRET", "ARRÊT")
+# The always-on opt-out words: what the English plain-language rules build on ("stop please").
+ALWAYS_ON_OPT_OUT: tuple[str, ...] = tuple(
+    word for language, words in ALWAYS_ON for word in words if word in PACKS[language].opt_out
+)

@@ -1,8 +1,10 @@
 """Classify an inbound SMS against a sender's keyword packs, and say which language matched.
 
-Same matching as `shared.keywords` (the whole message, case, accents and punctuation folded,
-"STOP 12345" for the code-suffix words), over the words of the sender's chosen packs plus the
-always-on words (`language_packs.ALWAYS_ON`: everything recognised before packs existed).
+The whole-message rule: the message, in its keyword form (`shared.folding`: case, accents and
+the punctuation around it folded away), must be one word of the sender's chosen packs or of the
+always-on words (`language_packs.ALWAYS_ON`: everything recognised before packs existed); or
+one of their code-suffix words followed by a program number or short code ("STOP 12345",
+"STOP #12345", 1 to 15 digits).
 
 When a word is in more than one place (STOP is in every pack, CANCELAR in es and pt):
 1. the stronger action wins: opt-out, then help, then opt-in (no built-in word has two actions;
@@ -12,9 +14,9 @@ When a word is in more than one place (STOP is in every pack, CANCELAR in es and
    ARRET in French (CWTA), STOP to a French sender (fr) in French, CANCELAR to (es, pt) in
    Spanish and to (pt, es) in Portuguese.
 
-Plain-language revocation ("stop texting me") is English (`keywords.classify_plain_language`,
-with its false-positive guard) for every sender, answered in English unless the phrase was built
-on another pack's word ("arrêt svp" -> French); and French (`shared.plain_language_fr`, the same
+Plain-language revocation ("stop texting me") is English (`shared.plain_language_en`, with its
+false-positive guard) for every sender, answered in English unless the phrase was built on
+another pack's word ("arrêt svp" -> French); and French (`shared.plain_language_fr`, the same
 kind of guard) for senders that chose `fr`, answered in French. Other languages have none yet.
 """
 
@@ -25,11 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from shared.keywords import (
-    classify_plain_language,
-    keyword_form,
-    plain_language_form,
-)
+from shared.folding import canonical, keyword_form, plain_language_form
 from shared.language_packs import (
     ALWAYS_ON,
     ALWAYS_ON_CODE_SUFFIX,
@@ -38,6 +36,7 @@ from shared.language_packs import (
     KeywordPack,
 )
 from shared.model import Action, Language
+from shared.plain_language_en import revocation_en
 from shared.plain_language_fr import KEYWORD as FR_KEYWORD
 from shared.plain_language_fr import is_revocation_fr
 
@@ -64,10 +63,6 @@ class _Entry:
     action: Action
     canonical: str
     language: Language
-
-
-def _canonical(word: str) -> str:
-    return keyword_form(word).upper()
 
 
 def _pack_words(pack: KeywordPack) -> Iterable[tuple[str, Action]]:
@@ -100,7 +95,7 @@ def _table(languages: tuple[Language, ...]) -> _Table:
             form = keyword_form(word)
             current = exact.get(form)
             if current is None or _RANK[action] < _RANK[current.action]:
-                exact[form] = _Entry(action, _canonical(word), lang)
+                exact[form] = _Entry(action, canonical(word), lang)
     code_forms = {keyword_form(w) for lang in languages for w in PACKS[lang].code_suffix}
     code_forms |= {keyword_form(w) for w in ALWAYS_ON_CODE_SUFFIX}
     code_forms = {f for f in code_forms if f in exact and exact[f].action is Action.OPT_OUT}
@@ -137,10 +132,10 @@ def classify_in(
 def _classify_plain_language(
     text: str, languages: Sequence[Language], table: _Table
 ) -> LocalizedClassification:
-    found = classify_plain_language(text)
-    if found is not None and found.keyword is not None:
-        language = _plain_language_language(found.keyword, table)
-        return LocalizedClassification(Action.OPT_OUT, found.keyword, True, language)
+    keyword = revocation_en(text)
+    if keyword is not None:
+        language = _plain_language_language(keyword, table)
+        return LocalizedClassification(Action.OPT_OUT, keyword, True, language)
     if Language.FR in languages and is_revocation_fr(text):
         return LocalizedClassification(Action.OPT_OUT, FR_KEYWORD, True, Language.FR)
     return NO_MATCH

@@ -1,7 +1,7 @@
 """French plain-language revocation, for senders that chose the `fr` pack (Canada by default).
 
-Built like the English rules in `shared.keywords`, with the same false-positive guard: every
-pattern is anchored to the whole message (after `keywords.plain_language_form`: lower case,
+Built like the English rules in `shared.plain_language_en`, with the same false-positive guard:
+every pattern is anchored to the whole message (after `folding.plain_language_form`: lower case,
 accents folded, apostrophes dropped so "m'envoyer" is "menvoyer"), may only be wrapped in
 politeness words, and never fires on a message that merely contains a keyword.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from shared.keywords import plain_language_form
+from shared.folding import plain_language_form
 
 POLITENESS_WORDS_FR: tuple[str, ...] = (
     "svp",

@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from azure.storage.queue import QueueServiceClient  # noqa: E402
+
 from devhost.http import EXCHANGE_LOG_SETTING  # noqa: E402
 from devhost.inprocess import RESPONSE_CHECKS  # noqa: E402
+from devhost.queues import QUEUE_API_VERSION  # noqa: E402
 from devhost.testing import Azurite, start_azurite  # noqa: E402
 from tests.openapi_check import ExchangeLogs, check_response  # noqa: E402
 
@@ -36,11 +39,33 @@ def host_responses_are_described() -> Iterator[None]:
     EXCHANGES.check_new()
 
 
+_SESSION_AZURITE: list[Azurite] = []
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """A private Azurite for the whole test session (loopback, free ports, in memory)."""
     az = start_azurite()
+    _SESSION_AZURITE.append(az)
     try:
         yield az
     finally:
+        _SESSION_AZURITE.clear()
         az.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def empty_session_queues() -> Iterator[None]:
+    """After each test module, empty every queue of the session's Azurite. Messages nobody
+    reads pile up (every change publishes a change-feed event), and Azurite's queue operations
+    slow down with the number of messages in the account (500 put+get+delete: 1.7 s of its CPU
+    with no backlog, 11.8 s beside 5,000 messages in another queue), so without this each
+    module's queue tests would run slower than the one before. Runs after the module's own
+    fixtures (hosts) are stopped."""
+    yield
+    if _SESSION_AZURITE:
+        service = QueueServiceClient.from_connection_string(
+            _SESSION_AZURITE[0].connection_string, api_version=QUEUE_API_VERSION
+        )
+        for queue in service.list_queues():
+            service.get_queue_client(queue.name).clear_messages()

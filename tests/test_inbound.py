@@ -17,8 +17,7 @@ from shared.inbound import (
     ReplyInProgress,
     handle_queue_message,
 )
-from shared.keywords import Action
-from shared.model import SenderProgram, StorageUnavailable
+from shared.model import Action, SenderProgram, StorageUnavailable
 from shared.phone import parse_e164
 from shared.replies import ReplyFailed
 from shared.sender import parse_sender

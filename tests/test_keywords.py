@@ -1,3 +1,9 @@
+"""The always-on keywords (the English pack's words, plus ARRET and AIDE), through the
+production path: `multilingual.classify_in` for an English-only sender (what every sender
+recognised before packs) and for one sender per pack. Other packs' words are in
+`test_language_packs.py`, plain language in `test_plain_language_en.py` and
+`test_plain_language_fr.py`, every sender over a broad corpus in `test_keyword_regression.py`."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -6,17 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.keywords import (
-    CODE_SUFFIX_KEYWORDS,
-    HELP_KEYWORDS,
-    OPT_IN_KEYWORDS,
-    OPT_OUT_KEYWORDS,
-    POLITENESS_WORDS,
-    Action,
-    Classification,
-    classify,
-    classify_plain_language,
-)
+from shared.language_packs import ALWAYS_ON, ALWAYS_ON_CODE_SUFFIX, ALWAYS_ON_OPT_OUT, ENGLISH
+from shared.model import Action, Language
+from shared.multilingual import NO_MATCH, LocalizedClassification, classify_in
+from shared.plain_language_en import POLITENESS_WORDS, revocation_en
+from tests.test_language_packs import EXPECTED_WORDS
+
+EN, FR = Language.EN, Language.FR
+ENGLISH_ONLY = (EN,)
+# One sender per pack, and one with every pack: the always-on words work for each.
+SENDERS: list[tuple[Language, ...]] = [*((lang,) for lang in Language), tuple(Language)]
 
 
 def _canonical(keyword: str) -> str:
@@ -24,43 +29,41 @@ def _canonical(keyword: str) -> str:
     return "".join(c for c in folded if not unicodedata.combining(c)).upper()
 
 
-ALL_KEYWORDS: list[tuple[str, Action]] = [
-    *((k, Action.OPT_OUT) for k in OPT_OUT_KEYWORDS),
-    *((k, Action.OPT_IN) for k in OPT_IN_KEYWORDS),
-    *((k, Action.HELP) for k in HELP_KEYWORDS),
+def _en(text: str | None, *, plain: bool = True) -> LocalizedClassification:
+    return classify_in(text, ENGLISH_ONLY, plain_language=plain)
+
+
+# (word, action, the language its reply is in)
+ALL_KEYWORDS: list[tuple[str, Action, Language]] = [
+    *((w, action, EN) for action, words in EXPECTED_WORDS[EN].items() for w in sorted(words)),
+    ("ARRET", Action.OPT_OUT, FR),
+    ("ARRÊT", Action.OPT_OUT, FR),
+    ("AIDE", Action.HELP, FR),
 ]
 
 
-# --- The lists ----------------------------------------------------------------------------------
+# --- The always-on words ------------------------------------------------------------------------
 
 
-def test_keyword_lists() -> None:
-    assert set(OPT_OUT_KEYWORDS) == {
-        "STOP",
-        "QUIT",
-        "END",
-        "REVOKE",
-        "OPT OUT",
-        "OPTOUT",
-        "CANCEL",
-        "UNSUBSCRIBE",
-        "STOPALL",
-        "ARRET",
-        "ARRÊT",
+def test_always_on_words() -> None:
+    """The English pack, whole, and the Canadian mandatory French words; nothing else."""
+    english = (*ENGLISH.opt_out, *ENGLISH.opt_in, *ENGLISH.help)
+    assert dict(ALWAYS_ON) == {EN: english, FR: ("ARRET", "ARRÊT", "AIDE")}
+    assert {(w, lang) for lang, words in ALWAYS_ON for w in words} == {
+        (w, lang) for w, _, lang in ALL_KEYWORDS
     }
-    assert set(OPT_IN_KEYWORDS) == {"START", "UNSTOP", "YES"}
-    assert set(HELP_KEYWORDS) == {"HELP", "INFO", "AIDE"}
-    assert set(CODE_SUFFIX_KEYWORDS) <= set(OPT_OUT_KEYWORDS)
-    assert "CANCEL" not in CODE_SUFFIX_KEYWORDS
-    assert "END" not in CODE_SUFFIX_KEYWORDS
-    for lst in (OPT_OUT_KEYWORDS, OPT_IN_KEYWORDS, HELP_KEYWORDS, POLITENESS_WORDS):
-        assert isinstance(lst, tuple)
+    assert set(ALWAYS_ON_OPT_OUT) == {w for w, a, _ in ALL_KEYWORDS if a is Action.OPT_OUT}
+    assert set(ALWAYS_ON_CODE_SUFFIX) == {*ENGLISH.code_suffix, "ARRET", "ARRÊT"}
+    assert set(ALWAYS_ON_CODE_SUFFIX) <= set(ALWAYS_ON_OPT_OUT)
+    assert "CANCEL" not in ALWAYS_ON_CODE_SUFFIX
+    assert "END" not in ALWAYS_ON_CODE_SUFFIX
+    assert isinstance(POLITENESS_WORDS, tuple)
 
 
-@pytest.mark.parametrize(("keyword", "action"), ALL_KEYWORDS)
+@pytest.mark.parametrize(("keyword", "action", "language"), ALL_KEYWORDS)
 @pytest.mark.parametrize("plain", [True, False])
-def test_every_keyword_exact(keyword: str, action: Action, plain: bool) -> None:
-    expected = Classification(action, _canonical(keyword), False)
+def test_every_keyword_exact(keyword: str, action: Action, language: Language, plain: bool) -> None:
+    expected = LocalizedClassification(action, _canonical(keyword), False, language)
     for variant in (
         keyword,
         keyword.lower(),
@@ -80,137 +83,65 @@ def test_every_keyword_exact(keyword: str, action: Action, plain: bool) -> None:
         f"**{keyword}**",
         f"¡{keyword}!",
     ):
-        assert classify(variant, plain_language=plain) == expected, variant
+        assert _en(variant, plain=plain) == expected, variant
+        for languages in SENDERS:  # any sender: the same keyword, in its language or theirs
+            got = classify_in(variant, languages, plain_language=plain)
+            assert (got.action, got.keyword, got.plain_language) == (
+                action,
+                expected.keyword,
+                False,
+            )
+            assert got.language in (language, *languages), (variant, languages)
 
 
 # --- Exact keyword variants ---------------------------------------------------------------------
 
-EXACT_CASES: list[tuple[str, Action, str]] = [
-    ("Stop.", Action.OPT_OUT, "STOP"),
-    ("STOP!", Action.OPT_OUT, "STOP"),
-    ("  stop  ", Action.OPT_OUT, "STOP"),
-    ("'Stop'", Action.OPT_OUT, "STOP"),
-    ("stop!!!", Action.OPT_OUT, "STOP"),
-    ("sToP", Action.OPT_OUT, "STOP"),
-    ("STOP\u200b", Action.OPT_OUT, "STOP"),  # zero-width space
-    ("STOP\ufe0f", Action.OPT_OUT, "STOP"),  # variation selector
-    ("\u2003STOP\u2028", Action.OPT_OUT, "STOP"),  # em space, line separator
-    ("ＳＴＯＰ", Action.OPT_OUT, "STOP"),  # noqa: RUF001 - full-width letters
-    ("OPT OUT", Action.OPT_OUT, "OPT OUT"),
-    ("OPT   OUT", Action.OPT_OUT, "OPT OUT"),
-    ("opt\tout", Action.OPT_OUT, "OPT OUT"),
-    ("OPT-OUT", Action.OPT_OUT, "OPT OUT"),
-    ("opt_out", Action.OPT_OUT, "OPT OUT"),
-    ("Opt \u2013 Out", Action.OPT_OUT, "OPT OUT"),  # en dash
-    ("optout", Action.OPT_OUT, "OPTOUT"),
-    ("arrêt", Action.OPT_OUT, "ARRET"),
-    ("ARRÊT", Action.OPT_OUT, "ARRET"),
-    ("Arret.", Action.OPT_OUT, "ARRET"),
-    ("arre\u0302t", Action.OPT_OUT, "ARRET"),  # decomposed circumflex
-    ("Unsubscribe", Action.OPT_OUT, "UNSUBSCRIBE"),
-    ("StopAll", Action.OPT_OUT, "STOPALL"),
-    ("revoke!", Action.OPT_OUT, "REVOKE"),
-    ("Start", Action.OPT_IN, "START"),
-    ("unstop", Action.OPT_IN, "UNSTOP"),
-    ("Yes!", Action.OPT_IN, "YES"),
-    ("help?", Action.HELP, "HELP"),
-    ("Info", Action.HELP, "INFO"),
-    ("aide", Action.HELP, "AIDE"),
+EXACT_CASES: list[tuple[str, Action, str, Language]] = [
+    ("Stop.", Action.OPT_OUT, "STOP", EN),
+    ("STOP!", Action.OPT_OUT, "STOP", EN),
+    ("  stop  ", Action.OPT_OUT, "STOP", EN),
+    ("'Stop'", Action.OPT_OUT, "STOP", EN),
+    ("stop!!!", Action.OPT_OUT, "STOP", EN),
+    ("sToP", Action.OPT_OUT, "STOP", EN),
+    ("STOP\u200b", Action.OPT_OUT, "STOP", EN),  # zero-width space
+    ("STOP\ufe0f", Action.OPT_OUT, "STOP", EN),  # variation selector
+    ("\u2003STOP\u2028", Action.OPT_OUT, "STOP", EN),  # em space, line separator
+    ("ＳＴＯＰ", Action.OPT_OUT, "STOP", EN),  # noqa: RUF001 - full-width letters
+    ("OPT OUT", Action.OPT_OUT, "OPT OUT", EN),
+    ("OPT   OUT", Action.OPT_OUT, "OPT OUT", EN),
+    ("opt\tout", Action.OPT_OUT, "OPT OUT", EN),
+    ("OPT-OUT", Action.OPT_OUT, "OPT OUT", EN),
+    ("opt_out", Action.OPT_OUT, "OPT OUT", EN),
+    ("Opt \u2013 Out", Action.OPT_OUT, "OPT OUT", EN),  # en dash
+    ("optout", Action.OPT_OUT, "OPTOUT", EN),
+    ("arrêt", Action.OPT_OUT, "ARRET", FR),
+    ("ARRÊT", Action.OPT_OUT, "ARRET", FR),
+    ("Arret.", Action.OPT_OUT, "ARRET", FR),
+    ("arre\u0302t", Action.OPT_OUT, "ARRET", FR),  # decomposed circumflex
+    ("Unsubscribe", Action.OPT_OUT, "UNSUBSCRIBE", EN),
+    ("StopAll", Action.OPT_OUT, "STOPALL", EN),
+    ("revoke!", Action.OPT_OUT, "REVOKE", EN),
+    ("Start", Action.OPT_IN, "START", EN),
+    ("unstop", Action.OPT_IN, "UNSTOP", EN),
+    ("Yes!", Action.OPT_IN, "YES", EN),
+    ("help?", Action.HELP, "HELP", EN),
+    ("Info", Action.HELP, "INFO", EN),
+    ("aide", Action.HELP, "AIDE", FR),
     # keyword + program number / short code: keyword syntax, on even without plain language
-    ("STOP 12345", Action.OPT_OUT, "STOP"),
-    ("stop 12345.", Action.OPT_OUT, "STOP"),
-    ("STOP #12345", Action.OPT_OUT, "STOP"),
-    ("STOP-12345", Action.OPT_OUT, "STOP"),
-    ("unsubscribe 555", Action.OPT_OUT, "UNSUBSCRIBE"),
-    ("opt out 2", Action.OPT_OUT, "OPT OUT"),
-    ("ARRÊT 12345", Action.OPT_OUT, "ARRET"),
+    ("STOP 12345", Action.OPT_OUT, "STOP", EN),
+    ("stop 12345.", Action.OPT_OUT, "STOP", EN),
+    ("STOP #12345", Action.OPT_OUT, "STOP", EN),
+    ("STOP-12345", Action.OPT_OUT, "STOP", EN),
+    ("unsubscribe 555", Action.OPT_OUT, "UNSUBSCRIBE", EN),
+    ("opt out 2", Action.OPT_OUT, "OPT OUT", EN),
+    ("ARRÊT 12345", Action.OPT_OUT, "ARRET", FR),
 ]
 
 
-@pytest.mark.parametrize(("text", "action", "keyword"), EXACT_CASES)
+@pytest.mark.parametrize(("text", "action", "keyword", "language"), EXACT_CASES)
 @pytest.mark.parametrize("plain", [True, False])
-def test_exact(text: str, action: Action, keyword: str, plain: bool) -> None:
-    assert classify(text, plain_language=plain) == Classification(action, keyword, False)
-
-
-# --- Plain-language revocation ------------------------------------------------------------------
-
-PLAIN_POSITIVES: list[tuple[str, str]] = [
-    ("Stop please", "STOP"),
-    ("please stop", "STOP"),
-    ("Please STOP!!", "STOP"),
-    ("STOP. Thank you", "STOP"),
-    ("Stop. Thank you.", "STOP"),
-    ("Stop, thanks", "STOP"),
-    ("thanks, stop", "STOP"),
-    ("stop now", "STOP"),
-    ("STOP ASAP", "STOP"),
-    ("stop pls", "STOP"),
-    ("unsubscribe please", "UNSUBSCRIBE"),
-    ("Cancel, thank you", "CANCEL"),
-    ("opt out please", "OPT OUT"),
-    ("Arrêt svp", "ARRET"),
-    ("arret merci", "ARRET"),
-    ("STOP STOP STOP", "STOP"),
-    ("stop. stop.", "STOP"),
-    ("STOP 12345 please", "STOP"),
-    ("stop all", "STOP"),
-    ("Stop it!", "STOP"),
-    ("stop this please", "STOP"),
-    ("please stop texting me", "STOP"),
-    ("stop texting me", "STOP"),
-    ("Stop texting me!!", "STOP"),
-    ("stop texting", "STOP"),
-    ("stop texting this number", "STOP"),
-    ("stop texting me please", "STOP"),
-    ("stop sending me messages", "STOP"),
-    ("Stop sending me these texts", "STOP"),
-    ("stop sending messages to this number", "STOP"),
-    ("stop messaging me", "STOP"),
-    ("stop contacting me", "STOP"),
-    ("quit texting me", "QUIT"),
-    ("stop these messages", "STOP"),
-    ("stop the texts", "STOP"),
-    ("stop receiving texts", "STOP"),
-    ("unsubscribe me", "UNSUBSCRIBE"),
-    ("Unsubscribe me from this list", "UNSUBSCRIBE"),
-    ("unsub", "UNSUBSCRIBE"),
-    ("remove me", "STOP"),
-    ("remove me from your list", "STOP"),
-    ("Please remove me from your list.", "STOP"),
-    ("remove my number from your list", "STOP"),
-    ("take me off your list", "STOP"),
-    ("take me off the list please", "STOP"),
-    ("please opt me out", "OPT OUT"),
-    ("opt me out", "OPT OUT"),
-    ("I want to unsubscribe", "UNSUBSCRIBE"),
-    ("I\u2019d like to opt out", "OPT OUT"),
-    ("i would like to unsubscribe from your list", "UNSUBSCRIBE"),
-    ("I want to stop receiving these messages", "STOP"),
-    ("I want to be removed from your list", "STOP"),
-    ("no more texts", "STOP"),
-    ("No more messages please", "STOP"),
-    ("don't text me anymore", "STOP"),
-    ("Don\u2019t text me", "STOP"),
-    ("do not text me", "STOP"),
-    ("DO NOT CONTACT ME", "STOP"),
-    ("never text me again", "STOP"),
-    ("don't send me messages", "STOP"),
-    ("cancel my subscription", "CANCEL"),
-    ("leave me alone", "STOP"),
-    ("Leave me alone!", "STOP"),
-]
-
-
-@pytest.mark.parametrize(("text", "keyword"), PLAIN_POSITIVES)
-def test_plain_language_positive(text: str, keyword: str) -> None:
-    assert classify(text) == Classification(Action.OPT_OUT, keyword, True)
-    assert classify_plain_language(text) == Classification(Action.OPT_OUT, keyword, True)
-
-
-@pytest.mark.parametrize(("text", "keyword"), PLAIN_POSITIVES)
-def test_plain_language_off(text: str, keyword: str) -> None:
-    assert classify(text, plain_language=False) == Classification(Action.NONE, None, False)
+def test_exact(text: str, action: Action, keyword: str, language: Language, plain: bool) -> None:
+    assert _en(text, plain=plain) == LocalizedClassification(action, keyword, False, language)
 
 
 NEGATIVES: list[str] = [
@@ -266,18 +197,14 @@ NEGATIVES: list[str] = [
 @pytest.mark.parametrize("text", NEGATIVES)
 @pytest.mark.parametrize("plain", [True, False])
 def test_negatives(text: str, plain: bool) -> None:
-    assert classify(text, plain_language=plain) == Classification(Action.NONE, None, False)
+    assert _en(text, plain=plain) == NO_MATCH
+    assert classify_in(text, tuple(Language), plain_language=plain) == NO_MATCH
 
 
 def test_none_and_empty() -> None:
-    assert classify(None) == Classification(Action.NONE, None, False)
-    assert classify("") == Classification(Action.NONE, None, False)
-    assert classify_plain_language("") is None
-
-
-def test_long_messages_are_never_plain_language() -> None:
-    assert classify("please " * 100 + "stop") == Classification(Action.NONE, None, False)
-    assert classify("x" * 100_000) == Classification(Action.NONE, None, False)
+    assert _en(None) == NO_MATCH
+    assert _en("") == NO_MATCH
+    assert revocation_en("") is None
 
 
 def test_action_values() -> None:
@@ -305,27 +232,30 @@ def _random_case(draw: st.DrawFn, text: str) -> str:
 
 
 @st.composite
-def _decorated_keyword(draw: st.DrawFn) -> tuple[str, Action, str]:
-    keyword, action = draw(st.sampled_from(ALL_KEYWORDS))
+def _decorated_keyword(draw: st.DrawFn) -> tuple[str, LocalizedClassification]:
+    keyword, action, language = draw(st.sampled_from(ALL_KEYWORDS))
     body = _random_case(draw, keyword)
     if " " in body:
         sep = draw(st.sampled_from([" ", "  ", "\t", "-", "_", " - ", "\u00a0"]))
         body = body.replace(" ", sep)
-    return draw(_SURROUND) + body + draw(_SURROUND), action, _canonical(keyword)
+    expected = LocalizedClassification(action, _canonical(keyword), False, language)
+    return draw(_SURROUND) + body + draw(_SURROUND), expected
 
 
 @given(_decorated_keyword(), st.booleans())
 @settings(max_examples=500)
-def test_property_keyword_with_decoration(case: tuple[str, Action, str], plain: bool) -> None:
-    text, action, keyword = case
-    assert classify(text, plain_language=plain) == Classification(action, keyword, False)
+def test_property_keyword_with_decoration(
+    case: tuple[str, LocalizedClassification], plain: bool
+) -> None:
+    text, expected = case
+    assert _en(text, plain=plain) == expected
 
 
 @given(st.text(), st.booleans())
 @settings(max_examples=500)
 def test_property_never_raises(text: str, plain: bool) -> None:
-    result = classify(text, plain_language=plain)
-    assert isinstance(result, Classification)
+    result = _en(text, plain=plain)
+    assert isinstance(result, LocalizedClassification)
     assert isinstance(result.action, Action)
     if result.action is Action.NONE:
         assert result.keyword is None
@@ -334,17 +264,3 @@ def test_property_never_raises(text: str, plain: bool) -> None:
     if result.plain_language:
         assert result.action is Action.OPT_OUT
         assert plain
-
-
-_WORDS = ["stop", "please", "me", "texting", " ", "!", "don't", "opt", "out", "12345", "yes"]
-
-
-@given(st.lists(st.sampled_from(_WORDS), max_size=8).map("".join))
-@settings(max_examples=300)
-def test_property_plain_language_only_adds_opt_outs(text: str) -> None:
-    strict = classify(text, plain_language=False)
-    loose = classify(text, plain_language=True)
-    if strict.action is not Action.NONE:
-        assert loose == strict
-    elif loose.action is not Action.NONE:
-        assert loose.action is Action.OPT_OUT and loose.plain_language

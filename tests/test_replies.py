@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.keywords import Action
-from shared.model import SenderProgram
+from shared.model import Action, SenderProgram
 from shared.replies import (
     DEFAULT_HELP_TEXT,
     MAX_REPLY_LENGTH,

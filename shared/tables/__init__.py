@@ -46,7 +46,11 @@ class TableStore:
         pool = ThreadPoolExecutor(max_workers=max_parallel_reads, thread_name_prefix="tbl")
         self.optouts = TableOptOuts(service, optout_table, pool)
         self.bulk = TableBulkOptOuts(service, optout_table, pool)  # same table, seen whole
-        self.feed = TableChangeFeed(service, optout_table, pool)  # same table: one transaction
+        # Same table: a change and its feed row in one transaction; clears share the
+        # keyword changes' transactions.
+        self.feed = TableChangeFeed(
+            service, optout_table, pool, transactions=self.optouts.transactions
+        )
         self.history = TableHistory(service, history_table, pool, clock)
         self.programs = TablePrograms(service, programs_table, pool)
         self.groups = TableGroupOptOuts(service, groups_table, pool)

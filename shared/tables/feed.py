@@ -92,11 +92,13 @@ class _Request:
 class TableChangeFeed(TableAdapter):
     """ChangeFeedStore: API and import changes with their owed events; clearing; the sweep."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, transactions: GroupCommit | None = None, **kwargs: Any) -> None:
+        """`transactions`: the OptOuts table's group commit (`TableOptOuts.transactions`), so
+        that clears share transactions with the keyword changes of the same sender in a burst
+        (one request fewer per group of events); each clear stays conditional on its row's
+        ETag, and a clear that conflicts is sent again alone (`shared.group_commit`)."""
         super().__init__(*args, **kwargs)
-        # Clears of one sender's rows at the same moment (a burst's published events) share a
-        # transaction; each clear stays conditional on its row's ETag.
-        self._clears = GroupCommit(self.submit)
+        self._clears = transactions or GroupCommit(self.submit)
 
     def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
         """One transaction (<= 100 operations, one partition); each result has the new ETag."""

@@ -94,7 +94,7 @@ class TableOptOuts(TableAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._group = GroupCommit(
+        self.transactions = GroupCommit(
             lambda ops: self.call(lambda: self._table.submit_transaction(ops))
         )
 
@@ -166,7 +166,7 @@ class TableOptOuts(TableAdapter):
         # Written even when unchanged: its ETag guards the pair against concurrent API changes.
         feed = replace(feed, opted_out=opt_out)
         ops.append(feed_operation(feed))
-        results = self._group.write(sender.key, ops)
+        results = self.transactions.write(sender.key, ops)
         return replace(feed, etag=results[-1].get("etag"))
 
 
