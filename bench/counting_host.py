@@ -7,10 +7,16 @@ change feed's event messages) is counted by kind, and
 the counts are written as JSON to `BENCH_COUNT_FILE` every 100 ms, so a benchmark in another
 process can read them while the host runs. Queue requests made by the host itself (polling,
 deleting processed messages) are not the app's and are not counted, as in `bench/bench.py`.
+
+With FUNCTIONS_WORKER_PROCESS_COUNT > 1 the app runs in worker processes: each one counts its
+own requests through the workers' bootstrap hook (`DEVHOST_WORKER_BOOTSTRAP`, set here to
+`install_in_worker`) and writes them to `<BENCH_COUNT_FILE stem>-worker-<pid>.json` beside it;
+`counts_in()` adds up every file (the host's own stays empty then).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devhost.worker import BOOTSTRAP_SETTING  # noqa: E402
 from shared import runtime  # noqa: E402
 
 WRITE_INTERVAL = 0.1
@@ -81,11 +88,31 @@ def _write_forever(counter: RequestCounter, path: Path) -> None:
         threading.Event().wait(WRITE_INTERVAL)
 
 
-def main() -> None:
+def install(path: Path) -> None:
+    """Count this process's app storage requests into `path`."""
     counter = RequestCounter()
     runtime.STORAGE_CLIENT_OPTIONS["raw_request_hook"] = counter
-    path = Path(os.environ["BENCH_COUNT_FILE"])
     threading.Thread(target=_write_forever, args=(counter, path), daemon=True).start()
+
+
+def install_in_worker() -> None:
+    """The worker processes' bootstrap hook: a counts file per worker."""
+    path = Path(os.environ["BENCH_COUNT_FILE"])
+    install(path.with_name(f"{path.stem}-worker-{os.getpid()}.json"))
+
+
+def counts_in(path: Path) -> Counter[str]:
+    """The host's and every worker's counts, added up (files being replaced are skipped)."""
+    total: Counter[str] = Counter()
+    for file in [path, *path.parent.glob(f"{path.stem}-worker-*.json")]:
+        with contextlib.suppress(OSError, ValueError):
+            total.update(json.loads(file.read_text(encoding="utf-8")))
+    return total
+
+
+def main() -> None:
+    install(Path(os.environ["BENCH_COUNT_FILE"]))
+    os.environ[BOOTSTRAP_SETTING] = "bench.counting_host:install_in_worker"
     from devhost.__main__ import _exit
     from devhost.__main__ import main as devhost_main
 

@@ -32,6 +32,7 @@ from bench.inbound_rig import (
     ROOT,
     Rig,
     applied,
+    children,
     confirmed,
     cpu_seconds,
     enqueue,
@@ -45,14 +46,15 @@ GOAL_REQUESTS = 4.0  # storage requests (Table and queue) per keyword event
 ENQUEUE_LEAD_S = 2.0
 ENQUEUE_S_PER_EVENT = 0.01
 THREADS = "PYTHON_THREADPOOL_THREAD_COUNT"
+PROCESSES = "FUNCTIONS_WORKER_PROCESS_COUNT"
 
 
 def run_settings() -> dict[str, str]:
-    """The worker's thread count `make run` uses (local.settings.sample.json), so that the
-    benchmark measures the configuration developers run."""
+    """The worker settings `make run` uses (local.settings.sample.json): threads per worker and
+    worker processes, so that the benchmark measures the configuration developers run."""
     sample = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))
-    value = sample.get("Values", {}).get(THREADS)
-    return {THREADS: value} if value else {}
+    values = sample.get("Values", {})
+    return {name: values[name] for name in (THREADS, PROCESSES) if values.get(name)}
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Result:
     replies: Counter[str]
     failed_invocations: int
     host_cpu_s: float
+    workers_cpu_s: float
     azurite_cpu_s: float
     acs_requests: int
 
@@ -92,6 +95,8 @@ def run(rig: Rig, n: int, timeout: float) -> Result:
     enqueue(rig, people, start)
     enqueued = start - time.time()
     host_cpu, azurite_cpu = cpu_seconds(rig.host.proc.pid), cpu_seconds(rig.azurite.proc.pid)
+    workers = children(rig.host.proc.pid)
+    workers_cpu = sum(cpu_seconds(pid) for pid in workers)
     acs_before = rig.acs.requests
     # Each reply is sent after its event was applied and recorded: wait for all of them (the
     # ACS double is in this process), then for the last reply status to be written.
@@ -100,6 +105,7 @@ def run(rig: Rig, n: int, timeout: float) -> Result:
     applied_count, applied_at = applied(rig)
     assert applied_count == n + 1, f"{applied_count - 1} of {n} opted out"
     host_cpu = cpu_seconds(rig.host.proc.pid) - host_cpu
+    workers_cpu = sum(cpu_seconds(pid) for pid in workers) - workers_cpu
     azurite_cpu = cpu_seconds(rig.azurite.proc.pid) - azurite_cpu
     wait_until(lambda: rig.counts() == rig.counts(), 10, 0.3)  # the last writes are counted
     time.sleep(0.3)
@@ -112,6 +118,7 @@ def run(rig: Rig, n: int, timeout: float) -> Result:
         replies=Counter(s.to for s in rig.acs.sent if s.to in set(people)),
         failed_invocations=rig.host.output().count("(Failed,") - log_before,
         host_cpu_s=host_cpu,
+        workers_cpu_s=workers_cpu,
         azurite_cpu_s=azurite_cpu,
         acs_requests=rig.acs.requests - acs_before,
     )
@@ -152,6 +159,8 @@ def report(r: Result, env: dict[str, str]) -> str:
     lines = [f"inbound keyword throughput: {r.events} STOPs on sms-inbound at once", ""]
     for name, value in {**HOST_SETTINGS, **env}.items():
         lines.append(f"  host setting {name}={value}")
+    if PROCESSES not in env:
+        lines.append(f"  host setting {PROCESSES} not set (1 worker process: in the host)")
     lines += [
         f"  enqueued            {r.enqueue_s:6.1f} s before they became visible",
         f"  all applied after   {r.applied_s:6.1f} s",
@@ -163,8 +172,8 @@ def report(r: Result, env: dict[str, str]) -> str:
     lines += request_lines(r.requests, r.events)
     lines.append(f"  ACS send requests   {r.acs_requests / r.events:6.2f} per event (shared)")
     lines += [
-        f"  CPU used            host {r.host_cpu_s:.1f} s, Azurite {r.azurite_cpu_s:.1f} s "
-        f"(of {os.cpu_count()} cores)",
+        f"  CPU used            host {r.host_cpu_s:.1f} s, worker processes "
+        f"{r.workers_cpu_s:.1f} s, Azurite {r.azurite_cpu_s:.1f} s (of {os.cpu_count()} cores)",
         f"  failed invocations  {r.failed_invocations:6d} (retried by the host)",
         f"  replies             exactly one per person: {'yes' if r.exactly_once else 'NO'}",
     ]

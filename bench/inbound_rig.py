@@ -26,6 +26,7 @@ from azure.storage.queue import QueueClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.counting_host import counts_in  # noqa: E402
 from devhost.inprocess import TEST_KEY  # noqa: E402
 from devhost.queues import QUEUE_API_VERSION  # noqa: E402
 from devhost.testing import Azurite, HostProcess, free_port, start_azurite  # noqa: E402
@@ -75,9 +76,8 @@ class Rig:
         )
 
     def counts(self) -> Counter[str]:
-        with contextlib.suppress(OSError, ValueError):
-            return Counter(json.loads(self.count_file.read_text(encoding="utf-8")))
-        return Counter()
+        """The app's storage requests so far: the host's and every worker process's."""
+        return counts_in(self.count_file)
 
 
 def start_rig(extra_env: dict[str, str]) -> Rig:
@@ -122,6 +122,15 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (its worker processes); empty where /proc cannot say."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> float:

@@ -8,6 +8,10 @@
 `serve()` runs the same in the foreground until SIGINT/SIGTERM (what `python -m devhost serve`
 does). In-process use changes `os.environ` (settings and overrides) and imports the app into
 this interpreter; tests that need isolation use `devhost.testing.run_host` (a subprocess).
+
+With FUNCTIONS_WORKER_PROCESS_COUNT > 1 the invocations run in worker processes
+(`devhost.workers.WorkerPool`), as the Functions host sends them to its language workers; the
+app is indexed here too, for its functions' triggers.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ from devhost.settings import (
     load_local_settings,
 )
 from devhost.timers import TIMER_TRIGGER, TimerListener, timer_functions
+from devhost.worker_settings import (
+    PROCESS_COUNT_SETTING,
+    worker_process_count,
+    worker_thread_count,
+)
+from devhost.workers import WorkerPool
 
 log = logging.getLogger("devhost")
 
@@ -62,6 +72,7 @@ class LocalHost:
         self.config: HostConfig | None = None
         self.app: IndexedApp | None = None
         self.listeners: list[QueueListener | TimerListener] = []
+        self.workers: WorkerPool | None = None
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -90,13 +101,17 @@ class LocalHost:
                     fn.name,
                     binding,
                 )
+        self.workers = self._worker_pool(self.config)
         if self.start_queues:
-            self.listeners = [QueueListener(fn, self.config.queues) for fn in self.app.queues]
-            self.listeners += [TimerListener(t) for t in timer_functions(self.app)]
+            self.listeners = self._listeners(self.app, self.config)
         self._socket = self._bind(self.bind, DEFAULT_PORT if port is None else port)
         self.port = int(self._socket.getsockname()[1])
+        self._server = self._http_server(self.app)
+        self._start_workers()
+
+    def _http_server(self, app: IndexedApp) -> uvicorn.Server:
         config = uvicorn.Config(
-            create_app(self.app.http, f"{self.script_root}:{self.app_module}"),
+            create_app(app.http, f"{self.script_root}:{self.app_module}", self.workers),
             log_config=None,
             access_log=False,
             proxy_headers=False,
@@ -105,7 +120,49 @@ class LocalHost:
             lifespan="off",
             timeout_graceful_shutdown=10,
         )
-        self._server = uvicorn.Server(config)
+        return uvicorn.Server(config)
+
+    def _worker_pool(self, config: HostConfig) -> WorkerPool | None:
+        """FUNCTIONS_WORKER_PROCESS_COUNT > 1: worker processes (started at the end of prepare)."""
+        count = worker_process_count()
+        if count == 1:
+            return None
+        verbose = logging.getLogger().level <= logging.DEBUG
+        return WorkerPool(
+            self.script_root, self.app_module, config.route_prefix, count, verbose=verbose
+        )
+
+    def _listeners(
+        self, app: IndexedApp, config: HostConfig
+    ) -> list[QueueListener | TimerListener]:
+        """One listener per queue and timer function; with worker processes, they dispatch
+        there, and a queue function may have batchSize + newBatchThreshold messages in flight."""
+        if self.workers is None:
+            listeners: list[QueueListener | TimerListener]
+            listeners = [QueueListener(fn, config.queues) for fn in app.queues]
+            return listeners + [TimerListener(t) for t in timer_functions(app)]
+        invoke, queues = self.workers.invoke, config.queues
+        in_flight = queues.batch_size + queues.new_batch_threshold
+        listeners = [
+            QueueListener(fn, queues, invoker=invoke, threads=in_flight) for fn in app.queues
+        ]
+        return listeners + [TimerListener(t, invoker=invoke) for t in timer_functions(app)]
+
+    def _start_workers(self) -> None:
+        if self.workers is None:
+            return
+        log.info(
+            "Starting %d worker processes (%s), each running up to %d invocations at once.",
+            self.workers.count,
+            PROCESS_COUNT_SETTING,
+            worker_thread_count(),
+        )
+        try:
+            self.workers.start()
+        except BaseException:
+            if self._socket is not None:
+                self._socket.close()
+            raise
 
     @staticmethod
     def _bind(address: str, port: int) -> socket.socket:
@@ -162,6 +219,10 @@ class LocalHost:
         for t in stoppers:
             t.join()
 
+    def _stop_workers(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+
     # -- foreground -----------------------------------------------------------------------
 
     def serve(self, intro: str = "") -> None:
@@ -178,6 +239,7 @@ class LocalHost:
         finally:
             log.info("Stopping host...")
             self._stop_listeners()
+            self._stop_workers()
             self._socket.close()
             log.info("Host stopped.")
 
@@ -209,6 +271,7 @@ class LocalHost:
             self._thread.join(15)
             self._thread = None
         self._stop_listeners()
+        self._stop_workers()
         if self._socket is not None:
             self._socket.close()
 

@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import azure.functions as func
-from azure.functions import _abc as func_abc
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +31,8 @@ from starlette.routing import Route
 
 from devhost.functions import HttpFunction
 from devhost.invocation import HTTP_REASON, Invocation, invoke_async
+from devhost.payloads import HttpReply, http_reply
+from devhost.workers import WorkerPool
 
 log = logging.getLogger("devhost")
 
@@ -86,30 +87,16 @@ def to_http_request(
     )
 
 
+def reply_response(reply: HttpReply) -> Response:
+    response = Response(status_code=reply.status)
+    response.raw_headers = list(reply.headers)
+    response.body = reply.body
+    return response
+
+
 def to_response(result: Any) -> Response:
     """Turn the function's return value into a response, as the Python worker does."""
-    if result is None:
-        return Response(status_code=204)
-    if isinstance(result, str):
-        return Response(result.encode("utf-8"), media_type="text/plain; charset=utf-8")
-    if not isinstance(result, func_abc.HttpResponse):
-        raise TypeError(f"an HTTP function returned {type(result).__name__}, not HttpResponse")
-    body = result.get_body() or b""
-    items = list(result.headers.items())
-    if not any(k.lower() == "content-type" for k, _ in items):
-        mimetype = result.mimetype or "text/plain"
-        ct = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
-        items.append(("content-type", ct))
-    response = Response(status_code=int(result.status_code))
-    raw = [(b"content-length", str(len(body)).encode())]
-    raw += [
-        (k.lower().encode("latin-1"), str(v).encode("latin-1"))
-        for k, v in items
-        if k.lower() != "content-length"
-    ]
-    response.raw_headers = raw
-    response.body = body
-    return response
+    return reply_response(http_reply(result))
 
 
 class ExchangeLog:
@@ -139,8 +126,12 @@ class ExchangeLog:
 
 class HttpDispatcher:
     def __init__(
-        self, functions: list[HttpFunction], exchange_log: ExchangeLog | None = None
+        self,
+        functions: list[HttpFunction],
+        exchange_log: ExchangeLog | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
+        self.workers = workers
         self.functions = sorted(
             functions, key=lambda f: f.template.precedence if f.template else ((), 0)
         )
@@ -184,6 +175,12 @@ class HttpDispatcher:
         body = await request.body()
         http_request = to_http_request(request, body, route_params)
         invocation = Invocation(fn, reason=HTTP_REASON)
+        if self.workers is not None:
+            try:
+                reply = await self.workers.invoke_async(invocation, http_request)
+            except Exception:  # logged by the worker, or by the pool when the worker died
+                return _error(500, "InternalServerError", "An internal error occurred.")
+            return reply_response(reply)
         try:
             result = await invoke_async(invocation, http_request)
             return to_response(result)
@@ -195,8 +192,10 @@ class HttpDispatcher:
             return _error(500, "InternalServerError", "An internal error occurred.")
 
 
-def create_app(functions: list[HttpFunction], app: str = "") -> Starlette:
+def create_app(
+    functions: list[HttpFunction], app: str = "", workers: WorkerPool | None = None
+) -> Starlette:
     directory = os.environ.get(EXCHANGE_LOG_SETTING)
     exchanges = ExchangeLog(directory, app) if directory else None
-    dispatcher = HttpDispatcher(functions, exchanges)
+    dispatcher = HttpDispatcher(functions, exchanges, workers)
     return Starlette(routes=[Route("/{path:path}", dispatcher.handle, methods=METHODS)])

@@ -10,6 +10,8 @@ visible again after `visibilityTimeout`; a message that fails with its dequeue c
 `maxDequeueCount` (or arrives with a higher count) is copied, text unchanged, to
 `<queue>-poison` and deleted. With `messageEncoding: base64` the message text is base64-decoded
 before the function sees it; with `none` the function gets the text's UTF-8 bytes.
+With worker processes (FUNCTIONS_WORKER_PROCESS_COUNT > 1) the invocations run there; up to
+batchSize + newBatchThreshold messages are in flight, each worker running its own share.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,6 +34,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 from devhost.functions import QueueFunction
 from devhost.invocation import Invocation, invoke_sync
 from devhost.settings import QueueOptions
+from devhost.worker_settings import worker_thread_count
 from shared import connections
 from shared.http_transport import pooled_transport
 from shared.settings import SettingsError
@@ -46,29 +49,6 @@ QUEUE_API_VERSION = os.environ.get("DEVHOST_QUEUE_API_VERSION") or connections.Q
 # Messages are leased for this long while a function runs (the host renews its lease; 10 min
 # covers any local run without that machinery).
 LEASE_SECONDS = 600
-THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
-MAX_THREAD_COUNT = 32
-
-
-def worker_thread_count(environ: Mapping[str, str] | None = None) -> int:
-    """How many sync invocations the Python worker runs at once: `PYTHON_THREADPOOL_THREAD_COUNT`
-    (1-32), else Python's ThreadPoolExecutor default, as the worker does on Python 3.9+."""
-    env = os.environ if environ is None else environ
-    raw = (env.get(THREAD_COUNT_SETTING) or "").strip()
-    default = min(MAX_THREAD_COUNT, (os.cpu_count() or 1) + 4)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_THREAD_COUNT:
-        log.warning(
-            "%s must be an integer from 1 to %d; using %d", THREAD_COUNT_SETTING, MAX_THREAD_COUNT,
-            default,
-        )  # fmt: skip
-        return default
-    return value
 
 
 class ConnectionSettingError(ValueError):
@@ -76,7 +56,7 @@ class ConnectionSettingError(ValueError):
 
 
 def queue_service_client(
-    connection: str, environ: Mapping[str, str] | None = None
+    connection: str, environ: Mapping[str, str] | None = None, threads: int | None = None
 ) -> QueueServiceClient:
     """The storage account named by a binding's `connection` setting, resolved like the host
     (shared.connections: the app and the local host use one resolver)."""
@@ -89,7 +69,7 @@ def queue_service_client(
         "api_version": QUEUE_API_VERSION,
         # the polling thread and every worker thread share the client: a connection each
         "transport": pooled_transport(
-            worker_thread_count(environ) + 2, connection_timeout=5, read_timeout=30
+            (threads or worker_thread_count(environ)) + 2, connection_timeout=5, read_timeout=30
         ),
     }
     try:
@@ -115,26 +95,34 @@ def _iso(value: Any) -> str:
 
 
 class QueueListener:
-    """Polls one queue for one function until `stop()`."""
+    """Polls one queue for one function until `stop()`.
+
+    `invoker` runs an invocation and raises if it failed: in this process by default; with
+    worker processes, `WorkerPool.invoke`, and then `threads` is the most messages in flight
+    (batchSize + newBatchThreshold), each worker's own thread pool capping what runs at once.
+    """
 
     def __init__(
         self,
         fn: QueueFunction,
         options: QueueOptions,
         environ: Mapping[str, str] | None = None,
+        *,
+        invoker: Callable[[Invocation, Any], Any] = invoke_sync,
+        threads: int | None = None,
     ) -> None:
         self.fn = fn
         self.options = options
-        service = queue_service_client(fn.connection, environ)
+        self._invoke = invoker
+        threads = threads or worker_thread_count(environ)
+        service = queue_service_client(fn.connection, environ, threads)
         self.queue: QueueClient = service.get_queue_client(fn.queue_name)
         self.poison_name = f"{fn.queue_name}-poison"
         self.poison: QueueClient = service.get_queue_client(self.poison_name)
         self._stop = threading.Event()
         self._in_flight = 0
         self._cond = threading.Condition()
-        self._pool = ThreadPoolExecutor(
-            max_workers=worker_thread_count(environ), thread_name_prefix=f"queue-{fn.name}"
-        )
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"queue-{fn.name}")
         self._thread: threading.Thread | None = None
         self._queue_ready = False
         self._poison_ready = False
@@ -272,7 +260,7 @@ class QueueListener:
                 ),
             )
             try:
-                invoke_sync(invocation, trigger_value)
+                self._invoke(invocation, trigger_value)
             except Exception:
                 failed = True  # already logged by the invocation
         if not failed:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.functions.timer import TimerRequest
 from croniter import croniter
@@ -101,9 +102,13 @@ class TimerListener:
     """Runs one timer-triggered function on its schedule until `stop()`."""
 
     def __init__(
-        self, timer: TimerFunction, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        timer: TimerFunction,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        invoker: Callable[[Invocation, Any], Any] = invoke_sync,
     ) -> None:
         self.timer = timer
+        self._invoke = invoker
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -156,4 +161,4 @@ class TimerListener:
         self.last = due
         # A failure is logged by the invocation; the next occurrence runs as scheduled.
         with contextlib.suppress(Exception):
-            invoke_sync(invocation, request)
+            self._invoke(invocation, request)
