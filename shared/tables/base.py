@@ -151,14 +151,14 @@ class TableAdapter:
         """A single delete; a missing entity is not an error."""
         self.call(lambda: self._table.delete_entity(partition, row))
 
+    def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
+        """One transaction (<= 100 operations, one partition); each result has the new ETag."""
+        return list(self.call(lambda: self._table.submit_transaction(list(ops))))
+
     def transact(self, ops: Sequence[Operation]) -> None:
         """Entity-group transactions of at most 100 operations each (one partition); more than
         one run in parallel (bulk imports: every caller's operations are idempotent)."""
-
-        def submit(batch: Sequence[Operation]) -> None:
-            self.call(lambda: self._table.submit_transaction(list(batch)))
-
-        self.in_parallel(submit, chunks(ops, MAX_TRANSACTION_OPERATIONS))
+        self.in_parallel(self.submit, chunks(ops, MAX_TRANSACTION_OPERATIONS))
 
     def in_parallel(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`fn` over `items`, at most MAX_PARALLEL_TRANSACTIONS at a time (one alone inline)."""

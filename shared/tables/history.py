@@ -128,9 +128,7 @@ class TableHistory(TableAdapter):
     ) -> None:
         super().__init__(service, table_name, pool)
         self._clock = clock
-        self._group = GroupCommit(
-            lambda ops: self.call(lambda: self._table.submit_transaction(ops))
-        )
+        self._group = GroupCommit(self.submit)
 
     def _key(self, record: HistoryRecord) -> Entity:
         return {"PartitionKey": record.sender, "RowKey": history_row_key(record)}

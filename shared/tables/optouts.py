@@ -127,9 +127,7 @@ class TableOptOuts(TableAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.transactions = GroupCommit(
-            lambda ops: self.call(lambda: self._table.submit_transaction(ops))
-        )
+        self.transactions = GroupCommit(self.submit)
 
     def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self.transact(

@@ -15,7 +15,7 @@ from shared.group_commit import GroupCommit
 from shared.model import ConcurrencyConflict, FeedScope
 from shared.optout_events import FeedRow
 from shared.phone import mask
-from shared.tables.base import MAX_TRANSACTION_OPERATIONS, Operation, TableAdapter, chunks
+from shared.tables.base import MAX_TRANSACTION_OPERATIONS, TableAdapter, chunks
 from shared.tables.feed_rows import (
     FEED_END,
     FEED_PREFIX,
@@ -35,17 +35,13 @@ class TableOutbox(TableAdapter):
     scope: ClassVar[FeedScope] = FeedScope.SENDER
 
     def __init__(self, *args: Any, transactions: GroupCommit | None = None, **kwargs: Any) -> None:
-        """Clears of one partition's rows at the same moment (a burst's published events) share
-        a transaction; each stays conditional on its row's ETag, and a clear that conflicts is
-        sent again alone (`shared.group_commit`). `transactions`: the table's group commit
-        shared with its keyword changes (`TableOptOuts.transactions`), so that clears also
-        share transactions with the keyword changes of the same partition in a burst."""
+        """Writes to one partition at the same moment (a burst's clears and keyword changes)
+        share a transaction; each stays conditional on its own ETags, and a write that
+        conflicts is sent again alone (`shared.group_commit`). `transactions`: a group commit
+        the table already has (`TableOptOuts.transactions` for OptOuts), so that clears and
+        keyword changes of one partition share the same one."""
         super().__init__(*args, **kwargs)
-        self._clears = transactions or GroupCommit(self.submit)
-
-    def submit(self, ops: Sequence[Operation]) -> list[dict[str, Any]]:
-        """One transaction (<= 100 operations, one partition); each result has the new ETag."""
-        return list(self.call(lambda: self._table.submit_transaction(list(ops))))
+        self.transactions = transactions or GroupCommit(self.submit)
 
     def feed_rows(self, partition: str, recipients: Sequence[str]) -> list[FeedRow]:
         found = self.get_many(partition, (feed_key(r) for r in recipients))
@@ -67,7 +63,7 @@ class TableOutbox(TableAdapter):
             for chunk in chunks(group, MAX_TRANSACTION_OPERATIONS):
                 try:
                     ops = [feed_operation(r.without(r.owed)) for r in chunk]
-                    self._clears.write(chunk[0].partition, ops)
+                    self.transactions.write(chunk[0].partition, ops)
                 except ConcurrencyConflict:
                     for row in chunk:
                         self._clear_one(row)
