@@ -22,6 +22,7 @@ from shared.acs_auth import sign_request
 from tests.acs_double import AcsDouble
 from tests.test_devhost import wait_for
 from tests.test_devhost_workers import STARTED, make_app_dir
+from tests.test_e2e import event_grid
 
 
 def children(pid: int) -> list[int]:
@@ -112,17 +113,5 @@ def _exists(queue: QueueClient) -> bool:
 
 
 def _stop_event(person: str, business: str) -> str:
-    message_id = f"Incoming_{uuid.uuid4().hex}"
-    event = {
-        "id": message_id,
-        "eventType": "Microsoft.Communication.SMSReceived",
-        "eventTime": "2026-11-26T10:00:00Z",
-        "data": {
-            "MessageId": message_id,
-            "From": person[1:],
-            "To": business[1:],
-            "Message": "STOP",
-            "ReceivedTimestamp": "2026-11-26T10:00:00Z",
-        },
-    }
+    event = event_grid(person, "STOP", "2026-11-26T10:00:00Z", business=business)
     return base64.b64encode(json.dumps(event).encode()).decode()

@@ -24,6 +24,7 @@ from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.acs_auth import sign_request
 from tests.acs_double import AcsDouble
+from tests.test_e2e import event_grid
 
 BUSINESS = "+18005550100"
 KEY_VAULT_REFERENCE = (
@@ -45,19 +46,7 @@ class App:
         )
         with contextlib.suppress(ResourceExistsError):
             queue.create_queue()
-        message_id = f"Incoming_{uuid.uuid4().hex}"
-        event = {
-            "id": message_id,
-            "eventType": "Microsoft.Communication.SMSReceived",
-            "eventTime": "2026-11-26T10:00:00Z",
-            "data": {
-                "MessageId": message_id,
-                "From": person[1:],
-                "To": BUSINESS[1:],
-                "Message": "STOP",
-                "ReceivedTimestamp": "2026-11-26T10:00:00Z",
-            },
-        }
+        event = event_grid(person, "STOP", "2026-11-26T10:00:00Z", business=BUSINESS)
         queue.send_message(json.dumps(event))
 
     def opted_out_in_storage(self, person: str) -> bool:
