@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from shared.model import SenderProgram
 from shared.repositories import SenderPrograms
 from shared.sender import SenderId
 
 PROGRAM_CACHE_SECONDS = 30.0
+T = TypeVar("T")
 
 
 class CachedPrograms:
@@ -36,28 +38,27 @@ class CachedPrograms:
         self._members: dict[str, tuple[float, list[str]]] = {}
 
     def get_program(self, sender: SenderId) -> SenderProgram | None:
-        now = self._clock()
-        with self._lock:
-            hit = self._cache.get(sender.key)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        program = self._programs.get_program(sender)  # "none" is remembered too
-        with self._lock:
-            self._cache[sender.key] = (now, program)
-        return program
+        # "none" is remembered too
+        return self._remembered(self._cache, sender.key, lambda: self._programs.get_program(sender))
 
     def revoke_all_senders(self, group: str) -> list[str]:
         """The group's revoke-all senders (for a group-wide change's event), remembered as
         long as a program: a burst of group-wide changes queries the programs once."""
+        return self._remembered(
+            self._members, group, lambda: self._programs.revoke_all_senders(group)
+        )
+
+    def _remembered(self, cache: dict[str, tuple[float, T]], key: str, load: Callable[[], T]) -> T:
+        """`cache[key]` if read less than `ttl` ago, else `load()` (and remember it)."""
         now = self._clock()
         with self._lock:
-            hit = self._members.get(group)
+            hit = cache.get(key)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        senders = self._programs.revoke_all_senders(group)
+        value = load()
         with self._lock:
-            self._members[group] = (now, senders)
-        return senders
+            cache[key] = (now, value)
+        return value
 
     def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         self.forget(sender)
