@@ -27,10 +27,12 @@ local.settings.json:
 run: install local.settings.json
 	$(PY) -m devhost
 
-## Lint, format check and the whole test suite (unit, Azurite integration, end to end).
+## Lint, format check, the architecture contracts (import-linter) and the whole test suite
+## (unit, Azurite integration, end to end).
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 ## Storage requests and latency per call, inbound keyword throughput through the local host,
@@ -46,6 +48,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared import inbound, runtime
+from shared import runtime
 from shared.api import ENDPOINTS
 from shared.api.pipeline import Endpoint, serve
 from shared.api.wire import ApiRequest
+from shared.inbound.processor import handle_queue_message
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 runtime.startup_checks()
@@ -48,7 +49,7 @@ for _endpoint in ENDPOINTS:
 @app.function_name("sms_inbound")
 @app.queue_trigger(arg_name="msg", queue_name="sms-inbound", connection="AzureWebJobsStorage")
 def sms_inbound(msg: func.QueueMessage) -> None:
-    inbound.handle_queue_message(msg.get_body(), runtime.inbound_processor())
+    handle_queue_message(msg.get_body(), runtime.inbound_processor())
 
 
 # Every 5 minutes, and when the host starts (after a crash, owed events go out at once).

@@ -26,11 +26,11 @@ from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
-from shared.bursts import Bursts  # noqa: E402
-from shared.events import InboundSms  # noqa: E402
-from shared.inbound import InboundProcessor  # noqa: E402
-from shared.program_cache import CachedPrograms  # noqa: E402
-from shared.replies import LoggingReplySender  # noqa: E402
+from shared.inbound.bursts import Bursts  # noqa: E402
+from shared.inbound.events import InboundSms  # noqa: E402
+from shared.inbound.processor import InboundProcessor  # noqa: E402
+from shared.inbound.program_cache import CachedPrograms  # noqa: E402
+from shared.inbound.reply_sender import LoggingReplySender  # noqa: E402
 
 SENDER = "+18005550100"
 

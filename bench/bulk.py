@@ -32,7 +32,7 @@ from optouts_cli import exporter, importer  # noqa: E402
 from optouts_cli.client import Client, ExportFormat  # noqa: E402
 from optouts_cli.config import Target  # noqa: E402
 from shared import runtime  # noqa: E402
-from shared.importfile import ImportFormat, parse_import  # noqa: E402
+from shared.optouts.importfile import ImportFormat, parse_import  # noqa: E402
 
 SENDER = "+18005550100"
 

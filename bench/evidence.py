@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
-from shared.model import Action, HistoryRecord, Outcome, Source  # noqa: E402
+from shared.domain.model import Action, HistoryRecord, Outcome, Source  # noqa: E402
 
 SENDER, PERSON = "+18005550100", "+14255550000"
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import Azurite, start_azurite, start_host  # noqa: E402
 from shared import runtime  # noqa: E402
-from shared.acs_auth import sign_request  # noqa: E402
+from shared.platform.hmac_auth import sign_request  # noqa: E402
 from shared.tables.base import MAX_PARALLEL_READS  # noqa: E402
 
 SMALL, LARGE = "+18005550100", "+18005550199"

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 from devhost.inprocess import StorageRecorder, call
 from shared import runtime
-from shared.acs_upstream import make_upstream
+from shared.api.acs_upstream import make_upstream
 from shared.api.send_wire import parse_send_body
-from shared.sending import SendRequest, Upstream
+from shared.sending.records import SendRequest, Upstream
 from tests.acs_double import AcsDouble
 
 SENDER = "+18005550100"

@@ -9,8 +9,8 @@ import os
 from datetime import UTC, datetime
 
 from shared import runtime
-from shared.model import EntryFilter, EntryPage, OptOutEntry, Source
-from shared.phone import PhoneNumber
+from shared.domain.model import EntryFilter, EntryPage, OptOutEntry, Source
+from shared.domain.phone import PhoneNumber
 
 ROWS_SETTING = "BENCH_SYNTHETIC_ROWS"
 OPTED_OUT_AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -18,7 +18,7 @@ import azure.functions as func
 
 from devhost.http import to_response
 from shared import runtime
-from shared.acs_auth import sign_request
+from shared.platform.hmac_auth import sign_request
 
 TEST_KEY = "dGVzdC1hY2Nlc3Mta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ=="
 OTHER_KEY = "YW5vdGhlci1rZXktdGhhdC1pcy1ub3QtY29uZmlndXJlZA=="

@@ -35,9 +35,9 @@ from devhost.functions import QueueFunction
 from devhost.invocation import Invocation, invoke_sync
 from devhost.settings import QueueOptions
 from devhost.worker_settings import worker_thread_count
-from shared import connections
-from shared.http_transport import pooled_transport
-from shared.settings import SettingsError
+from shared.platform import connections
+from shared.platform.http_transport import pooled_transport
+from shared.platform.settings import SettingsError
 
 log = logging.getLogger("devhost")
 
@@ -59,7 +59,7 @@ def queue_service_client(
     connection: str, environ: Mapping[str, str] | None = None, threads: int | None = None
 ) -> QueueServiceClient:
     """The storage account named by a binding's `connection` setting, resolved like the host
-    (shared.connections: the app and the local host use one resolver)."""
+    (shared.platform.connections: the app and the local host use one resolver)."""
     # Fail fast when storage is down (the listener keeps polling anyway); the SDK's default
     # back-off (15 s, then 45 s) would make start-up errors and shutdown slow.
     kwargs: dict[str, Any] = {

@@ -7,7 +7,8 @@ prints a ready-to-run curl command (the signature is valid for the service's clo
 15 minutes by default); `--send` sends the request and prints the response instead. The body is
 the third argument, `@file` for a file's contents or `-` for stdin. The access key comes from
 `--key`, else the first key in the OPTOUT_ACCESS_KEYS environment variable, else the first key
-in local.settings.json. The signing itself is `shared.acs_auth.sign_request`, the same code the
+in local.settings.json. The signing itself is `shared.platform.hmac_auth.sign_request`, the same
+code the
 app verifies with.
 """
 
@@ -59,7 +60,7 @@ def resolve_key(
 def sign(method: str, url: str, body: bytes, key: str) -> dict[str, str]:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    from shared.acs_auth import sign_request
+    from shared.platform.hmac_auth import sign_request
 
     return sign_request(method.upper(), url, body, key)
 

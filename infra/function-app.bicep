@@ -142,7 +142,7 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   }
 }
 
-// Every name here is read by the app (shared/settings.py, shared/connections.py), by the
+// Every name here is read by the app (shared/platform/settings.py, shared/platform/connections.py), by the
 // Functions host or by azure-identity; tests/test_infra.py keeps the two sides in step.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app

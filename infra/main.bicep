@@ -118,7 +118,7 @@ param storageSkuName string = ''
 @description('E-mail address for operator alerts (dead-lettered, dropped or poisoned inbound events, function failures). Empty: no alerts are deployed.')
 param alertEmail string = ''
 
-// Contract with the app code (function_app.py, shared/settings.py); do not rename.
+// Contract with the app code (function_app.py, shared/platform/settings.py); do not rename.
 var inboundQueueName = 'sms-inbound'
 var tableNames = {
   optOuts: 'OptOuts'
@@ -127,7 +127,7 @@ var tableNames = {
   groups: 'GroupOptOuts'
 }
 var accessKeysSecretName = 'optout-access-keys'
-var deadLetterContainerName = 'sms-inbound-deadletter' // shared/deadletter.py DEADLETTER_CONTAINER
+var deadLetterContainerName = 'sms-inbound-deadletter' // shared/inbound/deadletter.py DEADLETTER_CONTAINER
 
 var acsIdParts = split(acsResourceId, '/')
 var acsSubscriptionId = acsIdParts[2]

@@ -1,4 +1,4 @@
-"""The service's HTTP API, signed as the ACS clients sign (shared.acs_auth), with retries.
+"""The service's HTTP API, signed as the ACS clients sign (shared.platform.hmac_auth), with retries.
 
 Every call the tool makes is idempotent (add, remove, check, import, reads), so a request that
 failed in flight (connection reset, 5xx, 429) is simply sent again, after `Retry-After` when the
@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from optouts_cli.config import Target
-from shared.acs_auth import sign_request
+from shared.platform.hmac_auth import sign_request
 
 API_VERSION = "2026-01-23"
 RECIPIENTS_PER_REQUEST = 100

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.settings import SettingsError, parse_acs_connection_string
+from shared.platform.settings import SettingsError, parse_acs_connection_string
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:7071"
 KEYS_SETTING = "OPTOUT_ACCESS_KEYS"

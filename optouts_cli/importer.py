@@ -1,4 +1,5 @@
-"""Import a file in chunks: parse locally (shared.importfile, the service's own parser), send
+"""Import a file in chunks: parse locally (shared.optouts.importfile, the service's own parser),
+send
 the valid rows as JSON requests concurrently, and keep a state file of finished chunks so that
 an interrupted run resumes where it stopped.
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from optouts_cli.client import Client
-from shared.importfile import ImportFormat, ImportRow, ParsedImport, parse_import
+from shared.optouts.importfile import ImportFormat, ImportRow, ParsedImport, parse_import
 
 STATE_VERSION = 1
 SUFFIX_FORMATS = {".json": ImportFormat.JSON, ".ndjson": ImportFormat.NDJSON}

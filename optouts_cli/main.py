@@ -18,7 +18,7 @@ from optouts_cli import exporter, importer
 from optouts_cli.client import Action, ApiError, Client, ExportFormat
 from optouts_cli.config import ConfigError, resolve_target
 from optouts_cli.output import err, print_import_summary, print_recipients, progress
-from shared.importfile import ImportFileError, ImportRow, InvalidRow, parse_number
+from shared.optouts.importfile import ImportFileError, ImportRow, InvalidRow, parse_number
 
 EXAMPLES = """
 \b

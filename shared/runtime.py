@@ -14,25 +14,29 @@ from typing import Any
 
 from azure.core.pipeline.transport import RequestsTransport
 
-from shared import http_transport
-from shared.acs_upstream import make_upstream
-from shared.connections import blob_service_client, queue_service_client, table_service_client
-from shared.deadletter import DEADLETTER_CONTAINER, ReplayResult
-from shared.deadletter import replay_deadletters as replay_deadletter_blobs
-from shared.event_publishers import make_publisher
-from shared.feed import ChangeFeed
-from shared.feed_settings import FeedSettings
-from shared.gateway import SendGateway
-from shared.imports import ImportService
-from shared.inbound import InboundProcessor
-from shared.membership import OptOutMembership
-from shared.pagetoken import PageTokens
-from shared.poison import INBOUND_QUEUE, replay_poison
-from shared.program_cache import CachedPrograms
-from shared.replies import make_reply_sender
-from shared.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
-from shared.service import OptOutService
-from shared.settings import API_SETTINGS, Settings
+from shared.api.acs_upstream import make_upstream
+from shared.domain.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
+from shared.feed.change_feed import ChangeFeed
+from shared.feed.publishers import make_publisher
+from shared.feed.settings import FeedSettings
+from shared.inbound.deadletter import DEADLETTER_CONTAINER, ReplayResult
+from shared.inbound.deadletter import replay_deadletters as replay_deadletter_blobs
+from shared.inbound.poison import INBOUND_QUEUE, replay_poison
+from shared.inbound.processor import InboundProcessor
+from shared.inbound.program_cache import CachedPrograms
+from shared.inbound.reply_sender import make_reply_sender
+from shared.optouts.imports import ImportService
+from shared.optouts.membership import OptOutMembership
+from shared.optouts.pagetoken import PageTokens
+from shared.optouts.service import OptOutService
+from shared.platform import http_transport
+from shared.platform.connections import (
+    blob_service_client,
+    queue_service_client,
+    table_service_client,
+)
+from shared.platform.settings import API_SETTINGS, Settings
+from shared.sending.gateway import SendGateway
 from shared.tables import TableStore
 from shared.tables.base import MAX_PARALLEL_READS
 

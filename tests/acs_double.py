@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.acs_auth import AuthError, verify_request
+from shared.platform.hmac_auth import AuthError, verify_request
 
 ACS_KEY = base64.b64encode(b"acs-test-double-access-key-0123456789").decode()
 

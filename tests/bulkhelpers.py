@@ -14,7 +14,7 @@ import pytest
 
 from devhost.inprocess import BASE, TEST_KEY, app_against, match_route, registered_http_functions
 from devhost.testing import Azurite
-from shared.acs_auth import sign_request
+from shared.platform.hmac_auth import sign_request
 
 
 @dataclass(frozen=True)

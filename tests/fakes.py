@@ -1,5 +1,5 @@
 """In-memory fakes for fast service-layer tests. FakeRepository implements every repository
-protocol (shared/repositories.py); tests/test_contract.py holds it and the Table adapters on
+protocol (shared/domain/repositories.py); tests/test_contract.py holds it and the Table adapters on
 Azurite to the same behaviours, so the fake cannot drift unnoticed."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from shared.event_publishers import PublishFailed
-from shared.model import (
+from shared.domain.changes import Applied, FeedRow, KeywordState, KeywordWrite, OptOutChange
+from shared.domain.model import (
     Action,
     AlreadyRecorded,
     ConcurrencyConflict,
@@ -20,16 +20,15 @@ from shared.model import (
     GroupEntry,
     HistoryRecord,
     InvalidPageToken,
-    KeywordState,
     OptOutEntry,
     ReplyStatus,
     SenderProgram,
     Source,
     StorageUnavailable,
 )
-from shared.optout_events import Applied, FeedRow, KeywordWrite, OptOutChange
-from shared.phone import PhoneNumber
-from shared.sender import SenderId
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId
+from shared.feed.publishers import PublishFailed
 
 GROUP_PREFIX = "group:"  # the fake's group partitions: no sender (E.164) can be keyed so
 

@@ -1,4 +1,5 @@
-"""Unit tests for shared.acs_auth: ACS HMAC-SHA256 signing and verification (reference §2).
+"""Unit tests for shared.platform.hmac_auth: ACS HMAC-SHA256 signing and verification (reference
+§2).
 
 The expected signature is computed here independently of the code under test, and also pinned
 as a literal computed once with `openssl dgst -sha256 -mac HMAC`, so any drift in the algorithm
@@ -19,8 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared import acs_auth
-from shared.acs_auth import (
+from shared.platform import hmac_auth as acs_auth
+from shared.platform.hmac_auth import (
     SIGNED_HEADERS,
     AuthError,
     content_hash,

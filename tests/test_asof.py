@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.asof import group_status_at, status_at
-from shared.model import Action, HistoryRecord, Outcome, Source, TimeBasis
+from shared.domain.model import Action, HistoryRecord, Outcome, Source, TimeBasis
+from shared.evidence.asof import group_status_at, status_at
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)

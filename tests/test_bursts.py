@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.bursts import Bursts
+from shared.inbound.bursts import Bursts
 
 
 def test_a_burst_is_a_second_event_for_the_same_sender_within_the_window() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.business_days import (
+from shared.evidence.business_days import (
     add_business_days,
     applied_in_time,
     business_days_between,

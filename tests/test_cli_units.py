@@ -23,7 +23,7 @@ from optouts_cli.config import (
     parse_connection_string,
     resolve_target,
 )
-from shared.importfile import ImportFormat, parse_import
+from shared.optouts.importfile import ImportFormat, parse_import
 
 SENDER = "+18005550100"
 

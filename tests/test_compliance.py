@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.compliance import ReportTotals, report_row
-from shared.model import (
+from shared.domain.model import (
     Action,
     HistoryRecord,
     InvalidPageToken,
@@ -24,7 +23,8 @@ from shared.model import (
     ReportFlag,
     Source,
 )
-from shared.report_paging import ReportCursor, decode_cursor, encode_cursor
+from shared.evidence.compliance import ReportTotals, report_row
+from shared.evidence.report_paging import ReportCursor, decode_cursor, encode_cursor
 
 RECEIVED = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # a Monday
 NOW = RECEIVED + timedelta(days=30)

@@ -1,4 +1,5 @@
-"""The storage connection choice (shared/connections.py): a connection string for Azurite and
+"""The storage connection choice (shared/platform/connections.py): a connection string for Azurite
+and
 local runs, an identity-based connection in Azure. No network: clients and credentials are only
 constructed, never used.
 """
@@ -14,8 +15,8 @@ from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from devhost.testing import ACCOUNT, ACCOUNT_KEY
-from shared.connections import StorageConnection, storage_connection, table_service_client
-from shared.settings import STORAGE_CONNECTION, SettingsError
+from shared.platform.connections import StorageConnection, storage_connection, table_service_client
+from shared.platform.settings import STORAGE_CONNECTION, SettingsError
 
 PREFIX = STORAGE_CONNECTION + "__"
 CLIENT_ID = "00000000-1111-2222-3333-444444444444"
@@ -193,7 +194,7 @@ def test_client_kwargs_are_passed_through() -> None:
 
 
 def test_queue_client_from_connection_string() -> None:
-    from shared.connections import QUEUE_API_VERSION, queue_service_client
+    from shared.platform.connections import QUEUE_API_VERSION, queue_service_client
 
     conn = AZURITE + f"QueueEndpoint=http://127.0.0.1:10101/{ACCOUNT};"
     client = queue_service_client({STORAGE_CONNECTION: conn})
@@ -202,7 +203,7 @@ def test_queue_client_from_connection_string() -> None:
 
 
 def test_queue_client_with_managed_identity() -> None:
-    from shared.connections import queue_service_client
+    from shared.platform.connections import queue_service_client
 
     client = queue_service_client(dict(AZURE_SETTINGS))
     assert client.url.startswith("https://stexample.queue.core.windows.net")
@@ -218,7 +219,7 @@ def test_queue_client_with_managed_identity() -> None:
 
 
 def test_blob_client_from_connection_string() -> None:
-    from shared.connections import BLOB_API_VERSION, blob_service_client
+    from shared.platform.connections import BLOB_API_VERSION, blob_service_client
 
     conn = AZURITE + f"BlobEndpoint=http://127.0.0.1:10100/{ACCOUNT};"
     client = blob_service_client({STORAGE_CONNECTION: conn})
@@ -227,7 +228,7 @@ def test_blob_client_from_connection_string() -> None:
 
 
 def test_blob_client_with_managed_identity() -> None:
-    from shared.connections import blob_service_client
+    from shared.platform.connections import blob_service_client
 
     client = blob_service_client(dict(AZURE_SETTINGS))
     assert client.url.startswith("https://stexample.blob.core.windows.net")

@@ -14,7 +14,7 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
-from shared.model import (
+from shared.domain.model import (
     Action,
     AlreadyRecorded,
     ChangeKind,
@@ -28,8 +28,8 @@ from shared.model import (
     SenderProgram,
     Source,
 )
-from shared.phone import parse_e164
-from shared.sender import parse_sender
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
 from shared.tables import TableStore
 from tests.fakes import FakeRepository
 

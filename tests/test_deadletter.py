@@ -1,4 +1,4 @@
-"""Re-enqueueing Event Grid dead-lettered events (shared/deadletter.py).
+"""Re-enqueueing Event Grid dead-lettered events (shared/inbound/deadletter.py).
 
 Blobs are written exactly as Event Grid writes them (container/<SUBSCRIPTION>/<y>/<m>/<d>/<h>/
 <guid>.json, a JSON array of events carrying deadLetterReason, deliveryAttempts,
@@ -26,16 +26,16 @@ from hypothesis import strategies as st
 
 from devhost.inprocess import TEST_KEY, app_against, call
 from devhost.testing import ACCOUNT, ACCOUNT_KEY, Azurite, free_port
-from shared.connections import BLOB_API_VERSION, QUEUE_API_VERSION
-from shared.deadletter import (
+from shared.domain.model import StorageUnavailable
+from shared.inbound.deadletter import (
     DEADLETTER_CONTAINER,
     DEADLETTER_FIELDS,
     parse_deadletter_blob,
     replay_deadletters,
 )
-from shared.deadletter import _delete as delete_if_unchanged
-from shared.events import MAX_MESSAGE_BYTES, parse_queue_message
-from shared.model import StorageUnavailable
+from shared.inbound.deadletter import _delete as delete_if_unchanged
+from shared.inbound.events import MAX_MESSAGE_BYTES, parse_queue_message
+from shared.platform.connections import BLOB_API_VERSION, QUEUE_API_VERSION
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SUBSCRIPTION = "sms-inbound-abc123"

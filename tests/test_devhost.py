@@ -358,7 +358,7 @@ def test_async_function_with_context(toy: ToyHost) -> None:
 
 
 def test_signed_request_survives_the_host(toy: ToyHost) -> None:
-    acs_auth = pytest.importorskip("shared.acs_auth")
+    acs_auth = pytest.importorskip("shared.platform.hmac_auth")
     from devhost.sign import curl_command, send, sign
 
     key = base64.b64encode(b"k" * 32).decode()
@@ -383,7 +383,7 @@ def test_signed_request_survives_the_host(toy: ToyHost) -> None:
 
 
 def test_signer_cli_prints_curl(tmp_path: Path) -> None:
-    pytest.importorskip("shared.acs_auth")
+    pytest.importorskip("shared.platform.hmac_auth")
     key = base64.b64encode(b"k" * 32).decode()
     result = subprocess.run(
         [

@@ -25,10 +25,10 @@ from azure.storage.queue import QueueClient
 from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
-from shared.acs_auth import sign_request
 from shared.api.openapi import DOCUMENT_PATH
-from shared.connections import BLOB_API_VERSION
-from shared.deadletter import DEADLETTER_CONTAINER
+from shared.inbound.deadletter import DEADLETTER_CONTAINER
+from shared.platform.connections import BLOB_API_VERSION
+from shared.platform.hmac_auth import sign_request
 from tests.acs_double import AcsDouble
 from tests.conftest import EXCHANGES
 from tests.openapi_check import ExchangeLogs

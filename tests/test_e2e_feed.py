@@ -21,9 +21,9 @@ from azure.storage.queue import QueueClient
 from devhost.inprocess import TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
-from shared.model import Source
-from shared.phone import parse_e164
-from shared.sender import parse_sender
+from shared.domain.model import Source
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
 from shared.tables import TableStore
 from tests.test_e2e import BUSINESS, App, event_grid, put
 

@@ -18,8 +18,8 @@ from azure.core.credentials import AzureKeyCredential
 
 from devhost.inprocess import TEST_KEY
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
-from shared.acs_auth import sign_request
-from shared.sending import DRY_RUN_PREFIX
+from shared.platform.hmac_auth import sign_request
+from shared.sending.records import DRY_RUN_PREFIX
 from tests.acs_double import AcsDouble
 
 NODE = shutil.which("node")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.events import (
+from shared.inbound.events import (
     MAX_MESSAGE_BYTES,
     SMS_RECEIVED,
     IgnoredEvent,

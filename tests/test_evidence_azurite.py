@@ -16,11 +16,11 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
-from shared.events import InboundSms
-from shared.inbound import InboundProcessor
-from shared.model import Action, HistoryRecord, Outcome, ReplyStatus, SenderProgram, Source
-from shared.sender import parse_sender
-from shared.settings import Settings
+from shared.domain.model import Action, HistoryRecord, Outcome, ReplyStatus, SenderProgram, Source
+from shared.domain.sender import parse_sender
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.platform.settings import Settings
 from shared.tables import TableStore
 from tests.fakes import FakeReplies
 

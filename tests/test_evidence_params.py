@@ -11,8 +11,8 @@ import pytest
 
 from shared.api.params import TIME_FORMAT, time_param
 from shared.api.report import CSV_COLUMNS, row_to_wire, to_csv, wants_csv
-from shared.compliance import report_row
-from shared.model import Action, HistoryRecord, Language, Outcome, ReplyStatus, Source
+from shared.domain.model import Action, HistoryRecord, Language, Outcome, ReplyStatus, Source
+from shared.evidence.compliance import report_row
 
 
 @pytest.mark.parametrize(

@@ -24,22 +24,22 @@ from azure.storage.queue import QueueClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
-from shared.connections import QUEUE_API_VERSION
-from shared.event_publishers import EventPublisher, QueuePublisher
-from shared.events import InboundSms
-from shared.feed import ChangeFeed
-from shared.inbound import InboundProcessor
-from shared.model import Action, ChangeKind, ConcurrencyConflict, Source
-from shared.optout_events import (
+from shared.domain.changes import (
     MAX_OWED,
     ChangesPartlyApplied,
     FeedBacklogFull,
     FeedRow,
     OptOutChange,
 )
-from shared.phone import PhoneNumber, parse_e164
-from shared.sender import SenderId, parse_sender
-from shared.service import OptOutService
+from shared.domain.model import Action, ChangeKind, ConcurrencyConflict, Source
+from shared.domain.phone import PhoneNumber, parse_e164
+from shared.domain.sender import SenderId, parse_sender
+from shared.feed.change_feed import ChangeFeed
+from shared.feed.publishers import EventPublisher, QueuePublisher
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.optouts.service import OptOutService
+from shared.platform.connections import QUEUE_API_VERSION
 from shared.tables import TableStore
 from shared.tables.feed import TableChangeFeed
 from shared.tables.feed_rows import feed_key

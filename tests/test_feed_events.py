@@ -18,8 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devhost.testing import Azurite
-from shared.connections import QUEUE_API_VERSION
-from shared.event_publishers import (
+from shared.domain.changes import OptOutChange
+from shared.domain.model import ChangeKind
+from shared.feed.publishers import (
     EventGridPublisher,
     FanoutPublisher,
     PublishFailed,
@@ -30,10 +31,9 @@ from shared.event_publishers import (
     structured,
     to_cloud_event,
 )
-from shared.feed_settings import DEFAULT_EVENTS_QUEUE, FeedSettings
-from shared.model import ChangeKind
-from shared.optout_events import OptOutChange
-from shared.settings import SettingsError
+from shared.feed.settings import DEFAULT_EVENTS_QUEUE, FeedSettings
+from shared.platform.connections import QUEUE_API_VERSION
+from shared.platform.settings import SettingsError
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)
 

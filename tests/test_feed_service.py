@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.feed import ChangeFeed
-from shared.inbound import InboundProcessor
-from shared.model import ChangeKind, Outcome, Source
-from shared.optout_events import MAX_OWED, FeedBacklogFull
-from shared.phone import parse_e164
-from shared.sender import parse_sender
-from shared.service import OptOutService
+from shared.domain.changes import MAX_OWED, FeedBacklogFull
+from shared.domain.model import ChangeKind, Outcome, Source
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.feed.change_feed import ChangeFeed
+from shared.inbound.processor import InboundProcessor
+from shared.optouts.service import OptOutService
 from tests.fakes import FakePublisher, FakeReplies, FakeRepository
 from tests.test_inbound import SETTINGS, sms
 

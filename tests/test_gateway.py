@@ -1,4 +1,5 @@
-"""Unit tests for shared.gateway: blocking, fail-closed, one upstream call, merging in order.
+"""Unit tests for shared.sending.gateway: blocking, fail-closed, one upstream call, merging in
+order.
 
 The opt-out lookup and the upstream are small in-memory stand-ins here (pure logic); the real
 ones are tested against Azurite (the store) and the ACS double (tests/test_acs_upstream.py), and
@@ -15,17 +16,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.gateway import (
+from shared.domain.model import UpstreamFailure
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId, parse_sender
+from shared.sending.gateway import (
     INVALID_MESSAGE,
     OPTED_OUT_MESSAGE,
     OPTED_OUT_STATUS,
     OptOutCheckUnavailable,
     SendGateway,
 )
-from shared.model import UpstreamFailure
-from shared.phone import PhoneNumber
-from shared.sender import SenderId, parse_sender
-from shared.sending import (
+from shared.sending.records import (
     DRY_RUN_PREFIX,
     NOT_CONFIGURED,
     DryRun,

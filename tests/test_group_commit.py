@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.group_commit import GroupCommit, Operation
+from shared.tables.group_commit import GroupCommit, Operation
 
 
 class Conflict(Exception):

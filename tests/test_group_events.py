@@ -12,9 +12,7 @@ from azure.core.messaging import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.event_publishers import event_json
-from shared.model import ChangeKind, FeedScope
-from shared.optout_events import (
+from shared.domain.changes import (
     FeedRow,
     KeywordWrite,
     OptOutChange,
@@ -22,6 +20,8 @@ from shared.optout_events import (
     kind_scope,
     opts_out,
 )
+from shared.domain.model import ChangeKind, FeedScope
+from shared.feed.publishers import event_json
 
 T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 A, B = "+18005550111", "+18005550112"

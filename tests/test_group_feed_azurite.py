@@ -25,10 +25,10 @@ import function_app
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
 from shared import runtime
-from shared.connections import QUEUE_API_VERSION
-from shared.feed import ChangeFeed
-from shared.model import FeedScope
-from shared.optout_events import FeedRow, KeywordWrite
+from shared.domain.changes import FeedRow, KeywordWrite
+from shared.domain.model import FeedScope
+from shared.feed.change_feed import ChangeFeed
+from shared.platform.connections import QUEUE_API_VERSION
 from tests.fakes import FakePublisher, FakeRepository
 from tests.test_groups_azurite import OUTSIDER, PERSON, A, B, event
 

@@ -20,16 +20,16 @@ from azure.storage.queue import QueueClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
-from shared.bursts import Bursts
-from shared.connections import QUEUE_API_VERSION
-from shared.event_publishers import QueuePublisher
-from shared.events import InboundSms
-from shared.feed import ChangeFeed
-from shared.inbound import InboundProcessor
-from shared.model import ConcurrencyConflict
-from shared.phone import parse_e164
-from shared.program_cache import CachedPrograms
-from shared.sender import parse_sender
+from shared.domain.model import ConcurrencyConflict
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.feed.change_feed import ChangeFeed
+from shared.feed.publishers import QueuePublisher
+from shared.inbound.bursts import Bursts
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.inbound.program_cache import CachedPrograms
+from shared.platform.connections import QUEUE_API_VERSION
 from shared.tables import TableStore
 from tests.fakes import FakeReplies
 from tests.test_group_feed_azurite import drain

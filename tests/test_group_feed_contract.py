@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared.model import ChangeKind, ConcurrencyConflict, FeedScope
-from shared.phone import parse_e164
-from shared.sender import parse_sender
+from shared.domain.model import ChangeKind, ConcurrencyConflict, FeedScope
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
 from tests.test_contract import Repos, repos  # noqa: F401 (the fake and Azurite)
 
 A, B = parse_sender("+18005550111"), parse_sender("+18005550112")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from shared.model import ReplyStatus
-from shared.replies import AcsReplySender, ReplyFailed
+from shared.domain.model import ReplyStatus
+from shared.inbound.reply_sender import AcsReplySender, ReplyFailed
 
 SENDER = "+18005550100"
 

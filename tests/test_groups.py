@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.groups import NO_GROUP, GroupMembership, InvalidGroup, parse_group
+from shared.domain.groups import NO_GROUP, GroupMembership, InvalidGroup, parse_group
 
 
 @pytest.mark.parametrize(

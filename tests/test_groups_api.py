@@ -15,7 +15,7 @@ import pytest
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
 from shared import runtime
-from shared.inbound import handle_queue_message
+from shared.inbound.processor import handle_queue_message
 
 A, B, OUTSIDER = "+18005550111", "+18005550112", "+18005550199"
 PERSON = "+14255550123"

@@ -17,11 +17,7 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
-from shared.events import InboundSms
-from shared.inbound import InboundProcessor, handle_queue_message
-from shared.language_packs import PACKS
-from shared.membership import OptOutMembership
-from shared.model import (
+from shared.domain.model import (
     Action,
     ConcurrencyConflict,
     InvalidPageToken,
@@ -30,10 +26,14 @@ from shared.model import (
     ReplyTexts,
     SenderProgram,
 )
-from shared.phone import parse_e164
-from shared.replies import render
-from shared.sender import parse_sender
-from shared.settings import Settings
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor, handle_queue_message
+from shared.keywords.packs import PACKS
+from shared.keywords.replies import render
+from shared.optouts.membership import OptOutMembership
+from shared.platform.settings import Settings
 from shared.tables import TableStore
 from tests.fakes import FakeReplies, FakeRepository
 

@@ -1,4 +1,5 @@
-"""Unit tests for shared.importfile: CSV / JSON / NDJSON import files -> rows and line errors."""
+"""Unit tests for shared.optouts.importfile: CSV / JSON / NDJSON import files -> rows and line
+errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.importfile import (
+from shared.optouts.importfile import (
     MAX_IMPORT_ROWS,
     ImportFileError,
     ImportFormat,

@@ -10,18 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.events import InboundSms, MalformedEvent
-from shared.inbound import (
+from shared.domain.model import Action, SenderProgram, StorageUnavailable
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.inbound.events import InboundSms, MalformedEvent
+from shared.inbound.processor import (
     REPLY_LEASE,
     InboundProcessor,
     ReplyInProgress,
     handle_queue_message,
 )
-from shared.model import Action, SenderProgram, StorageUnavailable
-from shared.phone import parse_e164
-from shared.replies import ReplyFailed
-from shared.sender import parse_sender
-from shared.settings import Settings
+from shared.inbound.reply_sender import ReplyFailed
+from shared.platform.settings import Settings
 from tests.fakes import FakeReplies, FakeRepository
 
 BUSINESS = "+18005550100"

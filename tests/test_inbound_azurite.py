@@ -14,13 +14,13 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
-from shared.bursts import Bursts
-from shared.events import InboundSms
-from shared.inbound import InboundProcessor
-from shared.phone import parse_e164
-from shared.program_cache import CachedPrograms
-from shared.sender import parse_sender
-from shared.settings import Settings
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.inbound.bursts import Bursts
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.inbound.program_cache import CachedPrograms
+from shared.platform.settings import Settings
 from shared.tables import TableStore
 from shared.tables.optouts import STATE_PREFIX
 from tests.fakes import FakeReplies

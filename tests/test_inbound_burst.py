@@ -15,13 +15,13 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
-from shared.events import InboundSms
-from shared.inbound import InboundProcessor
-from shared.phone import parse_e164
-from shared.program_cache import CachedPrograms
-from shared.replies import make_reply_sender
-from shared.sender import parse_sender
-from shared.settings import Settings
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.inbound.program_cache import CachedPrograms
+from shared.inbound.reply_sender import make_reply_sender
+from shared.platform.settings import Settings
 from shared.tables import TableStore
 from tests.acs_double import AcsDouble
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.events import InboundSms
-from shared.inbound import InboundProcessor
-from shared.language_packs import PACKS
-from shared.model import Action, Language, Outcome, ReplyTexts, SenderProgram
-from shared.replies import render
-from shared.settings import Settings
+from shared.domain.model import Action, Language, Outcome, ReplyTexts, SenderProgram
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.keywords.packs import PACKS
+from shared.keywords.replies import render
+from shared.platform.settings import Settings
 from tests.fakes import FakeReplies, FakeRepository
 
 CANADA, US, FRANCE, GERMANY, SPAIN = (

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared import settings as app_settings
+from shared.platform import settings as app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -305,7 +305,7 @@ APP_CODE = [ROOT / "function_app.py", *sorted((ROOT / "shared").rglob("*.py"))]
 _ENV_READ = re.compile(
     r"""(?:\benv(?:iron)?\.get|\bos\.getenv|\bos\.environ\.get)\(\s*["']([A-Za-z_]\w*)["']"""
     r"""|\benv(?:iron)?\[\s*["']([A-Za-z_]\w*)["']\s*\]"""
-    # shared/settings.py's reader: `r.text("NAME", ...)`, `r.integer("NAME", ...)`, ...
+    # shared/platform/settings.py's reader: `r.text("NAME", ...)`, `r.integer("NAME", ...)`, ...
     r"""|\br\.(?:raw|text|boolean|integer|seconds|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
 )
 _PREFIX_READ = re.compile(r"""\bprefix\s*\+\s*["'](\w+)["']""")
@@ -318,7 +318,7 @@ def settings_read_by_code() -> set[str]:
             continue
         src = path.read_text(encoding="utf-8")
         names.update(next(g for g in groups if g) for groups in _ENV_READ.findall(src))
-        # shared/connections.py: `prefix = name + "__"` with name defaulting to
+        # shared/platform/connections.py: `prefix = name + "__"` with name defaulting to
         # STORAGE_CONNECTION, then `env.get(name)` and `env.get(prefix + "<key>")`.
         suffixes = _PREFIX_READ.findall(src)
         if suffixes:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from shared.deadletter import DEADLETTER_CONTAINER
+from shared.inbound.deadletter import DEADLETTER_CONTAINER
 from tests.test_infra import (
     INBOUND_QUEUE,
     MAIN,

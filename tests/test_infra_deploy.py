@@ -149,7 +149,12 @@ def test_funcignore_keeps_development_files_out_of_the_package() -> None:
         "local.settings.json",
     ):
         assert ignored(path, patterns), path
-    for path in ("function_app.py", "shared/deadletter.py", "requirements.txt", "host.json"):
+    for path in (
+        "function_app.py",
+        "shared/inbound/deadletter.py",
+        "requirements.txt",
+        "host.json",
+    ):
         assert not ignored(path, patterns), path
 
 

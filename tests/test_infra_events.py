@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.feed_settings import DEFAULT_EVENTS_QUEUE
+from shared.feed.settings import DEFAULT_EVENTS_QUEUE
 from tests.test_infra import (
     EVENTGRID_DATA_SENDER,
     MAIN,

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import InboundSms
-from shared.language_packs import PACKS
-from shared.model import Action, Language, SenderProgram
-from shared.replies import reply_text
-from shared.sender import parse_inbound_sender
-from shared.sender_keywords import sender_keyword
-from shared.settings import Settings
+from shared.domain.model import Action, Language, SenderProgram
+from shared.domain.sender import parse_inbound_sender
+from shared.inbound.events import InboundSms
+from shared.inbound.sender_keywords import sender_keyword
+from shared.keywords.packs import PACKS
+from shared.keywords.replies import reply_text
+from shared.platform.settings import Settings
 from tests.fakes import FakeRepository
 
 TABLE = Path(__file__).parent / "fixtures" / "keyword_regression.tsv"

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.language_packs import ALWAYS_ON, ALWAYS_ON_CODE_SUFFIX, ALWAYS_ON_OPT_OUT, ENGLISH
-from shared.model import Action, Language
-from shared.multilingual import NO_MATCH, LocalizedClassification, classify_in
-from shared.plain_language_en import POLITENESS_WORDS, revocation_en
+from shared.domain.model import Action, Language
+from shared.keywords.classify import NO_MATCH, LocalizedClassification, classify_in
+from shared.keywords.packs import ALWAYS_ON, ALWAYS_ON_CODE_SUFFIX, ALWAYS_ON_OPT_OUT, ENGLISH
+from shared.keywords.plain_language_en import POLITENESS_WORDS, revocation_en
 from tests.test_language_packs import EXPECTED_WORDS
 
 EN, FR = Language.EN, Language.FR

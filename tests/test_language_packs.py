@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import multilingual
-from shared.language_packs import ALWAYS_ON, PACKS, KeywordPack
-from shared.model import Action, Language
-from shared.multilingual import (
+from shared.domain.model import Action, Language
+from shared.keywords import classify as multilingual
+from shared.keywords.classify import (
     NO_MATCH,
     LocalizedClassification,
     classify_in,
     keyword_language,
     mentions_opt_out,
 )
-from shared.replies import check_template, render
+from shared.keywords.packs import ALWAYS_ON, PACKS, KeywordPack
+from shared.keywords.replies import check_template, render
 
 EN, FR, ES, PT, IT, DE = (
     Language.EN,

@@ -22,7 +22,7 @@ from azure.storage.queue import QueueClient
 from devhost.inprocess import TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
-from shared.acs_auth import sign_request
+from shared.platform.hmac_auth import sign_request
 from tests.acs_double import AcsDouble
 from tests.test_e2e import event_grid
 

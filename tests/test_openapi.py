@@ -16,8 +16,8 @@ from devhost.inprocess import registered_http_functions
 from shared.api import ENDPOINTS
 from shared.api.openapi import DOCUMENT_PATH, document
 from shared.api.programs import WIRE_NAMES
-from shared.model import Action, Language, Outcome, ReplyStatus, Source
-from shared.request_ids import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
+from shared.domain.model import Action, Language, Outcome, ReplyStatus, Source
+from shared.platform.request_ids import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from tests.openapi_check import check_response, close_objects, strict_openapi
 
 OFFICIAL = Path(__file__).resolve().parent / "fixtures" / "acs-openapi"

@@ -13,8 +13,8 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import OTHER_KEY, TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
-from shared.acs_auth import sign_request
 from shared.api.wire import storage_unavailable
+from shared.platform.hmac_auth import sign_request
 
 ADD, REMOVE, CHECK = "sms/optouts:add", "sms/optouts:remove", "sms/optouts:check"
 

@@ -16,7 +16,7 @@ from devhost.inprocess import StorageRecorder, call
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import Azurite
 from shared.api import optout_import
-from shared.importfile import MAX_IMPORT_ROWS
+from shared.optouts.importfile import MAX_IMPORT_ROWS
 from tests.bulkhelpers import bulk_app, csv_body, import_csv, numbers, request
 
 __all__ = ["bulk_app"]

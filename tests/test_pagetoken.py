@@ -1,4 +1,4 @@
-"""Unit tests for shared.pagetoken: opaque, tamper-safe, scope-bound paging tokens."""
+"""Unit tests for shared.optouts.pagetoken: opaque, tamper-safe, scope-bound paging tokens."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.model import InvalidPageToken
-from shared.pagetoken import MAX_TOKEN_CHARS, PageTokens
+from shared.domain.model import InvalidPageToken
+from shared.optouts.pagetoken import MAX_TOKEN_CHARS, PageTokens
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32

@@ -1,4 +1,5 @@
-"""Unit tests for shared.phone: strict E.164 parsing, country lookup, inbound normalising, masking.
+"""Unit tests for shared.domain.phone: strict E.164 parsing, country lookup, inbound normalising,
+masking.
 
 No storage, no network.
 """
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.phone import (
+from shared.domain.phone import (
     UNKNOWN_COUNTRY,
     InvalidPhoneNumber,
     PhoneNumber,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.model import Action, Language
-from shared.multilingual import NO_MATCH, LocalizedClassification, classify_in
-from shared.plain_language_en import revocation_en
+from shared.domain.model import Action, Language
+from shared.keywords.classify import NO_MATCH, LocalizedClassification, classify_in
+from shared.keywords.plain_language_en import revocation_en
 
 EN, FR = Language.EN, Language.FR
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.model import Action, Language
-from shared.multilingual import NO_MATCH, LocalizedClassification, classify_in
-from shared.plain_language_fr import is_revocation_fr
+from shared.domain.model import Action, Language
+from shared.keywords.classify import NO_MATCH, LocalizedClassification, classify_in
+from shared.keywords.plain_language_fr import is_revocation_fr
 
 EN, FR, ES = Language.EN, Language.FR, Language.ES
 

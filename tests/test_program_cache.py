@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.model import SenderProgram
-from shared.program_cache import PROGRAM_CACHE_SECONDS, CachedPrograms
-from shared.sender import SenderId, parse_sender
+from shared.domain.model import SenderProgram
+from shared.domain.sender import SenderId, parse_sender
+from shared.inbound.program_cache import PROGRAM_CACHE_SECONDS, CachedPrograms
 from tests.fakes import FakeRepository
 
 SENDER = parse_sender("+18005550100")

@@ -8,19 +8,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.model import Action, SenderProgram
-from shared.replies import (
+from shared.domain.model import Action, SenderProgram
+from shared.inbound.reply_sender import LoggingReplySender, ReplyFailed, make_reply_sender
+from shared.keywords.replies import (
     DEFAULT_HELP_TEXT,
     MAX_REPLY_LENGTH,
-    LoggingReplySender,
-    ReplyFailed,
     TemplateError,
     check_template,
-    make_reply_sender,
-    parse_acs_connection_string,
     reply_text,
 )
-from shared.settings import Settings, SettingsError
+from shared.platform.settings import Settings, SettingsError, parse_acs_connection_string
 from tests.acs_double import AcsDouble
 
 SETTINGS = Settings(access_keys=(), reply_brand="Contoso", reply_help_contact="555-0100")

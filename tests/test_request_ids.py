@@ -1,4 +1,5 @@
-"""shared.request_ids: the ids every response carries, and the log lines that carry them."""
+"""shared.platform.request_ids: the ids every response carries, and the log lines that carry
+them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.request_ids import (
+from shared.platform.request_ids import (
     CLIENT_REQUEST_ID_HEADER,
     MAX_CLIENT_REQUEST_ID,
     REQUEST_ID_HEADER,

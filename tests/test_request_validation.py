@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.acs_auth import sign_request
 from shared.api.optouts import MAX_RECIPIENTS, OptOutRequest, parse_optout_body
 from shared.api.pipeline import authenticate, check_api_version, check_size
 from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse
-from shared.settings import Settings
+from shared.platform.hmac_auth import sign_request
+from shared.platform.settings import Settings
 
 SENDER = "+18001234567"
 KEY = bytes(range(32))

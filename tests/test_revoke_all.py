@@ -13,15 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.events import InboundSms
-from shared.feed import ChangeFeed
-from shared.inbound import InboundProcessor
-from shared.membership import OptOutMembership
-from shared.model import Outcome, SenderProgram
-from shared.phone import parse_e164
-from shared.sender import parse_sender
-from shared.service import OptOutService
-from shared.settings import Settings
+from shared.domain.model import Outcome, SenderProgram
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
+from shared.feed.change_feed import ChangeFeed
+from shared.inbound.events import InboundSms
+from shared.inbound.processor import InboundProcessor
+from shared.optouts.membership import OptOutMembership
+from shared.optouts.service import OptOutService
+from shared.platform.settings import Settings
 from tests.fakes import GROUP_PREFIX, FakePublisher, FakeReplies, FakeRepository
 
 A, B, LATER, OUTSIDER, NO_REVOKE = (

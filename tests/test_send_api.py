@@ -15,9 +15,9 @@ from devhost.processes import free_port
 from devhost.testing import Azurite
 from shared import runtime
 from shared.api.send_wire import SEND_API_VERSIONS
-from shared.events import InboundSms
-from shared.gateway import OPTED_OUT_STATUS
-from shared.sending import DRY_RUN_PREFIX, NOT_CONFIGURED
+from shared.inbound.events import InboundSms
+from shared.sending.gateway import OPTED_OUT_STATUS
+from shared.sending.records import DRY_RUN_PREFIX, NOT_CONFIGURED
 from tests.acs_double import AcsDouble
 
 SEND, ADD = "sms", "sms/optouts:add"

@@ -19,9 +19,9 @@ from shared.api.send_wire import (
     result_to_wire,
     results_from_wire,
 )
-from shared.gateway import SendOutcome
-from shared.model import SenderKind, UpstreamFailure
-from shared.sending import SendRequest, SendResult, UpstreamError
+from shared.domain.model import SenderKind, UpstreamFailure
+from shared.sending.gateway import SendOutcome
+from shared.sending.records import SendRequest, SendResult, UpstreamError
 
 V = "2025-05-29-preview"
 FIRST_SENT = "Thu, 26 Nov 2026 10:00:00 GMT"

@@ -1,4 +1,4 @@
-"""Unit tests for shared.sender: E.164 numbers, short codes and alphanumeric sender IDs."""
+"""Unit tests for shared.domain.sender: E.164 numbers, short codes and alphanumeric sender IDs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.sender import (
+from shared.domain.sender import (
     InvalidSender,
     SenderId,
     SenderKind,

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.model import Language
-from shared.multilingual import classify_in
-from shared.phone import parse_e164
-from shared.sender_languages import (
+from shared.domain.model import Language
+from shared.domain.phone import parse_e164
+from shared.keywords.classify import classify_in
+from shared.keywords.sender_languages import (
     COUNTRY_LANGUAGES,
     InvalidLanguages,
     default_languages,

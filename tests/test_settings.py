@@ -1,4 +1,5 @@
-"""Unit tests for shared.settings: Settings.from_env with plain dicts (no process environment)."""
+"""Unit tests for shared.platform.settings: Settings.from_env with plain dicts (no process
+environment)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import base64
 
 import pytest
 
-from shared.settings import (
+from shared.platform.settings import (
     API_SETTINGS,
     DEFAULT_BRAND,
     DEFAULT_CLOCK_SKEW_SECONDS,

@@ -1,10 +1,10 @@
-"""The send endpoint's settings (shared.settings): switches and timeouts, failing safe."""
+"""The send endpoint's settings (shared.platform.settings): switches and timeouts, failing safe."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.settings import SEND_SETTINGS, Settings, SettingsError
+from shared.platform.settings import SEND_SETTINGS, Settings, SettingsError
 
 
 def test_defaults_bound_a_send_to_30_seconds() -> None:

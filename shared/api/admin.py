@@ -9,9 +9,9 @@ Both are safe to repeat: inbound processing is idempotent per message id.
 
 from __future__ import annotations
 
-from shared import deadletter, poison
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
+from shared.inbound import deadletter, poison
 
 
 def _limit(call: Call, maximum: int) -> int | ApiResponse:

@@ -8,8 +8,8 @@ from typing import Any
 from shared.api.history import MAX_PAGE_SIZE
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.groups import InvalidGroup, parse_group
-from shared.model import GroupEntry, InvalidPageToken
+from shared.domain.groups import InvalidGroup, parse_group
+from shared.domain.model import GroupEntry, InvalidPageToken
 
 
 def entry_to_wire(entry: GroupEntry) -> dict[str, Any]:

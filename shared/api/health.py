@@ -8,8 +8,8 @@ from typing import Any
 
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse
-from shared.model import StorageUnavailable
-from shared.settings import STORAGE_CONNECTION, SettingsError
+from shared.domain.model import StorageUnavailable
+from shared.platform.settings import STORAGE_CONNECTION, SettingsError
 
 log = logging.getLogger(__name__)
 

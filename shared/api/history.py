@@ -7,10 +7,10 @@ from typing import Any
 
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.asof import effective_at
-from shared.model import HistoryRecord, InvalidPageToken
-from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
-from shared.sender import InvalidSender, SenderId, parse_sender
+from shared.domain.model import HistoryRecord, InvalidPageToken
+from shared.domain.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.domain.sender import InvalidSender, SenderId, parse_sender
+from shared.evidence.asof import effective_at
 
 MAX_PAGE_SIZE = 1000
 

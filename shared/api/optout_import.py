@@ -1,7 +1,7 @@
 """`POST /sms/senders/{sender}/optouts:import[?importId=]`: bulk import of opt-outs.
 
 Body: CSV (`text/csv`), a JSON array (`application/json`) or NDJSON (`application/x-ndjson`),
-parsed by shared.importfile (header, separators, quoting, line numbers: see there), at most
+parsed by shared.optouts.importfile (header, separators, quoting, line numbers: see there), at most
 MAX_IMPORT_ROWS data rows and MAX_IMPORT_BODY_BYTES (413 beyond: split the file, as the CLI
 does). Response 200:
 
@@ -19,14 +19,14 @@ import logging
 from shared.api.optout_list import parse_sender
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, error, validation_problem
-from shared.importfile import (
+from shared.optouts.importfile import (
     MAX_IMPORT_ROWS,
     ImportFileError,
     ImportFormat,
     ImportTooLarge,
     parse_import,
 )
-from shared.imports import IMPORT_ID, ImportReport, new_import_id
+from shared.optouts.imports import IMPORT_ID, ImportReport, new_import_id
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ and `pageToken` from the previous page. The list answers `{"value": [...], "next
 Paged, not streamed: the Functions Python worker hands the host a finished response body (HTTP
 streaming needs the FastAPI extension and its own host setup, which the local host does not run),
 so each response is one bounded page and memory stays flat whatever the list's size; the CLI
-follows the links. The page token is sealed (shared.pagetoken) and bound to the sender and
+follows the links. The page token is sealed (shared.optouts.pagetoken) and bound to the sender and
 filters: an altered token, or one from another sender or filter, is a 400.
 """
 
@@ -27,9 +27,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.model import EntryFilter, InvalidPageToken, OptOutEntry
-from shared.sender import InvalidSender, SenderId
-from shared.sender import parse_sender as parse_sender_id
+from shared.domain.model import EntryFilter, InvalidPageToken, OptOutEntry
+from shared.domain.sender import InvalidSender, SenderId
+from shared.domain.sender import parse_sender as parse_sender_id
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

@@ -19,9 +19,9 @@ from shared.api.wire import (
     parse_json_object,
     validation_problem,
 )
-from shared.model import ApiAction
-from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
-from shared.sender import InvalidSender, SenderId, parse_sender
+from shared.domain.model import ApiAction
+from shared.domain.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.domain.sender import InvalidSender, SenderId, parse_sender
 
 log = logging.getLogger(__name__)
 

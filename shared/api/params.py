@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from shared.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
-from shared.sender import InvalidSender, SenderId, parse_sender
+from shared.domain.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
+from shared.domain.sender import InvalidSender, SenderId, parse_sender
 
 Errors = dict[str, list[str]]
 # A `+hh:mm` offset whose `+` reached us as a space (an unencoded `+` in a query string).

@@ -1,7 +1,7 @@
 """One request pipeline for every HTTP endpoint: an `Endpoint` declares what it needs (auth, a
 body size limit, a JSON body, an api-version set) and its handler; `serve` refuses early, in
 that order, then runs the handler and turns storage failures into 503 and bad settings into 500.
-Every response carries the request's ids (`shared.request_ids`), and every log line written
+Every response carries the request's ids (`shared.platform.request_ids`), and every log line written
 while it is handled ends with them.
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from shared.acs_auth import AuthError, verify_request
 from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse, error, storage_unavailable
-from shared.model import ConcurrencyConflict, StorageUnavailable
-from shared.request_ids import RequestIds
-from shared.settings import (
+from shared.domain.model import ConcurrencyConflict, StorageUnavailable
+from shared.platform.hmac_auth import AuthError, verify_request
+from shared.platform.request_ids import RequestIds
+from shared.platform.settings import (
     ACCESS_KEYS,
     CLOCK_SKEW_SECONDS,
     MAX_BODY_BYTES,
@@ -25,12 +25,17 @@ from shared.settings import (
 )
 
 if TYPE_CHECKING:
-    from shared.deadletter import ReplayResult
-    from shared.gateway import SendGateway
-    from shared.imports import ImportService
-    from shared.pagetoken import PageTokens
-    from shared.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
-    from shared.service import OptOutService
+    from shared.domain.repositories import (
+        GroupOptOuts,
+        HistoryReader,
+        OptOutListing,
+        SenderPrograms,
+    )
+    from shared.inbound.deadletter import ReplayResult
+    from shared.optouts.imports import ImportService
+    from shared.optouts.pagetoken import PageTokens
+    from shared.optouts.service import OptOutService
+    from shared.sending.gateway import SendGateway
 
 log = logging.getLogger(__name__)
 

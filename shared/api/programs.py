@@ -6,11 +6,11 @@ from typing import Any
 
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, error, parse_json_object, validation_problem
-from shared.groups import parse_group
-from shared.model import Language, ReplyTexts, SenderProgram
-from shared.programs import program_violations
-from shared.sender import InvalidSender, SenderId, parse_sender
-from shared.sender_languages import parse_languages
+from shared.domain.groups import parse_group
+from shared.domain.model import Language, ReplyTexts, SenderProgram
+from shared.domain.sender import InvalidSender, SenderId, parse_sender
+from shared.keywords.sender_languages import parse_languages
+from shared.optouts.programs import program_violations
 
 # SenderProgram attribute -> wire name (property names are case-insensitive on input).
 WIRE_NAMES = {

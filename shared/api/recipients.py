@@ -1,7 +1,7 @@
 """`GET /sms/senders/{sender}/recipients/{recipient}[?at=ISO-TIME&basis=effective|received]`:
 was the recipient opted out from the sender at `at` (default: now), with the history events that
 decide it; for a revoke-all sender also through its group (`group`). Semantics in
-`shared/asof.py` and README "Evidence"."""
+`shared/evidence/asof.py` and README "Evidence"."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from shared.api.history import history_to_wire
 from shared.api.params import phone_param, sender_param, time_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.asof import AsOfAnswer, group_status_at, status_at
-from shared.membership import membership_of
-from shared.model import HistoryRecord, TimeBasis
-from shared.phone import PhoneNumber
-from shared.repositories import HistoryReader
-from shared.sender import SenderId, parse_sender
+from shared.domain.model import HistoryRecord, TimeBasis
+from shared.domain.phone import PhoneNumber
+from shared.domain.repositories import HistoryReader
+from shared.domain.sender import SenderId, parse_sender
+from shared.evidence.asof import AsOfAnswer, group_status_at, status_at
+from shared.optouts.membership import membership_of
 
 PAGE = 1000  # history rows per storage request (the Table service's maximum)
 

@@ -1,7 +1,9 @@
 """`GET /sms/senders/{sender}/report?from=&to=[&pageSize=&pageToken=]`: the compliance report,
 JSON or CSV (`Accept: text/csv`). One storage query per page; the page token carries the scan
-position and the running totals (`shared/report_paging.py`), so a year of a busy sender is read
-page by page with flat memory. Rows and flags: `shared/compliance.py`; README "Evidence"."""
+position and the running totals (`shared/evidence/report_paging.py`), so a year of a busy sender is
+read
+page by page with flat memory. Rows and flags: `shared/evidence/compliance.py`; README
+"Evidence"."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from typing import Any
 from shared.api.params import Errors, page_size_param, sender_param, time_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.compliance import ReportRow, report_row
-from shared.model import InvalidPageToken
-from shared.report_paging import ReportCursor, decode_cursor, encode_cursor
-from shared.sender import SenderId
+from shared.domain.model import InvalidPageToken
+from shared.domain.sender import SenderId
+from shared.evidence.compliance import ReportRow, report_row
+from shared.evidence.report_paging import ReportCursor, decode_cursor, encode_cursor
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_WINDOW = timedelta(days=30)

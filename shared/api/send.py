@@ -14,9 +14,9 @@ from typing import Any
 from shared.api.pipeline import Call, Endpoint
 from shared.api.send_wire import SEND_API_VERSIONS, parse_send_body, result_to_wire
 from shared.api.wire import ApiResponse, validation_problem
-from shared.gateway import OptOutCheckUnavailable, SendOutcome, failure_status
-from shared.model import UpstreamFailure
-from shared.settings import SEND_SETTINGS
+from shared.domain.model import UpstreamFailure
+from shared.platform.settings import SEND_SETTINGS
+from shared.sending.gateway import OptOutCheckUnavailable, SendOutcome, failure_status
 
 RETRY_AFTER_SECONDS = "5"
 

@@ -23,8 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from shared.sender import InvalidSender, parse_sender
-from shared.sending import OutgoingRecipient, SendRequest, SendResult
+from shared.domain.sender import InvalidSender, parse_sender
+from shared.sending.records import OutgoingRecipient, SendRequest, SendResult
 
 SEND_API_VERSIONS = frozenset(
     {

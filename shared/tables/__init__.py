@@ -3,7 +3,7 @@ each with one `to_entity`/`from_entity` pair; `base.py` holds the SDK plumbing.
 
 All tables are partitioned by sender (`SenderId.key`: E.164, short code or alphanumeric ID).
 A new table: a module here with an adapter class (a `TableAdapter` subclass) implementing its
-protocol from `shared/repositories.py`, and one line in `TableStore` below.
+protocol from `shared/domain/repositories.py`, and one line in `TableStore` below.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from azure.data.tables import TableServiceClient
 
-from shared.settings import DEFAULT_GROUPS_TABLE
+from shared.platform.settings import DEFAULT_GROUPS_TABLE
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
 from shared.tables.bulk import TableBulkOptOuts
 from shared.tables.feed import TableChangeFeed

@@ -29,7 +29,7 @@ from azure.data.tables import (
     UpdateMode,
 )
 
-from shared.model import AlreadyRecorded, ConcurrencyConflict, StorageUnavailable
+from shared.domain.model import AlreadyRecorded, ConcurrencyConflict, StorageUnavailable
 
 T = TypeVar("T")
 R = TypeVar("R")

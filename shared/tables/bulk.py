@@ -17,15 +17,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from shared.model import (
+from shared.domain.model import (
     EntryFilter,
     EntryPage,
     InvalidPageToken,
     OptOutEntry,
     Source,
 )
-from shared.phone import PhoneNumber
-from shared.sender import SenderId
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, utc
 
 ENTRY_KEYS_FROM = "+"  # every E.164 RowKey starts with "+" ...

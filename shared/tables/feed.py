@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 
 from azure.data.tables import TransactionOperation
 
-from shared.model import ConcurrencyConflict, Source
-from shared.optout_events import Applied, ChangesPartlyApplied, FeedRow, OptOutChange
-from shared.phone import PhoneNumber
-from shared.sender import SenderId
+from shared.domain.changes import Applied, ChangesPartlyApplied, FeedRow, OptOutChange
+from shared.domain.model import ConcurrencyConflict, Source
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId
 from shared.tables.base import (
     MAX_TRANSACTION_OPERATIONS,
     Entity,

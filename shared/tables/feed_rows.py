@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from shared.model import FeedScope
-from shared.optout_events import FeedRow, OptOutChange
+from shared.domain.changes import FeedRow, OptOutChange
+from shared.domain.model import FeedScope
 from shared.tables.base import Entity, Operation, replace_or_create, utc
 
 FEED_PREFIX = "~feed|"

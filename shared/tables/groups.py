@@ -1,6 +1,6 @@
 """The GroupOptOuts table: GroupOptOuts (brand-wide revoke-all) on Azure Table Storage.
 
-PartitionKey = the group name (`shared/groups.py`): the group's own partition, so one entry
+PartitionKey = the group name (`shared/domain/groups.py`): the group's own partition, so one entry
 stands for every sender of the group and nothing is copied per sender. Two kinds of rows, as in
 OptOuts (`shared/tables/optouts.py`):
 - RowKey = recipient: the group-wide opt-out (Group, Recipient, Country, OptedOutAt, Source,
@@ -19,10 +19,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from shared.model import FeedScope, GroupEntry, KeywordState, Source
-from shared.optout_events import FeedRow, KeywordWrite
-from shared.phone import PhoneNumber
-from shared.sender import SenderId
+from shared.domain.changes import FeedRow, KeywordState, KeywordWrite
+from shared.domain.model import FeedScope, GroupEntry, Source
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId
 from shared.tables.base import Entity, utc
 from shared.tables.history import decode_token, encode_token
 from shared.tables.optouts import keyword_operations, read_keyword_state, state_to_entity

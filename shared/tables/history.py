@@ -5,7 +5,7 @@ applied or ignored event, what a business shows a regulator. The key is derived 
 so a redelivered event finds its row.
 
 Keyword events' row writes (the claim that creates a row, the reply status that follows) that
-run at the same moment for one sender share their transactions (`shared.group_commit`).
+run at the same moment for one sender share their transactions (`shared.tables.group_commit`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Any
 
 from azure.data.tables import TableServiceClient, TransactionOperation, UpdateMode
 
-from shared.group_commit import GroupCommit
-from shared.model import (
+from shared.domain.model import (
     Action,
     HistoryRecord,
     InvalidPageToken,
@@ -30,9 +29,10 @@ from shared.model import (
     ReplyStatus,
     Source,
 )
-from shared.phone import PhoneNumber
-from shared.sender import SenderId
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
+from shared.tables.group_commit import GroupCommit
 
 # Opt-outs and opt-ins in an event-time window: the sender's partition filtered by EventTime
 # (RowKeys start with the recipient, so a time window is no key range; see `history_window`).

@@ -20,11 +20,10 @@ from typing import Any
 
 from azure.data.tables import TransactionOperation
 
-from shared.group_commit import GroupCommit
-from shared.model import ConcurrencyConflict, FeedScope, KeywordState, Source
-from shared.optout_events import FeedRow, KeywordWrite
-from shared.phone import PhoneNumber
-from shared.sender import SenderId
+from shared.domain.changes import FeedRow, KeywordState, KeywordWrite
+from shared.domain.model import ConcurrencyConflict, FeedScope, Source
+from shared.domain.phone import PhoneNumber
+from shared.domain.sender import SenderId
 from shared.tables.base import (
     Entity,
     Operation,
@@ -35,6 +34,7 @@ from shared.tables.base import (
     utc,
 )
 from shared.tables.feed_rows import feed_from_entity, feed_key, feed_operation
+from shared.tables.group_commit import GroupCommit
 
 STATE_PREFIX = "~state|"
 
@@ -122,7 +122,7 @@ class TableOptOuts(TableAdapter):
     """OptOutEntries + KeywordStates (one table: a keyword change writes both kinds of row).
 
     Keyword changes for one sender that run at the same moment (a campaign's STOPs) share their
-    transactions (`shared.group_commit`): one request for several events, each event's
+    transactions (`shared.tables.group_commit`): one request for several events, each event's
     operations still conditional on its own ETags."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

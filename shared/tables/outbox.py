@@ -11,10 +11,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from shared.group_commit import GroupCommit
-from shared.model import ConcurrencyConflict, FeedScope
-from shared.optout_events import FeedRow
-from shared.phone import mask
+from shared.domain.changes import FeedRow
+from shared.domain.model import ConcurrencyConflict, FeedScope
+from shared.domain.phone import mask
 from shared.tables.base import MAX_TRANSACTION_OPERATIONS, TableAdapter, chunks
 from shared.tables.feed_rows import (
     FEED_END,
@@ -23,6 +22,7 @@ from shared.tables.feed_rows import (
     feed_key,
     feed_operation,
 )
+from shared.tables.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class TableOutbox(TableAdapter):
     def __init__(self, *args: Any, transactions: GroupCommit | None = None, **kwargs: Any) -> None:
         """Writes to one partition at the same moment (a burst's clears and keyword changes)
         share a transaction; each stays conditional on its own ETags, and a write that
-        conflicts is sent again alone (`shared.group_commit`). `transactions`: a group commit
+        conflicts is sent again alone (`shared.tables.group_commit`). `transactions`: a group commit
         the table already has (`TableOptOuts.transactions` for OptOuts), so that clears and
         keyword changes of one partition share the same one."""
         super().__init__(*args, **kwargs)

@@ -12,8 +12,8 @@ from typing import Any
 
 from azure.data.tables import UpdateMode
 
-from shared.model import Language, ReplyTexts, SenderProgram
-from shared.sender import SenderId
+from shared.domain.model import Language, ReplyTexts, SenderProgram
+from shared.domain.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, without_none
 
 PROGRAM_ROW = "program"
