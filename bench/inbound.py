@@ -2,7 +2,7 @@
 
     make bench            # or: .venv/bin/python -m bench.inbound --events 500
 
-A private in-memory Azurite, a local ACS double (tests/acs_double.py) that receives the replies,
+A private in-memory Azurite, a local ACS double (devhost/acs_double.py) that receives the replies,
 and the local host as a subprocess (`bench/counting_host.py`: `python -m devhost serve` with the
 app's storage requests counted). After one warm-up event, N STOP events (distinct recipients, one
 sender, as a campaign's STOPs arrive) are put on `sms-inbound` at once; the benchmark reports

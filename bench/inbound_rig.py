@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.counting_host import counts_in  # noqa: E402
+from devhost.acs_double import AcsDouble  # noqa: E402
 from devhost.inprocess import TEST_KEY  # noqa: E402
 from devhost.queues import QUEUE_API_VERSION  # noqa: E402
 from devhost.testing import Azurite, HostProcess, free_port, start_azurite  # noqa: E402
-from tests.acs_double import AcsDouble  # noqa: E402
 
 SENDER = "+18005550100"
 # Poll an empty queue at most every 100 ms (devhost's local default is 2 s, Azure's 1 min):

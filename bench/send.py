@@ -1,6 +1,6 @@
 """`make bench` rows for POST /sms: send next to the check it makes and the ACS call it forwards.
 
-The upstream is the ACS double (tests/acs_double.py) on loopback, so "ACS call alone" is the
+The upstream is the ACS double (devhost/acs_double.py) on loopback, so "ACS call alone" is the
 official client's pipeline (HMAC signing, HTTP) without ACS's own latency. The three calls run
 interleaved, round after round, so they meet the same machine load; the gateway's overhead is
 the median over rounds of send - (check + ACS call alone). Its storage requests are the check's.
@@ -15,12 +15,12 @@ import time
 import uuid
 from collections.abc import Callable
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import StorageRecorder, call
 from shared import runtime
 from shared.api.acs_upstream import make_upstream
 from shared.api.send_wire import parse_send_body
 from shared.sending.records import SendRequest, Upstream
-from tests.acs_double import AcsDouble
 
 SENDER = "+18005550100"
 Row = tuple[str, float, float, float, int, float]  # as bench.py: ..., events

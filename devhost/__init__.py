@@ -10,7 +10,8 @@ local.settings.json semantics.
     python -m devhost.sign POST URL BODY   # ACS HMAC-signed curl command
 
 Programmatic use: `devhost.host.LocalHost` (in-process) and `devhost.testing.run_host`
-(subprocess, for tests).
+(subprocess, for tests). `devhost.acs_double` is a local HTTP double of ACS (send, HMAC
+checked) that the tests and the benchmarks (`bench/`) both use.
 """
 
 from __future__ import annotations

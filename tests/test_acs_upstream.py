@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from devhost.acs_double import AcsDouble
 from shared.api.acs_upstream import AcsUpstream, make_upstream
 from shared.api.send_wire import parse_send_body
 from shared.domain.model import UpstreamFailure
 from shared.platform.settings import Settings
 from shared.sending.records import DryRun, NotConfigured, SendRequest, UpstreamError
-from tests.acs_double import AcsDouble
 
 FIRST_SENT = "Thu, 26 Nov 2026 10:00:00 GMT"
 BODY = {

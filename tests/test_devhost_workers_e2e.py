@@ -15,11 +15,11 @@ import pytest
 import requests
 from azure.storage.queue import QueueClient
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, start_host
 from shared.platform.hmac_auth import sign_request
-from tests.acs_double import AcsDouble
 from tests.test_devhost import wait_for
 from tests.test_devhost_workers import STARTED, make_app_dir
 from tests.test_e2e import event_grid

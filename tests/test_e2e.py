@@ -22,6 +22,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
@@ -29,7 +30,6 @@ from shared.api.openapi import DOCUMENT_PATH
 from shared.inbound.deadletter import DEADLETTER_CONTAINER
 from shared.platform.connections import BLOB_API_VERSION
 from shared.platform.hmac_auth import sign_request
-from tests.acs_double import AcsDouble
 from tests.conftest import EXCHANGES
 from tests.openapi_check import ExchangeLogs
 

@@ -16,11 +16,11 @@ import pytest
 from azure.communication.sms import SmsClient
 from azure.core.credentials import AzureKeyCredential
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import TEST_KEY
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.platform.hmac_auth import sign_request
 from shared.sending.records import DRY_RUN_PREFIX
-from tests.acs_double import AcsDouble
 
 NODE = shutil.which("node")
 JS_SEND = ROOT / "tests" / "js" / "send.mjs"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from azure.data.tables import TableServiceClient
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
 from shared.domain.phone import parse_e164
@@ -23,7 +24,6 @@ from shared.inbound.program_cache import CachedPrograms
 from shared.inbound.reply_sender import make_reply_sender
 from shared.platform.settings import Settings
 from shared.tables import TableStore
-from tests.acs_double import AcsDouble
 
 BUSINESS = "+18005550100"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

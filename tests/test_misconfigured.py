@@ -19,11 +19,11 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import TEST_KEY
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.platform.hmac_auth import sign_request
-from tests.acs_double import AcsDouble
 from tests.test_e2e import event_grid
 
 BUSINESS = "+18005550100"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devhost.acs_double import AcsDouble
 from shared.domain.model import Action, SenderProgram
 from shared.inbound.reply_sender import LoggingReplySender, ReplyFailed, make_reply_sender
 from shared.keywords.replies import (
@@ -18,7 +19,6 @@ from shared.keywords.replies import (
     reply_text,
 )
 from shared.platform.settings import Settings, SettingsError, parse_acs_connection_string
-from tests.acs_double import AcsDouble
 
 SETTINGS = Settings(access_keys=(), reply_brand="Contoso", reply_help_contact="555-0100")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from devhost.acs_double import AcsDouble
 from devhost.inprocess import OTHER_KEY, StorageRecorder, app_against, call
 from devhost.processes import free_port
 from devhost.testing import Azurite
@@ -18,7 +19,6 @@ from shared.api.send_wire import SEND_API_VERSIONS
 from shared.inbound.events import InboundSms
 from shared.sending.gateway import OPTED_OUT_STATUS
 from shared.sending.records import DRY_RUN_PREFIX, NOT_CONFIGURED
-from tests.acs_double import AcsDouble
 
 SEND, ADD = "sms", "sms/optouts:add"
 V = "api-version=2026-01-23"
