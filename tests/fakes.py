@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from shared.domain.changes import Applied, FeedRow, KeywordState, KeywordWrite, OptOutChange
+from shared.domain.changes import Applied, FeedRow, OptOutChange
+from shared.domain.keyword_writes import KeywordState, KeywordWrite
 from shared.domain.model import (
     Action,
     AlreadyRecorded,

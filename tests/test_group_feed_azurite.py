@@ -25,7 +25,8 @@ import function_app
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
 from shared import runtime
-from shared.domain.changes import FeedRow, KeywordWrite
+from shared.domain.changes import FeedRow
+from shared.domain.keyword_writes import KeywordWrite
 from shared.domain.model import FeedScope
 from shared.feed.change_feed import ChangeFeed
 from shared.platform.connections import QUEUE_API_VERSION

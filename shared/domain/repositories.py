@@ -11,7 +11,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.domain.changes import Applied, FeedRow, KeywordState
+from shared.domain.changes import Applied, FeedRow
+from shared.domain.keyword_writes import KeywordState
 from shared.domain.model import (
     EntryFilter,
     EntryPage,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from shared.domain.changes import FeedRow, KeywordState
+from shared.domain.changes import FeedRow
+from shared.domain.keyword_writes import KeywordState
 from shared.domain.model import ConcurrencyConflict, Outcome, Source
 from shared.domain.phone import PhoneNumber, mask
 from shared.domain.repositories import GroupOptOuts

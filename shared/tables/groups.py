@@ -19,7 +19,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from shared.domain.changes import FeedRow, KeywordState, KeywordWrite
+from shared.domain.changes import FeedRow
+from shared.domain.keyword_writes import KeywordState, KeywordWrite
 from shared.domain.model import FeedScope, GroupEntry, Source
 from shared.domain.phone import PhoneNumber
 from shared.domain.sender import SenderId

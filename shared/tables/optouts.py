@@ -20,7 +20,8 @@ from typing import Any
 
 from azure.data.tables import TransactionOperation
 
-from shared.domain.changes import FeedRow, KeywordState, KeywordWrite
+from shared.domain.changes import FeedRow
+from shared.domain.keyword_writes import KeywordState, KeywordWrite
 from shared.domain.model import ConcurrencyConflict, FeedScope, Source
 from shared.domain.phone import PhoneNumber
 from shared.domain.sender import SenderId
