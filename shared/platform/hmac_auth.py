@@ -104,6 +104,22 @@ def _check_date(date: str, now: datetime, max_skew_seconds: int) -> None:
         raise AuthError("Request date is too far from the server time (x-ms-date).")
 
 
+def _required_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
+    """Authorization, x-ms-date and x-ms-content-sha256, each present (AuthError naming the
+    first one missing)."""
+    values = []
+    for name, label in (
+        ("authorization", "Authorization"),
+        ("x-ms-date", "x-ms-date"),
+        ("x-ms-content-sha256", "x-ms-content-sha256"),
+    ):
+        value = headers.get(name)
+        if not value:
+            raise AuthError(f"{label} header is missing.")
+        values.append(value)
+    return values[0], values[1], values[2]
+
+
 def verify_request(
     method: str,
     url: str,
@@ -121,15 +137,7 @@ def verify_request(
     key_list = list(keys)
     if not key_list:
         raise AuthError("No access keys are configured for this service.")
-    auth = headers.get("authorization")
-    date = headers.get("x-ms-date")
-    claimed_hash = headers.get("x-ms-content-sha256")
-    if not auth:
-        raise AuthError("Authorization header is missing.")
-    if not date:
-        raise AuthError("x-ms-date header is missing.")
-    if not claimed_hash:
-        raise AuthError("x-ms-content-sha256 header is missing.")
+    auth, date, claimed_hash = _required_headers(headers)
     signed_headers, claimed_sig = _parse_authorization(auth)
     if signed_headers != SIGNED_HEADERS:
         raise AuthError(f"SignedHeaders must be '{SIGNED_HEADERS}'.")
