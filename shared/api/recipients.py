@@ -1,7 +1,7 @@
 """`GET /sms/senders/{sender}/recipients/{recipient}[?at=ISO-TIME&basis=effective|received]`:
 was the recipient opted out from the sender at `at` (default: now), with the history events that
 decide it; for a revoke-all sender also through its group (`group`). Semantics in
-`shared/evidence/asof.py` and README "Evidence"."""
+`shared/evidence/asof.py` and docs/evidence.md."""
 
 from __future__ import annotations
 

@@ -71,8 +71,8 @@ class ReplyStatus(StrEnum):
 
 
 class TimeBasis(StrEnum):
-    """Which time of an event places it on the timeline (the evidence endpoints, README
-    "Evidence")."""
+    """Which time of an event places it on the timeline (the evidence endpoints,
+    docs/evidence.md)."""
 
     EFFECTIVE = "effective"  # when the change took effect in the service (its RecordedAt)
     RECEIVED = "received"  # the SMS's own timestamp (EventTime; for the API: the call's time)
@@ -96,7 +96,7 @@ class FeedScope(StrEnum):
 
 class ChangeKind(StrEnum):
     """An applied change of opt-out state, as the change feed's CloudEvents `type`. Group-wide
-    changes have types of their own (README "Events": why); see `shared/domain/changes.py`."""
+    changes have types of their own (docs/events.md: why); see `shared/domain/changes.py`."""
 
     ADDED = "Sms.OptOut.Added"
     REMOVED = "Sms.OptOut.Removed"

@@ -1,7 +1,7 @@
 """As-of status: was a recipient opted out from a sender at a given moment, and which history
 events decide it. Pure: it reads HistoryRecords, whoever fetched them.
 
-The timeline (README "Evidence"):
+The timeline (docs/evidence.md):
 - Only opt-outs and opt-ins count (HELP changes nothing), from every source (keywords, API).
 - `TimeBasis.EFFECTIVE` (the default): the state the service had, i.e. what `check` answered.
   Each change that was applied sits at the moment it took effect in the service: its

@@ -1,7 +1,7 @@
 """Business days, for "an opt-out is honoured within 10 business days of receipt" (FCC 47 CFR
 64.1200(a)(10)).
 
-How they are counted (README "Evidence"):
+How they are counted (docs/evidence.md):
 - A business day is Monday to Friday. Saturdays and Sundays are not counted.
 - Public holidays are NOT taken out: a weekday holiday counts as a business day. Which holidays
   apply depends on the jurisdiction, and counting them as working days can only bring the

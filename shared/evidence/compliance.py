@@ -1,7 +1,7 @@
 """The compliance report: one row per opt-out / opt-in received in a window, with its delays and
 flags, and running totals per source, keyword and flag. Pure: rows come from the history.
 
-Times of a row (README "Evidence"):
+Times of a row (docs/evidence.md):
 - received: the SMS's own timestamp (`event_at`; for an API call, the service's time of it);
 - took effect: when the service applied it (`recorded_at`; none for a superseded event);
 - confirmation sent: when the reply was accepted by ACS (`reply_sent_at`), keyword events only.

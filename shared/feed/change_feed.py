@@ -5,7 +5,7 @@ Knows neither Table entities nor the destinations' wire formats: it talks to a
 the GroupOptOuts table, `shared/tables/groups.py`) and an `EventPublisher`. Both outboxes work
 alike; each feed row says which one it belongs to (`FeedRow.scope`).
 
-Guarantees (README "Events"):
+Guarantees (docs/events.md):
 - Nothing lost: a change is committed only together with the record that its event is owed
   (the outbox); the event is published after the commit and then cleared. If the process dies
   in between, or a destination is down, the event stays owed and the timer-triggered `sweep`

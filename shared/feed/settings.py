@@ -1,7 +1,7 @@
 """Settings of the change feed (events out), read from the environment like
 `shared.platform.settings`.
 
-Every name here is in the README's configuration table.
+Every name here is in the settings table of docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The whole-message rule: the message, in its keyword form (`shared.keywords.folding`: case, accents
 and
 the punctuation around it folded away), must be one word of the sender's chosen packs or of the
-always-on words (`language_packs.ALWAYS_ON`: everything recognised before packs existed); or
+always-on words (`packs.ALWAYS_ON`: everything recognised before packs existed); or
 one of their code-suffix words followed by a program number or short code ("STOP 12345",
 "STOP #12345", 1 to 15 digits).
 

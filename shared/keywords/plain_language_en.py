@@ -5,7 +5,7 @@ is off for it (`shared.inbound.sender_keywords`).
 
 They only ever produce an opt-out and never fire on a message that merely contains a keyword
 ("stop by the store tomorrow?", "got to STOP this bill!!", "cancel my order #123"). They are
-built on the always-on opt-out words (`language_packs.ALWAYS_ON`: the English pack's, plus the
+built on the always-on opt-out words (`packs.ALWAYS_ON`: the English pack's, plus the
 Canadian ARRET, so "Arrêt svp" is one), never on a list of their own.
 """
 

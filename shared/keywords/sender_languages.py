@@ -11,7 +11,7 @@ Defaults (first language first; it wins for words several packs share, such as S
   speaking Latin America: Spanish. Portugal, Brazil and Lusophone Africa: Portuguese. Italy, San
   Marino, Vatican: Italian. Germany, Austria, Liechtenstein: German. Elsewhere: English.
 
-Whatever the choice, the always-on words (`language_packs.ALWAYS_ON`) are recognised too.
+Whatever the choice, the always-on words (`packs.ALWAYS_ON`) are recognised too.
 """
 
 from __future__ import annotations

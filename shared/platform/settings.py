@@ -2,7 +2,7 @@
 
 Azure Functions turns app settings (and `local.settings.json` locally) into environment
 variables, so this module is the one place that knows their names. Every name here is
-documented in the README's configuration table and provided by `infra/`.
+documented in docs/configuration.md and provided by `infra/`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Outgoing SMS: the records of a send, what an upstream sender is, and its failures.
 
-The domain side of `POST /sms` (no Azure, no HTTP): `shared/send_wire.py` parses the body into a
+The domain side of `POST /sms` (no Azure, no HTTP): `shared/api/send_wire.py` parses the body into a
 `SendRequest`, `shared/sending/gateway.py` decides per recipient, an `Upstream` delivers the allowed
 ones (`shared/api/acs_upstream.py` through ACS; `NotConfigured` and `DryRun` here), and the results
 go back through the wire module.
