@@ -29,7 +29,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
+from devhost.inprocess import TEST_KEY, StorageRecorder, call, call_link  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
 from shared.domain.model import Action, HistoryRecord, Outcome, Source  # noqa: E402
@@ -66,15 +66,14 @@ def report(start: datetime, end: datetime) -> Callable[[], int]:
 
     def run() -> int:
         window = f"from={quote(start.isoformat())}&to={quote(end.isoformat())}"
-        token, rows = None, 0
+        status, body = call("GET", f"sms/senders/{SENDER}/report", query=window)
+        rows = 0
         while True:
-            extra = f"&pageToken={token}" if token else ""
-            status, body = call("GET", f"sms/senders/{SENDER}/report", query=window + extra)
             assert status == 200, body
             rows += len(body["value"])
-            token = body["nextPageToken"]
-            if token is None:
+            if "nextLink" not in body:  # the last page
                 return rows
+            status, body = call_link(body["nextLink"])
 
     return run
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -129,7 +129,7 @@ class Client:
         page_size: int | None = None,
     ) -> Iterator[bytes]:
         """The bodies of the export's pages (`page_size` rows each; None: the service's
-        default), following each response's Link rel="next"."""
+        default), following each response's Link rel="next" (its nextLink) as it is."""
         url: str | None = self.url(
             f"{sender_path(sender)}/optouts:export",
             format=fmt,
@@ -140,19 +140,19 @@ class Client:
         while url:
             response = self.send("GET", url)
             yield response.content
-            url = next_link(response.headers.get("Link", ""))
+            url = follow(url, next_link(response.headers.get("Link", "")))
 
     def list_pages(
         self, sender: str, since: str | None = None, country: str | None = None, size: int = 1000
     ) -> Iterator[list[dict[str, Any]]]:
-        """The listing's pages (JSON), following nextLink."""
+        """The listing's pages (JSON), following each page's nextLink as it is."""
         url: str | None = self.url(
             f"{sender_path(sender)}/optouts", maxpagesize=size, since=since, country=country
         )
         while url:
             page = self.send("GET", url).json()
             yield list(page["value"])
-            url = page.get("nextLink")
+            url = follow(url, page.get("nextLink"))
 
 
 def sender_path(sender: str) -> str:
@@ -162,6 +162,18 @@ def sender_path(sender: str) -> str:
 def next_link(header: str) -> str | None:
     match = _LINK_NEXT.search(header)
     return match.group(1) if match else None
+
+
+def follow(current: str, link: str | None) -> str | None:
+    """The URL of the page after `current`, from its nextLink (None: the last page). Every paged
+    endpoint gives an absolute URL; a relative one is resolved against `current`. A link to
+    another host is refused: the tool signs every request it sends."""
+    if not link:
+        return None
+    url = urljoin(current, link)
+    if urlsplit(url)[:2] != urlsplit(current)[:2]:
+        raise ApiError(0, f"the service's next link leads to another host: {url[:200]}")
+    return url
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:

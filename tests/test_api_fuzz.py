@@ -50,7 +50,7 @@ queries = st.fixed_dictionaries(
     {"api-version": st.sampled_from([*sorted(API_VERSIONS), "2026-01-23", "", "2021-03-07"])},
     optional={
         name: st.sampled_from(["0", "5", "1001", "%2B14255550123", "abc", ""])
-        for name in ["pageSize", "pageToken", "recipient", "limit"]
+        for name in ["maxpagesize", "pageSize", "pageToken", "recipient", "limit"]
     },
 )
 

@@ -21,6 +21,8 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
+from optouts_cli.client import Action, Client, ExportFormat
+from optouts_cli.config import Target
 
 SENDER = "+18005550100"
 
@@ -233,6 +235,20 @@ def test_import_then_export_the_same_set_across_chunks_and_pages(
     nd = optouts(*common, "export", "-s", sender, "--format", "ndjson", "--page-size", "700")
     lines = nd.stdout.splitlines()
     assert len(lines) == len(valid) and {json.loads(line)["to"] for line in lines} == valid
+
+
+def test_the_client_follows_the_services_next_links(running: Running) -> None:
+    """The client's readers walk a list by its nextLinks (JSON) and an export by its Link
+    headers, each an absolute URL on the running host, GET as it is."""
+    sender, people = "+18005550133", [f"+1425555{i:04d}" for i in range(700, 707)]
+    client = Client(Target(running.url, TEST_KEY))
+    client.recipients(Action.ADD, sender, people)
+    pages = list(client.list_pages(sender, size=3))
+    assert len(pages) >= 3 and all(len(page) <= 3 for page in pages)
+    assert [entry["to"] for page in pages for entry in page] == people
+    exported = list(client.export_pages(sender, ExportFormat.NDJSON, page_size=2))
+    assert len(exported) >= 4
+    assert [json.loads(line)["to"] for body in exported for line in body.splitlines()] == people
 
 
 def interruptible() -> None:

@@ -16,10 +16,19 @@ import requests
 
 from devhost.inprocess import OTHER_KEY, TEST_KEY
 from optouts_cli import exporter, importer
-from optouts_cli.client import ApiError, ExportFormat, error_message, next_link, sender_path
+from optouts_cli.client import (
+    ApiError,
+    Client,
+    ExportFormat,
+    error_message,
+    follow,
+    next_link,
+    sender_path,
+)
 from optouts_cli.config import (
     DEFAULT_ENDPOINT,
     ConfigError,
+    Target,
     parse_connection_string,
     resolve_target,
 )
@@ -78,11 +87,71 @@ def test_next_link_and_sender_path() -> None:
     assert sender_path("a/b") == "/sms/senders/a%2Fb"
 
 
-def _response(status: int, body: object) -> requests.Response:
+def _response(status: int, body: object, **headers: str) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response.headers.update(headers)
     return response
+
+
+HOST = "http://h:7071"
+LIST_URL = f"{HOST}/sms/senders/+18005550100/optouts"
+
+
+def test_follow_resolves_next_links_on_the_same_host_only() -> None:
+    page = f"{LIST_URL}?maxpagesize=2"
+    assert follow(page, f"{LIST_URL}?maxpagesize=2&pageToken=t") == f"{page}&pageToken=t"
+    assert follow(page, "/sms/senders/+18005550100/optouts?pageToken=t") == (
+        f"{LIST_URL}?pageToken=t"
+    )
+    assert follow(page, None) is None and follow(page, "") is None
+    for elsewhere in ("http://evil:7071/x", "https://h:7071/x", "http://h:7072/x"):
+        with pytest.raises(ApiError, match="another host"):
+            follow(page, elsewhere)
+
+
+def _paged_client(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> list[str]:
+    """A client whose requests get `answers[url]`; returns the URLs it sends, in order."""
+    sent: list[str] = []
+
+    def send(method: str, url: str, *args: object) -> requests.Response:
+        assert method == "GET"
+        sent.append(url)
+        return answers[url]
+
+    monkeypatch.setattr(Client, "send", lambda self, *args: send(*args))
+    return sent
+
+
+def test_the_client_follows_each_next_link_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    second, third = f"{LIST_URL}?maxpagesize=2&pageToken=t1", f"{LIST_URL}?pageToken=t2"
+    sent = _paged_client(
+        monkeypatch,
+        {
+            f"{LIST_URL}?maxpagesize=2": _response(200, {"value": [1, 2], "nextLink": second}),
+            second: _response(200, {"value": [3], "nextLink": third.removeprefix(HOST)}),
+            third: _response(200, {"value": []}),  # the last page: no nextLink
+        },
+    )
+    client = Client(Target(HOST, TEST_KEY))
+    assert list(client.list_pages(SENDER, size=2)) == [[1, 2], [3], []]
+    assert sent == [f"{LIST_URL}?maxpagesize=2", second, third]
+
+
+def test_the_export_follows_each_link_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = f"{LIST_URL}:export?format=csv&maxpagesize=2"
+    second = f"{LIST_URL}:export?format=csv&maxpagesize=2&pageToken=t1"
+    sent = _paged_client(
+        monkeypatch,
+        {
+            first: _response(200, b"to\r\n+1\r\n", Link=f'<{second}>; rel="next"'),
+            second: _response(200, b"to\r\n+2\r\n"),
+        },
+    )
+    client = Client(Target(HOST, TEST_KEY))
+    pages = list(client.export_pages(SENDER, ExportFormat.CSV, page_size=2))
+    assert pages == [b"to\r\n+1\r\n", b"to\r\n+2\r\n"] and sent == [first, second]
 
 
 def test_error_messages_from_both_error_shapes() -> None:

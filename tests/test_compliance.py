@@ -3,7 +3,6 @@ flags, totals, and the page cursor that carries them."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from dataclasses import replace
@@ -153,7 +152,8 @@ def test_totals_survive_the_page_token(rows: int, kw: dict, out: dict, flags: di
         "not a token!",
         encode_cursor(ReportCursor("+18005550199", RECEIVED, NOW, "abc")),  # another sender's
         encode_cursor(ReportCursor(SENDER, RECEIVED, NOW)),  # no scan position: never issued
-        "eyJzIjogMX0=",  # {"s": 1}
+        '{"s": 1}',
+        "[]",
     ],
 )
 def test_a_foreign_or_altered_token_is_refused(token: str) -> None:
@@ -163,8 +163,8 @@ def test_a_foreign_or_altered_token_is_refused(token: str) -> None:
 
 def test_altered_totals_are_refused() -> None:
     token = encode_cursor(ReportCursor(SENDER, RECEIVED, NOW, "abc"))
-    data = json.loads(base64.urlsafe_b64decode(token))
+    data = json.loads(token)
     data["totals"]["rows"] = -4
-    bad = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+    bad = json.dumps(data)
     with pytest.raises(InvalidPageToken):
         decode_cursor(bad, SENDER)

@@ -23,6 +23,7 @@ from shared.inbound.processor import InboundProcessor
 from shared.platform.settings import Settings
 from shared.tables import TableStore
 from tests.fakes import FakeReplies
+from tests.pages import walk
 
 BUSINESS, PERSON = "+18005550100", "+14255550123"
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # a Monday
@@ -146,7 +147,7 @@ def test_report_delays_and_flags_from_known_times(stop_start_stop: World) -> Non
     assert rows[0]["confirmationSentAt"] == (T0 + timedelta(minutes=10, seconds=3)).isoformat()
     assert rows[0]["optOutDeadline"] == "2026-11-16"
     assert [r["flags"] for r in rows] == [[], ["confirmation-late"], ["confirmation-late"]]
-    assert body["totalsComplete"] is True and body["nextPageToken"] is None
+    assert body["totalsComplete"] is True and "nextLink" not in body
     assert body["totals"]["bySource"] == {"keyword": {"optin": 1, "optout": 2}}
     assert body["totals"]["byKeyword"] == {"START": 1, "STOP": 2}
     assert body["totals"]["flags"] == {"confirmation-late": 2}
@@ -161,7 +162,9 @@ def test_bad_parameters_get_400(world: World) -> None:
         (f"sms/senders/{BUSINESS}/recipients/+1", ""),
         (f"{route}/report", "from=2026-11-03T00:00:00Z&to=2026-11-02T00:00:00Z"),
         (f"{route}/report", "pageToken=forged"),
+        (f"{route}/report", "maxpagesize=0"),
         (f"{route}/report", "pageSize=0"),
+        (f"{route}/report", "maxpagesize=5&pageSize=6"),
     ]:
         status, body = call("GET", path, query=query)
         assert status == 400, (path, query, body)
@@ -174,21 +177,13 @@ def test_a_year_of_a_busy_sender_pages_with_one_query_per_page(world: World) -> 
     outside = [history(i, start - timedelta(days=1 + i)) for i in range(300)]
     world.store.history.record_history(inside + outside)
     world.app.clear()
-    window = f"from={quote(start.isoformat())}&to={quote('2027-01-01T00:00:00Z')}&pageSize=1000"
-    seen, totals, token, pages = 0, [], None, 0
-    while True:
-        extra = f"&pageToken={token}" if token else ""
-        status, body = call("GET", f"sms/senders/{BUSINESS}/report", query=window + extra)
-        assert status == 200, body
-        pages += 1
-        seen += len(body["value"])
-        totals.append((body["totals"]["rows"], body["totalsComplete"]))
-        token = body["nextPageToken"]
-        if token is None:
-            break
-    assert seen == 2500 and pages == 3
+    window = f"from={quote(start.isoformat())}&to={quote('2027-01-01T00:00:00Z')}&maxpagesize=1000"
+    pages = walk(f"sms/senders/{BUSINESS}/report", window)
+    body = pages[-1]
+    assert sum(len(page["value"]) for page in pages) == 2500 and len(pages) == 3
+    totals = [(page["totals"]["rows"], page["totalsComplete"]) for page in pages]
     assert totals == [(1000, False), (2000, False), (2500, True)]
-    assert world.app.count == pages  # one storage query per page, no per-row reads
+    assert world.app.count == len(pages)  # one storage query per page, no per-row reads
     assert body["totals"]["bySource"] == {"api": {"optin": 1250, "optout": 1250}}
 
 

@@ -24,6 +24,7 @@ from shared.platform.settings import Settings
 from shared.tables import TableStore
 from shared.tables.optouts import STATE_PREFIX
 from tests.fakes import FakeReplies
+from tests.pages import walk
 
 BUSINESS, PERSON = "+18005550100", "+14255550123"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -213,18 +214,13 @@ def test_history_endpoint_pages_through_a_senders_trail(
     with app_against(env, monkeypatch):
         api_rows = call("GET", route, query="")[1]["value"]
         assert len(api_rows) == 6
-        seen: list[dict[str, Any]] = []
-        query = f"recipient=%2B{PERSON[1:]}&pageSize=2"
-        while True:
-            status, page = call("GET", route, query=query)
-            assert status == 200 and len(page["value"]) <= 2
-            seen += page["value"]
-            if not page["nextPageToken"]:
-                break
-            query = f"recipient=%2B{PERSON[1:]}&pageSize=2&pageToken={page['nextPageToken']}"
+        pages = walk(route, f"recipient=%2B{PERSON[1:]}&maxpagesize=2")
+        assert all(len(page["value"]) <= 2 for page in pages)
+        seen = [record for page in pages for record in page["value"]]
         assert [r["action"] for r in seen] == ["optout", "optin", "optout", "optin", "optout"]
         assert {r["recipient"] for r in seen} == {PERSON}
         assert all(r["source"] == "keyword" and r["outcome"] == "applied" for r in seen)
+        assert call("GET", route, query="maxpagesize=0")[0] == 400
         assert call("GET", route, query="pageSize=0")[0] == 400
         assert call("GET", route, query="pageToken=garbage!")[0] == 400
         assert call("GET", route, query="", key=None)[0] == 401

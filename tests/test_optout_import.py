@@ -121,7 +121,7 @@ def test_history_rows_for_every_added_entry_and_reimport_is_a_no_op(
     ]
     assert len(history(azurite, bulk_app)) == 250  # nothing recorded for a no-op
     # A history read through the API shows the import.
-    page = request("GET", f"/sms/senders/{SENDER}/history?pageSize=1").json()
+    page = request("GET", f"/sms/senders/{SENDER}/history?maxpagesize=1").json()
     assert page["value"][0]["source"] == "import"
 
 

@@ -16,6 +16,7 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
+from shared.optouts.pagetoken import MAX_TOKEN_CHARS
 from tests.bulkhelpers import bulk_app, csv_body, import_csv, numbers, request
 
 __all__ = ["bulk_app"]
@@ -126,7 +127,7 @@ def test_tampered_foreign_and_refiltered_tokens_are_refused(bulk_app: StorageRec
         refiltered,
         unfiltered,
         f"{LIST}?pageToken=not-a-token",
-        f"{LIST}?pageToken=" + "A" * 3000,
+        f"{LIST}?pageToken=" + "A" * (MAX_TOKEN_CHARS + 1),
     ):
         reply = request("GET", url)
         assert reply.status == 400, url

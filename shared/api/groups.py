@@ -1,11 +1,13 @@
-"""`GET /sms/groups/{group}/optouts[?pageSize=&pageToken=]`: a revoke-all group's group-wide
-opt-outs (each recipient once, by recipient), paged like the history."""
+"""`GET /sms/groups/{group}/optouts[?maxpagesize=]`: a revoke-all group's group-wide opt-outs
+(each recipient once, by recipient), paged as every list is (`shared.api.paging`: `maxpagesize`
+1-1000, default 100, deprecated alias `pageSize`; no nextLink on the last page)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.api.history import MAX_PAGE_SIZE
+from shared.api.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from shared.api.paging import TOKEN, next_link, open_page, page_size, with_next_link
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.domain.groups import InvalidGroup, parse_group
@@ -22,25 +24,26 @@ def entry_to_wire(entry: GroupEntry) -> dict[str, Any]:
 
 
 def handle(call: Call) -> ApiResponse:
-    params = call.request.params
     errors: dict[str, list[str]] = {}
     group = ""
     try:
         group = parse_group(call.request.route_params.get("group", ""))
     except InvalidGroup as exc:
         errors["group"] = [f"The group name {exc}."]
-    size = params.get("pageSize", "100")
-    if not (size.isascii() and size.isdigit() and 1 <= int(size) <= MAX_PAGE_SIZE):
-        errors["pageSize"] = [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]
+    size = page_size(call.request.params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, errors, legacy=True)
     if errors:
         return validation_problem(errors)
-    token = params.get("pageToken") or None
+    page = open_page(call, {"kind": "group", "group": group}, size)
+    if isinstance(page, ApiResponse):
+        return page
     try:
-        rows, nxt = call.services.groups().group_entries(group, page_size=int(size), token=token)
-    except InvalidPageToken:
-        return validation_problem({"pageToken": ["Invalid page token."]})
-    body = {"group": group, "value": [entry_to_wire(r) for r in rows], "nextPageToken": nxt}
-    return ApiResponse(200, body)
+        rows, position = call.services.groups().group_entries(
+            group, page_size=page.size, token=page.start
+        )
+    except InvalidPageToken:  # a position the store did not issue (the token is ours: never)
+        return validation_problem({TOKEN: ["Invalid page token."]})
+    body = {"group": group, "value": [entry_to_wire(r) for r in rows]}
+    return ApiResponse(200, with_next_link(body, next_link(call, page, position)))
 
 
 ENDPOINTS = [

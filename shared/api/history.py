@@ -1,17 +1,20 @@
-"""`GET /sms/senders/{sender}/history[?recipient=&pageSize=&pageToken=]`: the audit trail."""
+"""`GET /sms/senders/{sender}/history[?recipient=&maxpagesize=]`: the audit trail, paged as
+every list is (`shared.api.paging`: `maxpagesize` 1-1000, default 100, deprecated alias
+`pageSize`; `{"value": [...], "nextLink": URL}`, no nextLink on the last page)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from shared.api.paging import TOKEN, next_link, open_page, page_size, with_next_link
+from shared.api.params import phone_param, sender_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.domain.model import HistoryRecord, InvalidPageToken
-from shared.domain.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
-from shared.domain.sender import InvalidSender, SenderId, parse_sender
 from shared.evidence.asof import effective_at
 
+DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
@@ -36,42 +39,28 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _number(raw: str, name: str, errors: dict[str, list[str]]) -> PhoneNumber | None:
-    try:
-        return parse_e164(raw)
-    except InvalidPhoneNumber:
-        errors[name] = [f"Invalid {name} phone number format: E.164."]
-        return None
-
-
-def _sender(raw: str, errors: dict[str, list[str]]) -> SenderId | None:
-    try:
-        return parse_sender(raw)
-    except InvalidSender as exc:
-        errors["sender"] = [f"Invalid sender: {exc}"]
-        return None
-
-
 def handle(call: Call) -> ApiResponse:
     params = call.request.params
     errors: dict[str, list[str]] = {}
-    sender = _sender(call.request.route_params.get("sender", ""), errors)
-    recipient = (
-        _number(params["recipient"], "recipient", errors) if params.get("recipient") else None
-    )
-    size = params.get("pageSize", "100")
-    if not (size.isascii() and size.isdigit() and 1 <= int(size) <= MAX_PAGE_SIZE):
-        errors["pageSize"] = [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]
+    sender = sender_param(call.request.route_params.get("sender", ""), errors)
+    raw_recipient = params.get("recipient")
+    recipient = phone_param(raw_recipient, "recipient", errors) if raw_recipient else None
+    size = page_size(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, errors, legacy=True)
     if errors or sender is None:
         return validation_problem(errors)
-    token = params.get("pageToken") or None
+    number = recipient.e164 if recipient else None
+    scope = {"kind": "history", "sender": sender.key, "recipient": number}
+    page = open_page(call, scope, size)
+    if isinstance(page, ApiResponse):
+        return page
     try:
-        rows, nxt = call.services.history().history_page(
-            sender, recipient, page_size=int(size), token=token
+        rows, position = call.services.history().history_page(
+            sender, recipient, page_size=page.size, token=page.start
         )
-    except InvalidPageToken:
-        return validation_problem({"pageToken": ["Invalid page token."]})
-    return ApiResponse(200, {"value": [history_to_wire(r) for r in rows], "nextPageToken": nxt})
+    except InvalidPageToken:  # a position the store did not issue (the token is ours: never)
+        return validation_problem({TOKEN: ["Invalid page token."]})
+    link = next_link(call, page, position, recipient=number)
+    return ApiResponse(200, with_next_link({"value": [history_to_wire(r) for r in rows]}, link))
 
 
 ENDPOINTS = [

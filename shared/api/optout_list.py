@@ -3,14 +3,15 @@ CSV or NDJSON): a sender's opt-out list, in recipient order.
 
 Query: `maxpagesize` (list: 1-1000, default 100; export: 1-5000, default 5000), `since` (ISO
 8601: opted out at or after), `country` (ISO 3166 alpha-2), export `format` (`csv` | `ndjson`),
-and `pageToken` from the previous page. The list answers `{"value": [...], "nextLink": URL}`
-(no nextLink on the last page); an export page carries `Link: <URL>; rel="next"` instead.
+and `pageToken` from the previous page's link. The list answers `{"value": [...], "nextLink": URL}`
+(no nextLink on the last page); an export page carries `Link: <URL>; rel="next"` instead. The
+paging convention and its helpers, shared by every paged endpoint: `shared.api.paging`.
 
 Paged, not streamed: the Functions Python worker hands the host a finished response body (HTTP
 streaming needs the FastAPI extension and its own host setup, which the local host does not run),
 so each response is one bounded page and memory stays flat whatever the list's size; the CLI
-follows the links. The page token is sealed (shared.optouts.pagetoken) and bound to the sender and
-filters: an altered token, or one from another sender or filter, is a 400.
+follows the links. The page token is bound to the sender and filters (and to list or export): an
+altered token, or one from another sender or filter, is a 400.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from shared.api.paging import Page, link_header, next_link, open_page, page_size, with_next_link
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
-from shared.domain.model import EntryFilter, InvalidPageToken, OptOutEntry
+from shared.domain.model import EntryFilter, OptOutEntry
 from shared.domain.sender import InvalidSender, SenderId
 from shared.domain.sender import parse_sender as parse_sender_id
 
@@ -51,9 +52,7 @@ class ExportFormat(StrEnum):
 class PageQuery:
     sender: SenderId
     flt: EntryFilter
-    size: int
-    start: str | None  # the position sealed in pageToken
-    scope: dict[str, str | None]
+    page: Page
 
 
 def entry_to_wire(entry: OptOutEntry) -> dict[str, str]:
@@ -85,15 +84,6 @@ def _country(raw: str | None, errors: dict[str, list[str]]) -> str | None:
     return raw.upper()
 
 
-def _size(raw: str | None, default: int, maximum: int, errors: dict[str, list[str]]) -> int:
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= maximum):
-        errors["maxpagesize"] = [f"Must be a whole number from 1 to {maximum}."]
-        return default
-    return int(raw)
-
-
 def parse_sender(call: Call, errors: dict[str, list[str]]) -> SenderId | None:
     try:
         return parse_sender_id(call.request.route_params.get("sender", ""))
@@ -107,7 +97,7 @@ def parse_page_query(call: Call, default: int, maximum: int, kind: str) -> PageQ
     errors: dict[str, list[str]] = {}
     sender = parse_sender(call, errors)
     flt = EntryFilter(_since(params.get("since"), errors), _country(params.get("country"), errors))
-    size = _size(params.get("maxpagesize"), default, maximum, errors)
+    size = page_size(params, default, maximum, errors)
     if errors or sender is None:
         return validation_problem(errors)
     scope = {
@@ -116,23 +106,14 @@ def parse_page_query(call: Call, default: int, maximum: int, kind: str) -> PageQ
         "since": flt.since.isoformat() if flt.since else None,
         "country": flt.country,
     }
-    token = params.get("pageToken")
-    try:
-        start = call.services.page_tokens().open(token, scope) if token else None
-    except InvalidPageToken:
-        return validation_problem({"pageToken": ["Invalid page token for this request."]})
-    return PageQuery(sender, flt, size, start, scope)
+    page = open_page(call, scope, size)
+    return page if isinstance(page, ApiResponse) else PageQuery(sender, flt, page)
 
 
-def next_link(call: Call, query: PageQuery, position: str | None, **extra: str) -> str | None:
-    """The URL of the next page: this request's path with the filters, size and a new token."""
-    if position is None:
-        return None
-    parts = urlsplit(call.request.url)
-    params = {k: v for k, v in query.scope.items() if k in ("since", "country") and v}
-    params.update(extra, maxpagesize=str(query.size))
-    params["pageToken"] = call.services.page_tokens().issue(query.scope, position)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+def _next_link(call: Call, query: PageQuery, position: str | None, **extra: str) -> str | None:
+    """The next page's URL: this request's path with the filters, size and a new token."""
+    since, country = query.page.scope["since"], query.page.scope["country"]
+    return next_link(call, query.page, position, since=since, country=country, **extra)
 
 
 def handle_list(call: Call) -> ApiResponse:
@@ -140,25 +121,22 @@ def handle_list(call: Call) -> ApiResponse:
     if isinstance(query, ApiResponse):
         return query
     page = call.services.listing().entries_page(
-        query.sender, query.flt, start=query.start, size=query.size
+        query.sender, query.flt, start=query.page.start, size=query.page.size
     )
-    body: dict[str, object] = {"value": [entry_to_wire(e) for e in page.entries]}
-    link = next_link(call, query, page.next_start)
-    if link:
-        body["nextLink"] = link
-    return ApiResponse(200, body)
+    body = {"value": [entry_to_wire(e) for e in page.entries]}
+    return ApiResponse(200, with_next_link(body, _next_link(call, query, page.next_start)))
 
 
 def _export_entries(call: Call, query: PageQuery) -> tuple[list[OptOutEntry], str | None]:
-    """Up to `query.size` entries, one Table query per 1000."""
+    """Up to `query.page.size` entries, one Table query per 1000."""
     entries: list[OptOutEntry] = []
-    start = query.start
+    start, size = query.page.start, query.page.size
     while True:
-        want = min(query.size - len(entries), MAX_PAGE_SIZE)
+        want = min(size - len(entries), MAX_PAGE_SIZE)
         page = call.services.listing().entries_page(query.sender, query.flt, start=start, size=want)
         entries += page.entries
         start = page.next_start
-        if start is None or len(entries) >= query.size:
+        if start is None or len(entries) >= size:
             return entries, start
 
 
@@ -182,8 +160,7 @@ def handle_export(call: Call) -> ApiResponse:
     if isinstance(query, ApiResponse):
         return query
     entries, position = _export_entries(call, query)
-    link = next_link(call, query, position, format=fmt)
-    headers = {"Link": f'<{link}>; rel="next"'} if link else {}
+    headers = link_header(_next_link(call, query, position, format=fmt))
     return ApiResponse(200, headers=headers, body=render(entries, fmt), media_type=fmt.media_type)
 
 

@@ -44,11 +44,3 @@ def time_param(raw: str | None, name: str, errors: Errors) -> datetime | None:
         errors[name] = [f"Must be {TIME_FORMAT}."]
         return None
     return value
-
-
-def page_size_param(raw: str | None, maximum: int, default: int, errors: Errors) -> int:
-    text = raw or str(default)
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= maximum):
-        errors["pageSize"] = [f"Must be a whole number from 1 to {maximum}."]
-        return default
-    return int(text)

@@ -1,9 +1,11 @@
-"""`GET /sms/senders/{sender}/report?from=&to=[&pageSize=&pageToken=]`: the compliance report,
-JSON or CSV (`Accept: text/csv`). One storage query per page; the page token carries the scan
-position and the running totals (`shared/evidence/report_paging.py`), so a year of a busy sender is
-read
-page by page with flat memory. Rows and flags: `shared/evidence/compliance.py`; README
-"Evidence"."""
+"""`GET /sms/senders/{sender}/report?from=&to=[&maxpagesize=]`: the compliance report, JSON or CSV
+(`Accept: text/csv`), paged as every list is (`shared.api.paging`: `maxpagesize` 1-1000, default
+1000, deprecated alias `pageSize`). The next page's URL is `nextLink` in JSON and
+`Link: <URL>; rel="next"` in CSV (send the same Accept again); it carries the window as `from` and
+`to`, and none comes with the last page. One storage query per page; the page token carries the
+scan position and the running totals (`shared/evidence/report_paging.py`), so a year of a busy
+sender is read page by page with flat memory. Rows and flags: `shared/evidence/compliance.py`;
+README "Evidence"."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.api.params import Errors, page_size_param, sender_param, time_param
+from shared.api.paging import (
+    TOKEN,
+    Page,
+    link_header,
+    next_link,
+    open_page,
+    page_size,
+    with_next_link,
+)
+from shared.api.params import Errors, sender_param, time_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.domain.model import InvalidPageToken
@@ -21,10 +32,9 @@ from shared.domain.sender import SenderId
 from shared.evidence.compliance import ReportRow, report_row
 from shared.evidence.report_paging import ReportCursor, decode_cursor, encode_cursor
 
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 1000  # also the default
 DEFAULT_WINDOW = timedelta(days=30)
 CSV_TYPE = "text/csv"
-NEXT_PAGE_HEADER = "x-next-page-token"
 CSV_COLUMNS = (
     "recipient",
     "action",
@@ -90,67 +100,75 @@ def wants_csv(accept: str | None) -> bool:
     return False
 
 
-def _cursor(call: Call, errors: Errors) -> tuple[SenderId, ReportCursor] | None:
-    """The sender and where to read: from the page token, else a new window (`to` defaults to
-    now, `from` to 30 days before `to`)."""
-    params = call.request.params
-    sender = sender_param(call.request.route_params.get("sender", ""), errors)
-    start = time_param(params.get("from"), "from", errors)
-    end = time_param(params.get("to"), "to", errors)
-    if sender is None or errors:
-        return None
-    if token := params.get("pageToken"):
+def _cursor(
+    page: Page, sender: SenderId, start: datetime | None, end: datetime | None, errors: Errors
+) -> ReportCursor | None:
+    """Where to read: from the page token, else a new window (`to` defaults to now, `from` to
+    30 days before `to`)."""
+    if page.start is not None:
         try:
-            cursor = decode_cursor(token, sender.key)
-        except InvalidPageToken:
-            errors["pageToken"] = ["Invalid page token."]
+            cursor = decode_cursor(page.start, sender.key)
+        except InvalidPageToken:  # sealed by us: a cursor this version cannot read
+            errors[TOKEN] = ["Invalid page token."]
             return None
         if (start and start != cursor.start) or (end and end != cursor.end):
-            errors["pageToken"] = ["The page token belongs to another window."]
-        return sender, cursor
+            errors[TOKEN] = ["The page token belongs to another window."]
+        return cursor
     end = end or datetime.now(UTC)
     start = start or end - DEFAULT_WINDOW
     if start >= end:
         errors["from"] = ["Must be before 'to'."]
-    return sender, ReportCursor(sender.key, start, end)
+    return ReportCursor(sender.key, start, end)
+
+
+def _request(call: Call) -> tuple[SenderId, Page, ReportCursor] | ApiResponse:
+    """The sender, the page asked for and where to read, or the 400 that says what is wrong."""
+    params = call.request.params
+    errors: Errors = {}
+    sender = sender_param(call.request.route_params.get("sender", ""), errors)
+    start = time_param(params.get("from"), "from", errors)
+    end = time_param(params.get("to"), "to", errors)
+    size = page_size(params, MAX_PAGE_SIZE, MAX_PAGE_SIZE, errors, legacy=True)
+    if sender is None or errors:
+        return validation_problem(errors)
+    page = open_page(call, {"kind": "report", "sender": sender.key}, size)
+    if isinstance(page, ApiResponse):
+        return page
+    cursor = _cursor(page, sender, start, end, errors)
+    if cursor is None or errors:
+        return validation_problem(errors)
+    return sender, page, cursor
 
 
 def handle(call: Call) -> ApiResponse:
-    errors: Errors = {}
-    found = _cursor(call, errors)
-    size = page_size_param(call.request.params.get("pageSize"), MAX_PAGE_SIZE, 1000, errors)
-    if errors or found is None:
-        return validation_problem(errors)
-    sender, cursor = found
+    found = _request(call)
+    if isinstance(found, ApiResponse):
+        return found
+    sender, page, cursor = found
     try:
         records, store_token = call.services.history().history_window(
-            sender,
-            cursor.start,
-            cursor.end,
-            page_size=size,
-            token=cursor.store_token,
+            sender, cursor.start, cursor.end, page_size=page.size, token=cursor.store_token
         )
     except InvalidPageToken:
-        return validation_problem({"pageToken": ["Invalid page token."]})
+        return validation_problem({TOKEN: ["Invalid page token."]})
     now = datetime.now(UTC)
     rows = [report_row(r, now) for r in records]
     for row in rows:
         cursor.totals.add(row)
-    nxt = encode_cursor(replace(cursor, store_token=store_token)) if store_token else None
+    position = encode_cursor(replace(cursor, store_token=store_token)) if store_token else None
+    window = {"from": cursor.start.isoformat(), "to": cursor.end.isoformat()}
+    link = next_link(call, page, position, **window)
     wire = [row_to_wire(r) for r in rows]
     if wants_csv(call.request.headers.get("accept")):
-        headers = {NEXT_PAGE_HEADER: nxt} if nxt else {}
-        return ApiResponse(200, to_csv(wire), headers, media_type=CSV_TYPE)
+        return ApiResponse(200, to_csv(wire), link_header(link), media_type=CSV_TYPE)
     body = {
         "sender": cursor.sender,
-        "from": cursor.start.isoformat(),
-        "to": cursor.end.isoformat(),
+        **window,
         "value": wire,
         "totals": cursor.totals.to_dict(),
-        "totalsComplete": nxt is None,
-        "nextPageToken": nxt,
+        "totalsComplete": link is None,
     }
-    return ApiResponse(200, body)
+    return ApiResponse(200, with_next_link(body, link))
 
 
 ENDPOINTS = [

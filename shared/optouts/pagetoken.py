@@ -1,9 +1,11 @@
-"""Opaque, tamper-safe paging tokens (the `nextLink` of a paged listing).
+"""Opaque, tamper-safe paging tokens (the `pageToken` in the `nextLink` of every paged endpoint,
+`shared.api.paging`).
 
-A token carries where the next page starts (for opt-outs: a RowKey, i.e. a phone number), so it
-is *encrypted and authenticated* with AES-256-GCM rather than only signed: a client learns
-nothing from it (nor does a proxy that logs URLs), and a token that was altered, made up, or
-issued for another sender or other filters fails authentication. The sender and the filters
+A token carries where the next page starts (for opt-outs: a RowKey, i.e. a phone number; for the
+history and a group: a Table continuation; for the report: that and its running totals), so it is
+*encrypted and authenticated* with AES-256-GCM rather than only signed: a client learns nothing
+from it (nor does a proxy that logs URLs), and a token that was altered, made up, or issued for
+another sender or other filters fails authentication. The sender and the filters
 are the GCM "associated data", so they are bound to the token without being stored in it.
 
 The key is derived (HMAC-SHA256 with a fixed label) from each configured access key: no extra
@@ -30,7 +32,10 @@ from shared.domain.model import InvalidPageToken
 _LABEL = b"sms-optouts/page-token/v1"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-MAX_TOKEN_CHARS = 2048  # far above any real token; longer input is refused before decoding
+# Far above any real token (a report's, which carries its totals, is the longest: under 2 KB even
+# with dozens of keywords); longer input is refused before decoding. A URL over 8 KB would not
+# reach the app anyway.
+MAX_TOKEN_CHARS = 8192
 
 
 def derive_token_key(access_key: bytes) -> bytes:
