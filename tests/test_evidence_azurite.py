@@ -161,6 +161,7 @@ def test_bad_parameters_get_400(world: World) -> None:
         (f"{route}/recipients/{PERSON}", "basis=sometimes"),
         (f"sms/senders/{BUSINESS}/recipients/+1", ""),
         (f"{route}/report", "from=2026-11-03T00:00:00Z&to=2026-11-02T00:00:00Z"),
+        (f"{route}/report", "continuationToken=forged"),
         (f"{route}/report", "pageToken=forged"),
         (f"{route}/report", "maxpagesize=0"),
         (f"{route}/report", "pageSize=0"),

@@ -152,5 +152,5 @@ def test_group_listing_pages_and_refuses_bad_input(app: StorageRecorder) -> None
     assert call("GET", "sms/groups/-x/optouts", query="")[0] == 400
     assert call("GET", "sms/groups/contoso/optouts", query="maxpagesize=0")[0] == 400
     assert call("GET", "sms/groups/contoso/optouts", query="pageSize=0")[0] == 400
-    assert call("GET", "sms/groups/contoso/optouts", query="pageToken=zzz")[0] == 400
+    assert call("GET", "sms/groups/contoso/optouts", query="continuationToken=zzz")[0] == 400
     assert call("GET", "sms/groups/contoso/optouts", query="", key=None)[0] == 401

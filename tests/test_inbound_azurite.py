@@ -222,5 +222,5 @@ def test_history_endpoint_pages_through_a_senders_trail(
         assert all(r["source"] == "keyword" and r["outcome"] == "applied" for r in seen)
         assert call("GET", route, query="maxpagesize=0")[0] == 400
         assert call("GET", route, query="pageSize=0")[0] == 400
-        assert call("GET", route, query="pageToken=garbage!")[0] == 400
+        assert call("GET", route, query="continuationToken=garbage!")[0] == 400
         assert call("GET", route, query="", key=None)[0] == 401

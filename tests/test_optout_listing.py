@@ -115,25 +115,25 @@ def test_tampered_foreign_and_refiltered_tokens_are_refused(bulk_app: StorageRec
     seed(SENDER, numbers(30))
     seed(OTHER, numbers(30))
     link = request("GET", LIST + "?maxpagesize=10&country=US").json()["nextLink"]
-    token = parse_qs(urlsplit(link).query)["pageToken"][0]
+    token = parse_qs(urlsplit(link).query)["continuationToken"][0]
     assert request("GET", link).status == 200
     altered = token[:-2] + ("AA" if token[-2:] != "AA" else "BA")
-    foreign = f"/sms/senders/{OTHER}/optouts?maxpagesize=10&country=US&pageToken={token}"
-    refiltered = f"{LIST}?maxpagesize=10&country=CA&pageToken={token}"
-    unfiltered = f"{LIST}?maxpagesize=10&pageToken={token}"
+    foreign = f"/sms/senders/{OTHER}/optouts?maxpagesize=10&country=US&continuationToken={token}"
+    refiltered = f"{LIST}?maxpagesize=10&country=CA&continuationToken={token}"
+    unfiltered = f"{LIST}?maxpagesize=10&continuationToken={token}"
     for url in (
         link.replace(token, altered),
         foreign,
         refiltered,
         unfiltered,
-        f"{LIST}?pageToken=not-a-token",
-        f"{LIST}?pageToken=" + "A" * (MAX_TOKEN_CHARS + 1),
+        f"{LIST}?continuationToken=not-a-token",
+        f"{LIST}?continuationToken=" + "A" * (MAX_TOKEN_CHARS + 1),
     ):
         reply = request("GET", url)
         assert reply.status == 400, url
-        assert "pageToken" in reply.json()["errors"]
+        assert "continuationToken" in reply.json()["errors"]
     # A token of the listing does not open an export page either.
-    export = f"/sms/senders/{SENDER}/optouts:export?country=US&pageToken={token}"
+    export = f"/sms/senders/{SENDER}/optouts:export?country=US&continuationToken={token}"
     assert request("GET", export).status == 400
 
 

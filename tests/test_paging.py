@@ -37,6 +37,9 @@ PAGED = {"history": (HISTORY, ""), "group": (GROUP_LIST, ""), "report": (REPORT,
 CSV = {"accept": "text/csv"}
 
 
+TOKEN = "continuationToken"  # the wire name, written out (not the code's constant)
+
+
 def joined(*parts: str) -> str:
     return "&".join(part for part in parts if part)
 
@@ -128,7 +131,7 @@ def test_history_pages_by_following_nextlink(app: StorageRecorder) -> None:
     assert [len(page["value"]) for page in pages][:2] == [5, 5]
     link = pages[0]["nextLink"]
     assert link.startswith(f"{BASE}/{HISTORY}?")
-    assert list(link_query(link)) == ["recipient", "maxpagesize", "pageToken"]
+    assert list(link_query(link)) == ["recipient", "maxpagesize", "continuationToken"]
     assert link_query(link)["recipient"] == PERSON and link_query(link)["maxpagesize"] == "5"
     everyone = items(walk(HISTORY, "maxpagesize=4"), "recipient", "eventTime")
     assert len(everyone) == len(set(everyone)) == 17
@@ -140,7 +143,7 @@ def test_a_group_list_pages_by_following_nextlink(app: StorageRecorder) -> None:
     assert all(page["group"] == GROUP and len(page["value"]) <= 3 for page in pages)
     link = pages[0]["nextLink"]
     assert link.startswith(f"{BASE}/{GROUP_LIST}?")
-    assert list(link_query(link)) == ["maxpagesize", "pageToken"]
+    assert list(link_query(link)) == ["maxpagesize", "continuationToken"]
 
 
 def test_the_report_pages_by_following_nextlink(app: StorageRecorder) -> None:
@@ -151,7 +154,7 @@ def test_the_report_pages_by_following_nextlink(app: StorageRecorder) -> None:
     assert pages[-1]["totals"]["rows"] == 17
     for page in pages[:-1]:
         query = link_query(page["nextLink"])
-        assert list(query) == ["from", "to", "maxpagesize", "pageToken"]
+        assert list(query) == ["from", "to", "maxpagesize", "continuationToken"]
         assert (
             (query["from"], query["to"])
             == (page["from"], page["to"])
@@ -207,7 +210,7 @@ def test_the_deprecated_page_size_still_works(app: StorageRecorder, endpoint: st
     assert link_query(old["nextLink"])["maxpagesize"] == "2"  # the link says it the new way
     assert "pageSize" not in link_query(old["nextLink"])
     assert get_link(old["nextLink"])[0] == 200
-    token = link_query(old["nextLink"])["pageToken"]  # an old client's hand-made URL
+    token = link_query(old["nextLink"])["continuationToken"]  # an old client's hand-made URL
     by_hand = joined(query, "pageSize=2", urlencode({"pageToken": token}))
     status, second = call("GET", route, query=by_hand)
     assert status == 200 and second["value"] == get_link(old["nextLink"])[1]["value"]
@@ -238,9 +241,9 @@ def test_a_bad_size_is_a_400_naming_it(
 def test_a_page_token_opens_only_for_the_request_it_was_issued_for(app: StorageRecorder) -> None:
     history = call("GET", HISTORY, query=f"recipient={quote(PERSON)}&maxpagesize=2")[1]
     report = call("GET", REPORT, query=f"{WINDOW}&maxpagesize=2")[1]
-    token = urlencode({"pageToken": link_query(history["nextLink"])["pageToken"]})
-    report_token = urlencode({"pageToken": link_query(report["nextLink"])["pageToken"]})
-    altered = history["nextLink"].replace("pageToken=", "pageToken=A")
+    token = urlencode({TOKEN: link_query(history["nextLink"])[TOKEN]})
+    report_token = urlencode({TOKEN: link_query(report["nextLink"])[TOKEN]})
+    altered = history["nextLink"].replace(f"{TOKEN}=", f"{TOKEN}=A")
     earlier = quote((T0 - timedelta(minutes=1)).isoformat(), safe="")
     window = report["nextLink"].replace(quote(T0.isoformat(), safe=""), earlier)
     assert window != report["nextLink"]
@@ -251,9 +254,28 @@ def test_a_page_token_opens_only_for_the_request_it_was_issued_for(app: StorageR
         call("GET", GROUP_LIST, query=token),  # another endpoint
         call("GET", REPORT, query=f"{WINDOW}&{token}"),
         call("GET", HISTORY, query=report_token),
-        call("GET", HISTORY, query="pageToken=eyJQYXJ0aXRpb25LZXkiOiAieCJ9"),  # an old token
         get_link(altered),
         get_link(window),  # the report's window changed in its link
     ]:
         assert status == 400, body
-        assert set(body["errors"]) == {"pageToken"}, body
+        assert set(body["errors"]) == {TOKEN}, body
+    # A token of the first versions, under the deprecated name: the 400 names what was given.
+    status, body = call("GET", HISTORY, query="pageToken=eyJQYXJ0aXRpb25LZXkiOiAieCJ9")
+    assert status == 400 and set(body["errors"]) == {"pageToken"}, body
+
+
+@pytest.mark.parametrize("endpoint", PAGED)
+def test_the_deprecated_page_token_still_works_and_must_agree(
+    app: StorageRecorder, endpoint: str
+) -> None:
+    route, query = PAGED[endpoint]
+    link = call("GET", route, query=joined(query, "maxpagesize=2"))[1]["nextLink"]
+    token = link_query(link)[TOKEN]
+    status, by_alias = call(
+        "GET", route, query=joined(query, "maxpagesize=2", f"pageToken={token}")
+    )
+    assert status == 200 and by_alias["value"] == get_link(link)[1]["value"]
+    both = joined(query, "maxpagesize=2", f"pageToken={token}")
+    assert get_link(link + "&" + urlencode({"pageToken": token}))[0] == 200  # the same: fine
+    status, body = call("GET", route, query=both.replace("pageToken=", f"{TOKEN}=x&pageToken="))
+    assert status == 400 and "pageToken" in body["errors"][TOKEN][0], body

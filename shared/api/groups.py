@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.api.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from shared.api.paging import TOKEN, next_link, open_page, page_size, with_next_link
+from shared.api.paging import next_link, open_page, page_size, with_next_link
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.domain.groups import InvalidGroup, parse_group
@@ -41,7 +41,7 @@ def handle(call: Call) -> ApiResponse:
             group, page_size=page.size, token=page.start
         )
     except InvalidPageToken:  # a position the store did not issue (the token is ours: never)
-        return validation_problem({TOKEN: ["Invalid page token."]})
+        return validation_problem({page.token_name: ["Invalid page token."]})
     body = {"group": group, "value": [entry_to_wire(r) for r in rows]}
     return ApiResponse(200, with_next_link(body, next_link(call, page, position)))
 

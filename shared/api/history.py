@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.api.paging import TOKEN, next_link, open_page, page_size, with_next_link
+from shared.api.paging import next_link, open_page, page_size, with_next_link
 from shared.api.params import phone_param, sender_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
@@ -58,7 +58,7 @@ def handle(call: Call) -> ApiResponse:
             sender, recipient, page_size=page.size, token=page.start
         )
     except InvalidPageToken:  # a position the store did not issue (the token is ours: never)
-        return validation_problem({TOKEN: ["Invalid page token."]})
+        return validation_problem({page.token_name: ["Invalid page token."]})
     link = next_link(call, page, position, recipient=number)
     return ApiResponse(200, with_next_link({"value": [history_to_wire(r) for r in rows]}, link))
 

@@ -3,9 +3,10 @@ CSV or NDJSON): a sender's opt-out list, in recipient order.
 
 Query: `maxpagesize` (list: 1-1000, default 100; export: 1-5000, default 5000), `since` (ISO
 8601: opted out at or after), `country` (ISO 3166 alpha-2), export `format` (`csv` | `ndjson`),
-and `pageToken` from the previous page's link. The list answers `{"value": [...], "nextLink": URL}`
-(no nextLink on the last page); an export page carries `Link: <URL>; rel="next"` instead. The
-paging convention and its helpers, shared by every paged endpoint: `shared.api.paging`.
+and `continuationToken` from the previous page's link. The list answers
+`{"value": [...], "nextLink": URL}` (no nextLink on the last page); an export page carries
+`Link: <URL>; rel="next"` instead. The paging convention and its helpers, shared by every paged
+endpoint: `shared.api.paging`.
 
 Paged, not streamed: the Functions Python worker hands the host a finished response body (HTTP
 streaming needs the FastAPI extension and its own host setup, which the local host does not run),

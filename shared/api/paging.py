@@ -4,13 +4,14 @@ comes without one.
 
 - `maxpagesize`: each endpoint has its range and default. Endpoints that used to take `pageSize`
   still accept it, deprecated, as an alias: given both with different values is a 400.
-- `pageToken`: the continuation token, only ever taken from a nextLink. It is sealed
+- `continuationToken`: the continuation token, only ever taken from a nextLink (`pageToken`,
+  its deprecated alias, is still read: given both with different values is a 400). It is sealed
   (`shared.optouts.pagetoken`: encrypted, so no phone number shows in a URL, and authenticated)
   and bound to a scope (the endpoint, its sender or group, its filters): an altered token, or one
   issued for another request, is a 400.
 - nextLink: this request's absolute URL (scheme, host, path) with the filters, `maxpagesize` and
-  a new `pageToken`; absent on the last page. A page that is not JSON (CSV, NDJSON) carries the
-  same URL in `Link: <URL>; rel="next"`.
+  a new `continuationToken`; absent on the last page. A page that is not JSON (CSV, NDJSON)
+  carries the same URL in `Link: <URL>; rel="next"`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from shared.domain.model import InvalidPageToken
 
 SIZE = "maxpagesize"
 LEGACY_SIZE = "pageSize"  # deprecated alias of maxpagesize (history, group list, report)
-TOKEN = "pageToken"
+TOKEN = "continuationToken"
+LEGACY_TOKEN = "pageToken"  # deprecated alias of continuationToken (every paged endpoint)
 Errors = dict[str, list[str]]
 Scope = Mapping[str, str | None]
 
@@ -33,11 +35,13 @@ Scope = Mapping[str, str | None]
 @dataclass(frozen=True)
 class Page:
     """What one paged request asks for: its size, where it starts (the position sealed in its
-    pageToken; None on the first page) and the scope its tokens are bound to."""
+    continuation token; None on the first page), the scope its tokens are bound to and the
+    query parameter its token came in (named in a 400 about it)."""
 
     size: int
     start: str | None
     scope: Scope
+    token_name: str = TOKEN
 
 
 def _whole(raw: str, maximum: int) -> int | None:
@@ -71,16 +75,35 @@ def page_size(
     return next(iter(sizes.values()))
 
 
+def _given_token(params: Mapping[str, str]) -> tuple[str, str | None] | ApiResponse:
+    """The continuation token and the parameter it came in (`continuationToken`, or its
+    deprecated alias `pageToken`); a 400 when both are given and differ."""
+    token, legacy = params.get(TOKEN) or None, params.get(LEGACY_TOKEN) or None
+    if token and legacy and token != legacy:
+        return validation_problem(
+            {
+                TOKEN: [
+                    f"Conflicts with {LEGACY_TOKEN}, its deprecated alias: give only {TOKEN} "
+                    "(or follow nextLink as it is)."
+                ]
+            }
+        )
+    return (LEGACY_TOKEN, legacy) if legacy and not token else (TOKEN, token)
+
+
 def open_page(call: Call, scope: Scope, size: int) -> Page | ApiResponse:
-    """The page this request asks for, or the 400 for a pageToken not issued for `scope`."""
-    token = call.request.params.get(TOKEN)
+    """The page this request asks for, or the 400 for a token not issued for `scope`."""
+    given = _given_token(call.request.params)
+    if isinstance(given, ApiResponse):
+        return given
+    name, token = given
     try:
         start = call.services.page_tokens().open(token, scope) if token else None
     except InvalidPageToken:
         return validation_problem(
-            {TOKEN: ["Invalid page token for this request (follow nextLink as it is)."]}
+            {name: ["Invalid page token for this request (follow nextLink as it is)."]}
         )
-    return Page(size, start, scope)
+    return Page(size, start, scope, name)
 
 
 def next_link(call: Call, page: Page, position: str | None, **query: str | None) -> str | None:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.api.paging import (
-    TOKEN,
     Page,
     link_header,
     next_link,
@@ -109,10 +108,10 @@ def _cursor(
         try:
             cursor = decode_cursor(page.start, sender.key)
         except InvalidPageToken:  # sealed by us: a cursor this version cannot read
-            errors[TOKEN] = ["Invalid page token."]
+            errors[page.token_name] = ["Invalid page token."]
             return None
         if (start and start != cursor.start) or (end and end != cursor.end):
-            errors[TOKEN] = ["The page token belongs to another window."]
+            errors[page.token_name] = ["The page token belongs to another window."]
         return cursor
     end = end or datetime.now(UTC)
     start = start or end - DEFAULT_WINDOW
@@ -150,7 +149,7 @@ def handle(call: Call) -> ApiResponse:
             sender, cursor.start, cursor.end, page_size=page.size, token=cursor.store_token
         )
     except InvalidPageToken:
-        return validation_problem({TOKEN: ["Invalid page token."]})
+        return validation_problem({page.token_name: ["Invalid page token."]})
     now = datetime.now(UTC)
     rows = [report_row(r, now) for r in records]
     for row in rows:

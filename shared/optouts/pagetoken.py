@@ -1,5 +1,5 @@
-"""Opaque, tamper-safe paging tokens (the `pageToken` in the `nextLink` of every paged endpoint,
-`shared.api.paging`).
+"""Opaque, tamper-safe paging tokens (the `continuationToken` in the `nextLink` of every paged
+endpoint, `shared.api.paging`).
 
 A token carries where the next page starts (for opt-outs: a RowKey, i.e. a phone number; for the
 history and a group: a Table continuation; for the report: that and its running totals), so it is
