@@ -30,15 +30,14 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import ContainerClient
-from azure.storage.queue import QueueClient
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.model import StorageUnavailable
 from shared.inbound.events import MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+    from azure.storage.queue import QueueClient
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +112,8 @@ def replay_deadletters(
 ) -> ReplayResult:
     """Re-enqueue up to `limit` dead-lettered events, oldest blobs first, a blob always whole
     (the first one even when it holds more than `limit`, so that every call makes progress)."""
+    from azure.core.exceptions import AzureError
+
     replayed, deleted, kept = 0, 0, []
     try:
         for name, etag, blob in _blobs(container):
@@ -138,6 +139,8 @@ def replay_deadletters(
 
 def _blobs(container: ContainerClient) -> Iterator[tuple[str, str, DeadLetterBlob]]:
     """(name, etag, parsed content) of each blob; a blob that vanished meanwhile is skipped."""
+    from azure.core.exceptions import ResourceNotFoundError
+
     try:
         listed = sorted(
             ((b.creation_time, _path_key(b.name)), b.name) for b in container.list_blobs()
@@ -159,6 +162,9 @@ def _path_key(name: str) -> tuple[tuple[int, str], ...]:
 
 
 def _delete(container: ContainerClient, name: str, etag: str) -> bool:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
     try:
         container.delete_blob(name, etag=etag, match_condition=MatchConditions.IfNotModified)
     except (ResourceNotFoundError, ResourceModifiedError):

@@ -9,11 +9,12 @@ a message moved twice (sent, then not deleted) is harmless; a malformed one simp
 from __future__ import annotations
 
 import logging
-
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.storage.queue import QueueServiceClient
+from typing import TYPE_CHECKING
 
 from shared.domain.model import StorageUnavailable
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ MAX_REPLAY = 1000
 
 def replay_poison(service: QueueServiceClient, limit: int = MAX_REPLAY) -> int:
     """Move up to `limit` messages from the poison queue back to the inbound queue."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
     source = service.get_queue_client(POISON_QUEUE)
     target = service.get_queue_client(INBOUND_QUEUE)
     moved = 0

@@ -22,9 +22,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from shared.domain.model import InvalidPageToken
 
 _LABEL = b"sms-optouts/page-token/v1"
@@ -56,6 +53,8 @@ class PageTokens:
 
     def issue(self, scope: Mapping[str, str | None], position: str) -> str:
         """A token for `position` that only opens with exactly this `scope`."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = os.urandom(_NONCE_BYTES)
         sealed = AESGCM(self.keys[0]).encrypt(
             nonce, position.encode("utf-8"), _associated_data(scope)
@@ -64,6 +63,9 @@ class PageTokens:
 
     def open(self, token: str, scope: Mapping[str, str | None]) -> str:
         """The position in `token`; InvalidPageToken unless it was issued for `scope`."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         raw = _decode(token)
         nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
         data = _associated_data(scope)
