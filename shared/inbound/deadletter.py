@@ -22,6 +22,9 @@ between (ETag); a failure leaves it for the next replay. Inbound processing is i
 message id, so an event enqueued twice (enqueued, then the blob not deleted) changes state and
 is answered once. Items that can never be enqueued (not an event object, or larger than a queue
 message) keep their blob in place for inspection: their good neighbours are still enqueued.
+
+The clients are the caller's, and azure-core is imported by the first replay: importing this
+module (the admin endpoints do) loads no SDK.
 """
 
 from __future__ import annotations

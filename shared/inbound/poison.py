@@ -4,6 +4,7 @@ A message lands in the poison queue after `maxDequeueCount` failed tries: a malf
 a valid one that met a long storage or ACS outage. The second kind must not be lost (it may be
 a STOP), so an operator replays the queue once the cause is fixed. Processing is idempotent, so
 a message moved twice (sent, then not deleted) is harmless; a malformed one simply parks again.
+The queue SDK is the caller's; azure-core's errors are imported by the first replay.
 """
 
 from __future__ import annotations

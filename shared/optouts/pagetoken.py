@@ -9,6 +9,7 @@ are the GCM "associated data", so they are bound to the token without being stor
 The key is derived (HMAC-SHA256 with a fixed label) from each configured access key: no extra
 secret to provision, every instance of the app agrees, and tokens survive a key rotation as long
 as the key that made them is still configured (the newest key encrypts, all keys decrypt).
+`cryptography` is imported when a token is first issued or opened, not with this module.
 """
 
 from __future__ import annotations
