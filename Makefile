@@ -35,9 +35,12 @@ test: install
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
-## Storage requests and latency per call, inbound keyword throughput through the local host,
-## and the optouts tool's 20,000-row import/export round trip, against a private Azurite.
+## Cold start first (import time next to azure.functions', the first request after a start: on a
+## quiet machine), then storage requests and latency per call, inbound keyword throughput
+## through the local host, and the optouts tool's 20,000-row import/export round trip, against
+## a private Azurite.
 bench: install
+	$(PY) -m bench.cold_start
 	$(PY) -m bench.evidence
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath

@@ -1,7 +1,13 @@
 """Azure Functions bindings: declares the functions and translates Functions types to the domain.
 
-All behaviour lives in `shared/`; the HTTP endpoints are listed in `shared/api/__init__.py`
-(route, methods, what each needs); see README.md for the API.
+All behaviour lives in `shared/`; the HTTP routes are listed in `shared/api/__init__.py` and
+their endpoints (what each needs, its handler) in the modules next to it; see README.md for the
+API.
+
+Importing this module (what a worker does when it starts) declares every function and reads the
+settings, nothing more: each function imports what it runs, and `shared.runtime` builds what it
+uses (and loads its SDK), on the first invocation that needs it. A short cold start: see
+tests/test_cold_start.py and bench/cold_start.py.
 """
 
 from __future__ import annotations
@@ -9,46 +15,54 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared import runtime
-from shared.api import ENDPOINTS
-from shared.api.pipeline import Endpoint, serve
-from shared.api.wire import ApiRequest
-from shared.inbound.processor import handle_queue_message
+from shared.api import ROUTES, Route
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 runtime.startup_checks()
 
 
-def _register(endpoint: Endpoint) -> None:
+def _serve(name: str, req: func.HttpRequest) -> func.HttpResponse:
+    # The first request to a route imports its handler, and the pipeline; later ones find them.
+    from shared.api import endpoint
+    from shared.api.pipeline import serve
+    from shared.api.wire import ApiRequest
+
+    request = ApiRequest(
+        method=req.method,
+        url=req.url,
+        headers=req.headers,
+        params=req.params,
+        body=req.get_body() or b"",
+        route_params=req.route_params,
+    )
+    result = serve(endpoint(name), request, runtime)
+    return func.HttpResponse(
+        body=result.json_bytes(),
+        status_code=result.status,
+        headers=result.headers,
+        mimetype=result.media_type,
+        charset="utf-8",
+    )
+
+
+def _register(route: Route) -> None:
     def http_function(req: func.HttpRequest) -> func.HttpResponse:
-        request = ApiRequest(
-            method=req.method,
-            url=req.url,
-            headers=req.headers,
-            params=req.params,
-            body=req.get_body() or b"",
-            route_params=req.route_params,
-        )
-        result = serve(endpoint, request, runtime)
-        return func.HttpResponse(
-            body=result.json_bytes(),
-            status_code=result.status,
-            headers=result.headers,
-            mimetype=result.media_type,
-            charset="utf-8",
-        )
+        return _serve(route.name, req)
 
-    http_function.__name__ = http_function.__qualname__ = endpoint.name
-    route = app.route(route=endpoint.route, methods=list(endpoint.methods))
-    app.function_name(endpoint.name)(route(http_function))
+    http_function.__name__ = http_function.__qualname__ = route.name
+    trigger = app.route(route=route.route, methods=list(route.methods))
+    app.function_name(route.name)(trigger(http_function))
 
 
-for _endpoint in ENDPOINTS:
-    _register(_endpoint)
+for _route in ROUTES:
+    _register(_route)
 
 
 @app.function_name("sms_inbound")
 @app.queue_trigger(arg_name="msg", queue_name="sms-inbound", connection="AzureWebJobsStorage")
 def sms_inbound(msg: func.QueueMessage) -> None:
+    from shared.inbound.processor import handle_queue_message
+
     handle_queue_message(msg.get_body(), runtime.inbound_processor())
 
 

@@ -2,7 +2,10 @@
 
 Built lazily (not at import) so that a bad setting gives a clear error response and log line
 instead of an app that fails to index, and so tests can point a fresh app at their own storage
-with `reset()`.
+with `reset()`. Imported lazily too, for a short cold start: importing this module reads no
+setting and loads nothing but the settings module; each builder imports what it builds (and so
+the SDK it uses) the first time it is called, so a worker that never replays dead-letters never
+loads the blob SDK, and indexing the app loads no SDK at all (tests/test_cold_start.py).
 """
 
 from __future__ import annotations
@@ -10,35 +13,30 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from azure.core.pipeline.transport import RequestsTransport
-
-from shared.api.acs_upstream import make_upstream
-from shared.domain.repositories import GroupOptOuts, HistoryReader, OptOutListing, SenderPrograms
-from shared.feed.change_feed import ChangeFeed
-from shared.feed.publishers import make_publisher
-from shared.feed.settings import FeedSettings
-from shared.inbound.deadletter import DEADLETTER_CONTAINER, ReplayResult
-from shared.inbound.deadletter import replay_deadletters as replay_deadletter_blobs
-from shared.inbound.poison import INBOUND_QUEUE, replay_poison
-from shared.inbound.processor import InboundProcessor
-from shared.inbound.program_cache import CachedPrograms
-from shared.inbound.reply_sender import make_reply_sender
-from shared.optouts.imports import ImportService
-from shared.optouts.membership import OptOutMembership
-from shared.optouts.pagetoken import PageTokens
-from shared.optouts.service import OptOutService
-from shared.platform import http_transport
-from shared.platform.connections import (
-    blob_service_client,
-    queue_service_client,
-    table_service_client,
-)
 from shared.platform.settings import API_SETTINGS, Settings
-from shared.sending.gateway import SendGateway
-from shared.tables import TableStore
-from shared.tables.base import MAX_PARALLEL_READS
+
+if TYPE_CHECKING:
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.storage.queue import QueueServiceClient
+
+    from shared.domain.repositories import (
+        GroupOptOuts,
+        HistoryReader,
+        OptOutListing,
+        SenderPrograms,
+    )
+    from shared.feed.change_feed import ChangeFeed
+    from shared.feed.settings import FeedSettings
+    from shared.inbound.deadletter import ReplayResult
+    from shared.inbound.processor import InboundProcessor
+    from shared.optouts.imports import ImportService
+    from shared.optouts.membership import OptOutMembership
+    from shared.optouts.pagetoken import PageTokens
+    from shared.optouts.service import OptOutService
+    from shared.sending.gateway import SendGateway
+    from shared.tables import TableStore
 
 # Fail fast when storage is down: the caller (a client or the queue host) retries.
 STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
@@ -70,23 +68,31 @@ def settings() -> Settings:
     return _get("settings", Settings.from_env)
 
 
-# A connection per concurrent request: the store's parallel point reads, plus every invocation
-# the worker runs at once (PYTHON_THREADPOOL_THREAD_COUNT is at most 32).
-STORAGE_POOL_SIZE = MAX_PARALLEL_READS + 32
+# Every invocation the worker runs at once (PYTHON_THREADPOOL_THREAD_COUNT is at most 32).
+MAX_CONCURRENT_INVOCATIONS = 32
 
 
 def pooled_transport(pool_size: int) -> RequestsTransport:
     """azure-core's requests transport keeps 10 connections per host by default; beyond that,
     each extra connection is opened, used once and dropped."""
+    from shared.platform import http_transport
+
     timeouts = {k: v for k, v in STORAGE_CLIENT_OPTIONS.items() if k.endswith("_timeout")}
     return http_transport.pooled_transport(pool_size, **timeouts)
 
 
 def store() -> TableStore:
     def build() -> TableStore:
+        from shared.platform.connections import table_service_client
+        from shared.tables import TableStore
+        from shared.tables.base import MAX_PARALLEL_READS
+
         s = settings()
+        # A connection per concurrent request: the store's parallel point reads, plus every
+        # invocation running at once.
+        pool_size = MAX_PARALLEL_READS + MAX_CONCURRENT_INVOCATIONS
         client = table_service_client(
-            transport=pooled_transport(STORAGE_POOL_SIZE), **STORAGE_CLIENT_OPTIONS
+            transport=pooled_transport(pool_size), **STORAGE_CLIENT_OPTIONS
         )
         return TableStore(
             client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
@@ -116,6 +122,8 @@ def membership() -> OptOutMembership:
     what a sending path must ask before it sends."""
 
     def build() -> OptOutMembership:
+        from shared.optouts.membership import OptOutMembership
+
         tables = store()
         return OptOutMembership(tables.optouts, tables.groups, tables.programs)
 
@@ -123,6 +131,8 @@ def membership() -> OptOutMembership:
 
 
 def feed_settings() -> FeedSettings:
+    from shared.feed.settings import FeedSettings
+
     return _get("feed_settings", FeedSettings.from_env)
 
 
@@ -132,6 +142,10 @@ def change_feed() -> ChangeFeed:
     topic when configured)."""
 
     def build() -> ChangeFeed:
+        from shared.feed.change_feed import ChangeFeed
+        from shared.feed.publishers import make_publisher
+        from shared.platform.connections import queue_service_client
+
         s = feed_settings()
         # Its own connection pool: events of different recipients are sent in parallel.
         transport = pooled_transport(EVENT_SENDS_IN_PARALLEL)
@@ -151,6 +165,8 @@ def sweep_events() -> int:
 
 def optout_service() -> OptOutService:
     def build() -> OptOutService:
+        from shared.optouts.service import OptOutService
+
         tables = store()
         return OptOutService(tables.optouts, tables.history, change_feed(), membership=membership())
 
@@ -159,6 +175,10 @@ def optout_service() -> OptOutService:
 
 def inbound_processor() -> InboundProcessor:
     def build() -> InboundProcessor:
+        from shared.inbound.processor import InboundProcessor
+        from shared.inbound.program_cache import CachedPrograms
+        from shared.inbound.reply_sender import make_reply_sender
+
         tables = store()
         replies = make_reply_sender(settings())
         return InboundProcessor(
@@ -179,17 +199,30 @@ def listing() -> OptOutListing:
 
 
 def imports() -> ImportService:
-    return _get("imports", lambda: ImportService(change_feed(), store().bulk, store().history))
+    def build() -> ImportService:
+        from shared.optouts.imports import ImportService
+
+        return ImportService(change_feed(), store().bulk, store().history)
+
+    return _get("imports", build)
 
 
 def page_tokens() -> PageTokens:
-    return _get("page_tokens", lambda: PageTokens.from_access_keys(settings().access_keys))
+    def build() -> PageTokens:
+        from shared.optouts.pagetoken import PageTokens
+
+        return PageTokens.from_access_keys(settings().access_keys)
+
+    return _get("page_tokens", build)
 
 
 def send_gateway() -> SendGateway:
     """POST /sms: the opt-out membership `check` uses, ACS (or dry run / none) upstream."""
 
     def build() -> SendGateway:
+        from shared.api.acs_upstream import make_upstream
+        from shared.sending.gateway import SendGateway
+
         s = settings()
         upstream = make_upstream(s)
         # The same question `check` asks: the sender's own entries or its revoke-all group's.
@@ -204,13 +237,25 @@ def _storage_options() -> dict[str, Any]:
     return {**STORAGE_CLIENT_OPTIONS, "initial_backoff": 0.5, "increment_base": 2}
 
 
+def _queues() -> QueueServiceClient:
+    from shared.platform.connections import queue_service_client
+
+    return _get("queues", lambda: queue_service_client(**_storage_options()))
+
+
 def replay_poison_messages(limit: int) -> int:
-    service = _get("queues", lambda: queue_service_client(**_storage_options()))
-    return replay_poison(service, limit)
+    from shared.inbound.poison import replay_poison
+
+    return replay_poison(_queues(), limit)
 
 
 def replay_deadletters(limit: int) -> ReplayResult:
-    queues = _get("queues", lambda: queue_service_client(**_storage_options()))
+    from shared.inbound.deadletter import DEADLETTER_CONTAINER
+    from shared.inbound.deadletter import replay_deadletters as replay_deadletter_blobs
+    from shared.inbound.poison import INBOUND_QUEUE
+    from shared.platform.connections import blob_service_client
+
+    queues = _queues()
     blobs = _get("blobs", lambda: blob_service_client(**_storage_options()))
     return replay_deadletter_blobs(
         blobs.get_container_client(DEADLETTER_CONTAINER),

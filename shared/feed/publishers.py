@@ -4,6 +4,9 @@ when configured, an Event Grid custom topic or namespace topic.
 Publishing is at least once: a publisher raises `PublishFailed` when any destination refused or
 could not be reached, and the caller keeps the change owed (the outbox) and tries again later.
 A retry sends the same event again (same id), so consumers dedupe on `id`.
+
+azure-eventgrid (and azure-identity) are imported only when an Event Grid client is made, i.e.
+when a topic is configured; the queue client comes from the caller.
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.core.messaging import CloudEvent
-from azure.eventgrid import EventGridPublisherClient
-from azure.storage.queue import QueueClient
 
 from shared.domain.changes import OptOutChange
 from shared.feed.settings import FeedSettings
+
+if TYPE_CHECKING:
+    from azure.eventgrid import EventGridPublisherClient
+    from azure.storage.queue import QueueClient
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +157,12 @@ class FanoutPublisher:
 
 def event_grid_client(settings: FeedSettings, **client_kwargs: Any) -> EventGridPublisherClient:
     """A key when `OPTOUT_EVENTS_TOPIC_KEY` is set (local), otherwise the managed identity."""
+    from azure.eventgrid import EventGridPublisherClient
+
     credential: Any
     if settings.topic_key:
+        from azure.core.credentials import AzureKeyCredential
+
         credential = AzureKeyCredential(settings.topic_key)
     else:
         from azure.identity import DefaultAzureCredential, ManagedIdentityCredential

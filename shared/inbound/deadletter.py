@@ -22,6 +22,9 @@ between (ETag); a failure leaves it for the next replay. Inbound processing is i
 message id, so an event enqueued twice (enqueued, then the blob not deleted) changes state and
 is answered once. Items that can never be enqueued (not an event object, or larger than a queue
 message) keep their blob in place for inspection: their good neighbours are still enqueued.
+
+The clients are the caller's, and azure-core is imported by the first replay: importing this
+module (the admin endpoints do) loads no SDK.
 """
 
 from __future__ import annotations
@@ -30,15 +33,14 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import ContainerClient
-from azure.storage.queue import QueueClient
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.model import StorageUnavailable
 from shared.inbound.events import MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+    from azure.storage.queue import QueueClient
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,8 @@ def replay_deadletters(
 ) -> ReplayResult:
     """Re-enqueue up to `limit` dead-lettered events, oldest blobs first, a blob always whole
     (the first one even when it holds more than `limit`, so that every call makes progress)."""
+    from azure.core.exceptions import AzureError
+
     replayed, deleted, kept = 0, 0, []
     try:
         for name, etag, blob in _blobs(container):
@@ -138,6 +142,8 @@ def replay_deadletters(
 
 def _blobs(container: ContainerClient) -> Iterator[tuple[str, str, DeadLetterBlob]]:
     """(name, etag, parsed content) of each blob; a blob that vanished meanwhile is skipped."""
+    from azure.core.exceptions import ResourceNotFoundError
+
     try:
         listed = sorted(
             ((b.creation_time, _path_key(b.name)), b.name) for b in container.list_blobs()
@@ -159,6 +165,9 @@ def _path_key(name: str) -> tuple[tuple[int, str], ...]:
 
 
 def _delete(container: ContainerClient, name: str, etag: str) -> bool:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
     try:
         container.delete_blob(name, etag=etag, match_condition=MatchConditions.IfNotModified)
     except (ResourceNotFoundError, ResourceModifiedError):

@@ -4,16 +4,18 @@ A message lands in the poison queue after `maxDequeueCount` failed tries: a malf
 a valid one that met a long storage or ACS outage. The second kind must not be lost (it may be
 a STOP), so an operator replays the queue once the cause is fixed. Processing is idempotent, so
 a message moved twice (sent, then not deleted) is harmless; a malformed one simply parks again.
+The queue SDK is the caller's; azure-core's errors are imported by the first replay.
 """
 
 from __future__ import annotations
 
 import logging
-
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.storage.queue import QueueServiceClient
+from typing import TYPE_CHECKING
 
 from shared.domain.model import StorageUnavailable
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,8 @@ MAX_REPLAY = 1000
 
 def replay_poison(service: QueueServiceClient, limit: int = MAX_REPLAY) -> int:
     """Move up to `limit` messages from the poison queue back to the inbound queue."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
     source = service.get_queue_client(POISON_QUEUE)
     target = service.get_queue_client(INBOUND_QUEUE)
     moved = 0

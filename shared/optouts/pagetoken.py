@@ -11,6 +11,7 @@ are the GCM "associated data", so they are bound to the token without being stor
 The key is derived (HMAC-SHA256 with a fixed label) from each configured access key: no extra
 secret to provision, every instance of the app agrees, and tokens survive a key rotation as long
 as the key that made them is still configured (the newest key encrypts, all keys decrypt).
+`cryptography` is imported when a token is first issued or opened, not with this module.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.domain.model import InvalidPageToken
 
@@ -61,6 +59,8 @@ class PageTokens:
 
     def issue(self, scope: Mapping[str, str | None], position: str) -> str:
         """A token for `position` that only opens with exactly this `scope`."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = os.urandom(_NONCE_BYTES)
         sealed = AESGCM(self.keys[0]).encrypt(
             nonce, position.encode("utf-8"), _associated_data(scope)
@@ -69,6 +69,9 @@ class PageTokens:
 
     def open(self, token: str, scope: Mapping[str, str | None]) -> str:
         """The position in `token`; InvalidPageToken unless it was issued for `scope`."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         raw = _decode(token)
         nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
         data = _associated_data(scope)

@@ -5,6 +5,9 @@ The host's rules (reference §5): `AzureWebJobsStorage` holds a connection strin
 `AzureWebJobsStorage__accountName` or `AzureWebJobsStorage__tableServiceUri` name the account
 and `AzureWebJobsStorage__credential=managedidentity` with `AzureWebJobsStorage__clientId`
 select a (user-assigned) managed identity.
+
+Each client's SDK (and azure-identity) is imported when a client is first made, not with this
+module: a worker that only answers `check` never loads the blob SDK.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from azure.data.tables import TableServiceClient
-from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
+from typing import TYPE_CHECKING, Any
 
 from shared.platform.settings import STORAGE_CONNECTION, SettingsError
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueServiceClient
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ def _token_credential(conn: StorageConnection) -> Any:
 def table_service_client(
     env: Mapping[str, str] | None = None, **client_kwargs: Any
 ) -> TableServiceClient:
+    from azure.data.tables import TableServiceClient
+
     conn = storage_connection(env)
     if not conn.connection_string and not conn.table_service_uri:
         raise SettingsError(f"No table endpoint: set {STORAGE_CONNECTION}__tableServiceUri")
@@ -107,6 +113,8 @@ BLOB_API_VERSION = "2025-11-05"
 def queue_service_client(
     env: Mapping[str, str] | None = None, name: str = STORAGE_CONNECTION, **client_kwargs: Any
 ) -> QueueServiceClient:
+    from azure.storage.queue import QueueServiceClient
+
     conn = storage_connection(env, name)
     client_kwargs.setdefault("api_version", QUEUE_API_VERSION)
     if conn.connection_string:
@@ -122,6 +130,8 @@ def blob_service_client(
     env: Mapping[str, str] | None = None, **client_kwargs: Any
 ) -> BlobServiceClient:
     """Blob service of the app's storage account (the Event Grid dead-letter container)."""
+    from azure.storage.blob import BlobServiceClient
+
     conn = storage_connection(env)
     client_kwargs.setdefault("api_version", BLOB_API_VERSION)
     if conn.connection_string:

@@ -10,18 +10,19 @@ It also reads the environment once, not on every request: with no proxy set (`HT
 skipped, and a CA bundle named by `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` is applied to the
 session as requests would apply it to each request. With a proxy set, requests keeps its
 default per-request behaviour, so proxies work as before.
+
+requests and azure-core are imported by the first transport made, not with this module.
 """
 
 from __future__ import annotations
 
 import os
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from azure.core.pipeline.transport import RequestsTransport
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+if TYPE_CHECKING:
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
 
 # The Python worker runs at most min(32, cpu + 4) invocations at once by default, plus the
 # store's own parallel queries; 64 leaves room for both.
@@ -33,6 +34,8 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 def environment_session() -> requests.Session:
     """A session that behaves as requests' default one does with this process's environment."""
+    import requests
+
     session = requests.Session()
     session.trust_env = bool(urllib.request.getproxies())
     if not session.trust_env:
@@ -44,6 +47,10 @@ def environment_session() -> requests.Session:
 def pooled_transport(pool_size: int = DEFAULT_POOL_SIZE, **connection: Any) -> RequestsTransport:
     """A transport for one SDK client; `connection` takes `connection_timeout`/`read_timeout`
     (azure-core's names), which a client passes to the transport only when it builds its own."""
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
     session = environment_session()
     # Retries are the SDK pipeline's job, as in azure-core's own adapter.
     adapter = HTTPAdapter(
