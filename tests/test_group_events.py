@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from shared.domain.changes import (
     FeedRow,
-    KeywordWrite,
     OptOutChange,
     change_kind,
     kind_scope,
     opts_out,
 )
+from shared.domain.keyword_writes import KeywordWrite
 from shared.domain.model import ChangeKind, FeedScope
 from shared.feed.publishers import event_json
 
