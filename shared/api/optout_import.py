@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.api.optout_list import parse_sender
+from shared.api.params import sender_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, error, validation_problem
 from shared.optouts.importfile import (
@@ -59,7 +59,7 @@ def _too_large(message: str) -> ApiResponse:
 def handle(call: Call) -> ApiResponse:
     request = call.request
     errors: dict[str, list[str]] = {}
-    sender = parse_sender(call, errors)
+    sender = sender_param(request.route_params.get("sender", ""), errors)
     import_id = request.params.get("importId") or new_import_id()
     if not IMPORT_ID.fullmatch(import_id):
         errors["importId"] = ["At most 64 letters, digits, '-' or '_'."]

@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from shared.api.paging import Page, link_header, next_link, open_page, page_size, with_next_link
+from shared.api.params import sender_param
 from shared.api.pipeline import Call, Endpoint
 from shared.api.wire import ApiResponse, validation_problem
 from shared.domain.model import EntryFilter, OptOutEntry
-from shared.domain.sender import InvalidSender, SenderId
-from shared.domain.sender import parse_sender as parse_sender_id
+from shared.domain.sender import SenderId
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -85,18 +85,10 @@ def _country(raw: str | None, errors: dict[str, list[str]]) -> str | None:
     return raw.upper()
 
 
-def parse_sender(call: Call, errors: dict[str, list[str]]) -> SenderId | None:
-    try:
-        return parse_sender_id(call.request.route_params.get("sender", ""))
-    except InvalidSender as exc:
-        errors["sender"] = [f"Invalid sender: {exc}"]
-        return None
-
-
 def parse_page_query(call: Call, default: int, maximum: int, kind: str) -> PageQuery | ApiResponse:
     params = call.request.params
     errors: dict[str, list[str]] = {}
-    sender = parse_sender(call, errors)
+    sender = sender_param(call.request.route_params.get("sender", ""), errors)
     flt = EntryFilter(_since(params.get("since"), errors), _country(params.get("country"), errors))
     size = page_size(params, default, maximum, errors)
     if errors or sender is None:

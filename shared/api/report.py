@@ -5,7 +5,7 @@
 `to`, and none comes with the last page. One storage query per page; the page token carries the
 scan position and the running totals (`shared/evidence/report_paging.py`), so a year of a busy
 sender is read page by page with flat memory. Rows and flags: `shared/evidence/compliance.py`;
-README "Evidence"."""
+docs/evidence.md."""
 
 from __future__ import annotations
 
