@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from shared.api import ENDPOINTS, ROUTES, endpoint
+from shared.api.pipeline import Endpoint
+from shared.api.wire import ApiResponse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,3 +107,6 @@ def test_the_routes_told_at_start_are_the_endpoints_served() -> None:
 def test_an_unknown_route_name_is_refused() -> None:
     with pytest.raises(LookupError):
         endpoint("no_such_function")
+    # An endpoint takes its route and methods from ROUTES: one without a line there fails at once.
+    with pytest.raises(LookupError):
+        Endpoint(name="no_such_function", handler=lambda call: ApiResponse(200, {}))

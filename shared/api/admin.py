@@ -44,14 +44,10 @@ def replay_deadletters(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="inbound_poison_replay",
-        route="sms/inbound/poison:replay",
-        methods=("POST",),
         handler=replay,
     ),
     Endpoint(
         name="inbound_deadletter_replay",
-        route="sms/inbound/deadletter:replay",
-        methods=("POST",),
         handler=replay_deadletters,
     ),
 ]

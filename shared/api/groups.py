@@ -49,8 +49,6 @@ def handle(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="group_optouts",
-        route="sms/groups/{group}/optouts",
-        methods=("GET",),
         handler=handle,
         limit_body=False,
     )

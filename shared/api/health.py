@@ -37,8 +37,6 @@ def health(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="health",
-        route="health",
-        methods=("GET",),
         handler=health,
         auth=False,
         limit_body=False,

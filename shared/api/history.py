@@ -66,8 +66,6 @@ def handle(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="sender_history",
-        route="sms/senders/{sender}/history",
-        methods=("GET",),
         handler=handle,
         limit_body=False,
     )

@@ -37,8 +37,6 @@ def describe(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="openapi",
-        route="openapi.json",
-        methods=("GET",),
         handler=describe,
         auth=False,
         limit_body=False,

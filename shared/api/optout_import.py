@@ -96,8 +96,6 @@ def handle(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="sender_optouts_import",
-        route="sms/senders/{sender}/optouts:import",
-        methods=("POST",),
         handler=handle,
         limit_body=False,  # its own, larger limit (a file of up to MAX_IMPORT_ROWS rows)
     )

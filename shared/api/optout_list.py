@@ -160,15 +160,11 @@ def handle_export(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="sender_optouts_list",
-        route="sms/senders/{sender}/optouts",
-        methods=("GET",),
         handler=handle_list,
         limit_body=False,
     ),
     Endpoint(
         name="sender_optouts_export",
-        route="sms/senders/{sender}/optouts:export",
-        methods=("GET",),
         handler=handle_export,
         limit_body=False,
     ),

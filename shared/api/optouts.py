@@ -138,8 +138,6 @@ def handler(action: ApiAction) -> Callable[[Call], ApiResponse]:
 ENDPOINTS = [
     Endpoint(
         name=f"optouts_{action}",
-        route=f"sms/optouts:{action}",
-        methods=("POST",),
         handler=handler(action),
         json_methods=frozenset({"POST"}),
         api_versions=API_VERSIONS,

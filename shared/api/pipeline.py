@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from shared.api.routes import route_named
 from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse, error, storage_unavailable
 from shared.domain.model import ConcurrencyConflict, StorageUnavailable
 from shared.platform.hmac_auth import AuthError, verify_request
@@ -78,14 +79,27 @@ Handler = Callable[[Call], ApiResponse]
 
 @dataclass(frozen=True)
 class Endpoint:
+    """What one HTTP function needs and its handler. Its route and methods are its line of
+    `ROUTES` (`shared/api/routes.py`), found by `name`: an endpoint without one fails at import."""
+
     name: str  # the function's name (Functions.<name> in the host's logs)
-    route: str  # under routePrefix "": "sms/optouts:add", "sms/senders/{sender}/program"
-    methods: tuple[str, ...]
     handler: Handler
     auth: bool = True  # HMAC-signed with one of OPTOUT_ACCESS_KEYS
     limit_body: bool = True  # 413 over OPTOUT_MAX_BODY_BYTES
     json_methods: frozenset[str] = frozenset()  # methods whose body must be JSON (415)
     api_versions: frozenset[str] | None = None  # the route takes ?api-version= from this set
+
+    def __post_init__(self) -> None:
+        route_named(self.name)
+
+    @property
+    def route(self) -> str:
+        """Under routePrefix "": "sms/optouts:add", "sms/senders/{sender}/program"."""
+        return route_named(self.name).route
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return route_named(self.name).methods
 
 
 def serve(endpoint: Endpoint, request: ApiRequest, services: Services) -> ApiResponse:

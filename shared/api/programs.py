@@ -160,8 +160,6 @@ def handle(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="sender_program",
-        route="sms/senders/{sender}/program",
-        methods=("GET", "PUT", "DELETE"),
         handler=handle,
         json_methods=frozenset({"PUT"}),
     )

@@ -101,8 +101,6 @@ def _group_fields(wire: dict[str, Any]) -> dict[str, Any]:
 ENDPOINTS = [
     Endpoint(
         name="recipient_status",
-        route="sms/senders/{sender}/recipients/{recipient}",
-        methods=("GET",),
         handler=handle,
         limit_body=False,
     )

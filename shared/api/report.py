@@ -173,8 +173,6 @@ def handle(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="sender_report",
-        route="sms/senders/{sender}/report",
-        methods=("GET",),
         handler=handle,
         limit_body=False,
     )

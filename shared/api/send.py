@@ -101,8 +101,6 @@ def send(call: Call) -> ApiResponse:
 ENDPOINTS = [
     Endpoint(
         name="sms_send",
-        route="sms",
-        methods=("POST",),
         handler=send,
         json_methods=frozenset({"POST"}),
         api_versions=SEND_API_VERSIONS,
