@@ -24,6 +24,7 @@ from pathlib import Path
 from statistics import median
 
 import requests
+from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ from shared.platform.hmac_auth import sign_request  # noqa: E402
 from shared.tables.base import MAX_PARALLEL_READS  # noqa: E402
 
 SMALL, LARGE = "+18005550100", "+18005550199"
+SEED_ATTEMPTS = 5
 CHECK = "sms/optouts:check"
 
 
@@ -57,9 +59,23 @@ def seed(connection_string: str, table_name: str, sender: str, n: int) -> None:
     batches = [ops[i : i + 100] for i in range(0, len(ops), 100)]
 
     def load(part: list[list[tuple]]) -> None:
-        with TableClient.from_connection_string(connection_string, table_name) as table:
+        table = TableClient.from_connection_string(connection_string, table_name)
+        try:
             for batch in part:
-                table.submit_transaction(batch)
+                for attempt in range(SEED_ATTEMPTS):
+                    try:
+                        table.submit_transaction(batch)
+                        break
+                    except ServiceResponseError:
+                        # Azurite may reset a connection mid-seed (seen near 100,000 entries in
+                        # memory): upserts are idempotent, so the batch goes again, on a new client.
+                        if attempt == SEED_ATTEMPTS - 1:
+                            raise
+                        table.close()
+                        table = TableClient.from_connection_string(connection_string, table_name)
+                        time.sleep(1.0)
+        finally:
+            table.close()
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(load, [batches[i::4] for i in range(4)]))
