@@ -1,8 +1,7 @@
 """Azure Functions bindings: declares the functions and translates Functions types to the domain.
 
-All behaviour lives in `shared/`; the HTTP routes are listed in `shared/api/__init__.py` and
-their endpoints (what each needs, its handler) in the modules next to it; see README.md for the
-API.
+All behaviour lives in `shared/`; the HTTP routes are listed in `shared/api/routes.py` and their
+endpoints (what each needs, its handler) in the modules next to it; see README.md for the API.
 
 Importing this module (what a worker does when it starts) declares every function and reads the
 settings, nothing more: each function imports what it runs, and `shared.runtime` builds what it

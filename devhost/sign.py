@@ -8,8 +8,7 @@ prints a ready-to-run curl command (the signature is valid for the service's clo
 the third argument, `@file` for a file's contents or `-` for stdin. The access key comes from
 `--key`, else the first key in the OPTOUT_ACCESS_KEYS environment variable, else the first key
 in local.settings.json. The signing itself is `shared.platform.hmac_auth.sign_request`, the same
-code the
-app verifies with.
+code the app verifies with.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Import a file in chunks: parse locally (shared.optouts.importfile, the service's own parser),
-send
-the valid rows as JSON requests concurrently, and keep a state file of finished chunks so that
+send the valid rows as JSON requests concurrently, and keep a state file of finished chunks so that
 an interrupted run resumes where it stopped.
 
 Resuming never duplicates anything: finished chunks are skipped, and a chunk that was in flight

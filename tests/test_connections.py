@@ -1,6 +1,5 @@
 """The storage connection choice (shared/platform/connections.py): a connection string for Azurite
-and
-local runs, an identity-based connection in Azure. No network: clients and credentials are only
+and local runs, an identity-based connection in Azure. No network: clients and credentials are only
 constructed, never used.
 """
 

@@ -6,8 +6,7 @@ here). Keys are read case-insensitively at both levels; numbers may come without
 
 Errors never carry the message text or a full phone number: numbers go through
 `shared.domain.phone.mask`, and exceptions are raised `from None` so that a logged traceback does
-not
-show an inner exception holding the payload.
+not show an inner exception holding the payload.
 
 Decisions:
 

@@ -4,8 +4,7 @@ A burst of STOPs to one sender is answered with one text (the sender's opt-out c
 and ACS takes up to 100 recipients per send request. `GroupSend.send` lets the threads that send
 the same text from the same number at the same moment share a request, with the leader pattern
 of `shared.tables.group_commit`: a thread that finds no request in flight for its (sender, text)
-sends
-its own recipient together with those queued behind it; nothing waits on a timer, so a lone
+sends its own recipient together with those queued behind it; nothing waits on a timer, so a lone
 reply goes out at once, alone.
 
 Each recipient's reply was claimed before it joined (the exactly-once guarantee does not

@@ -1,11 +1,10 @@
 """Classify an inbound SMS against a sender's keyword packs, and say which language matched.
 
 The whole-message rule: the message, in its keyword form (`shared.keywords.folding`: case, accents
-and
-the punctuation around it folded away), must be one word of the sender's chosen packs or of the
-always-on words (`packs.ALWAYS_ON`: everything recognised before packs existed); or
-one of their code-suffix words followed by a program number or short code ("STOP 12345",
-"STOP #12345", 1 to 15 digits).
+and the punctuation around it folded away), must be one word of the sender's chosen packs or of the
+always-on words (`packs.ALWAYS_ON`: everything recognised before packs existed); or one of their
+code-suffix words followed by a program number or short code ("STOP 12345", "STOP #12345", 1 to 15
+digits).
 
 When a word is in more than one place (STOP is in every pack, CANCELAR in es and pt):
 1. the stronger action wins: opt-out, then help, then opt-in (no built-in word has two actions;
@@ -16,11 +15,9 @@ When a word is in more than one place (STOP is in every pack, CANCELAR in es and
    Spanish and to (pt, es) in Portuguese.
 
 Plain-language revocation ("stop texting me") is English (`shared.keywords.plain_language_en`, with
-its
-false-positive guard) for every sender, answered in English unless the phrase was built on
+its false-positive guard) for every sender, answered in English unless the phrase was built on
 another pack's word ("arrêt svp" -> French); and French (`shared.keywords.plain_language_fr`, the
-same
-kind of guard) for senders that chose `fr`, answered in French. Other languages have none yet.
+same kind of guard) for senders that chose `fr`, answered in French. Other languages have none yet.
 """
 
 from __future__ import annotations

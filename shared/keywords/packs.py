@@ -4,8 +4,7 @@ Pure data, and the only list of keyword words: the whole-message rule (`shared.k
 and the plain-language rules (`shared.keywords.plain_language_en`) take their words from here.
 Words are
 in canonical spelling; matching folds case, accents and punctuation (`shared.keywords.folding`), so
-ARRÊT
-and ARRET are one word, listed twice only for readability.
+ARRÊT and ARRET are one word, listed twice only for readability.
 
 Sources (public material found while building this; "platform practice" means a messaging
 platform documents or uses the word, not that a regulator or carrier mandates it):

@@ -1,9 +1,8 @@
 """French plain-language revocation, for senders that chose the `fr` pack (Canada by default).
 
 Built like the English rules in `shared.keywords.plain_language_en`, with the same false-positive
-guard:
-every pattern is anchored to the whole message (after `folding.plain_language_form`: lower case,
-accents folded, apostrophes dropped so "m'envoyer" is "menvoyer"), may only be wrapped in
+guard: every pattern is anchored to the whole message (after `folding.plain_language_form`: lower
+case, accents folded, apostrophes dropped so "m'envoyer" is "menvoyer"), may only be wrapped in
 politeness words, and never fires on a message that merely contains a keyword.
 
 Recognised (each with "svp", "s'il vous plaît", "merci", ... around it):
