@@ -65,6 +65,16 @@ def sms_inbound(msg: func.QueueMessage) -> None:
     handle_queue_message(msg.get_body(), runtime.inbound_processor())
 
 
+@app.function_name("sms_delivery_reports")
+@app.queue_trigger(
+    arg_name="msg", queue_name="sms-delivery-reports", connection="AzureWebJobsStorage"
+)
+def sms_delivery_reports(msg: func.QueueMessage) -> None:
+    from shared.inbound.delivery_reports import handle_report_message
+
+    handle_report_message(msg.get_body(), runtime.delivery_report_processor())
+
+
 # Every 5 minutes, and when the host starts (after a crash, owed events go out at once).
 @app.function_name("optout_events_sweep")
 @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=True)

@@ -8,6 +8,10 @@
 - Behaves like ACS for repeatability: a recipient whose `repeatabilityRequestId` was seen before
   is not sent again; it gets the first message id and `repeatabilityResult: accepted`.
 - Numbers in `reject_numbers` get a per-item 400, as ACS answers for a number it cannot reach.
+- Answers `GET /deliveryReports/{id}` (api-versions 2025-08-01-preview, 2026-01-23) as ACS
+  does: a `DeliveryReport` for a message it sent (`Delivered`, or what `report(...)` set), a
+  404 problem-details `ErrorResponse` for any other id; each GET is recorded in `received`
+  (body `{}`) and takes the injected faults too.
 - Fails on demand: `fail_next = N` answers the next N requests 503 (as before);
   `fail_with(500, 401, ...)` answers the next requests with those statuses (after checking the
   signature, so a 401 here means "ACS refused the key", whatever the request); `hang_next(s)`
@@ -26,10 +30,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.platform.hmac_auth import AuthError, verify_request
 
+DELIVERY_REPORT_VERSIONS = frozenset({"2025-08-01-preview", "2026-01-23"})
 ACS_KEY = base64.b64encode(b"acs-test-double-access-key-0123456789").decode()
 
 
@@ -71,6 +76,7 @@ class AcsDouble:
     _faults: deque[int] = field(default_factory=deque)
     _hangs: deque[float] = field(default_factory=deque)
     _seen: dict[str, str] = field(default_factory=dict)  # repeatability id -> message id
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # message id -> report
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -130,6 +136,46 @@ class AcsDouble:
                 results.append(item)
         return results
 
+    # -- delivery reports (GET /deliveryReports/{id}) -------------------------------------------
+
+    def report(self, message_id: str, status: str = "Delivered", details: str = "") -> None:
+        """What GET answers for `message_id` from now on (a message it sent, or any id)."""
+        sent = next((s for s in self.sent if s.message_id == message_id), None)
+        at = "2026-12-01T10:00:05+00:00"
+        body: dict[str, Any] = {
+            "messageId": message_id,
+            "from": sent.from_ if sent else "+18005550100",
+            "to": sent.to if sent else "+14255550100",
+            "deliveryStatus": status,
+            "deliveryStatusDetails": details or ("No error." if status == "Delivered" else ""),
+            "deliveryAttempts": [
+                {
+                    "timestamp": at,
+                    "segmentsSucceeded": int(status == "Delivered"),
+                    "segmentsFailed": int(status != "Delivered"),
+                }
+            ],
+            "receivedTimestamp": at,
+        }
+        with self._lock:
+            self.reports[message_id] = body
+
+    def _delivery_report(self, message_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            found = self.reports.get(message_id)
+            sent = any(s.message_id == message_id for s in self.sent)
+        if found is None and sent:
+            self.report(message_id)
+            found = self.reports[message_id]
+        if found is None:
+            return 404, {
+                "type": "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+                "title": "Not Found",
+                "status": 404,
+                "traceId": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00",
+            }
+        return 200, found
+
     def start(self) -> AcsDouble:
         handler = type("BoundHandler", (_Handler,), {"double": self})
         self._server = _Server(("127.0.0.1", 0), handler)
@@ -165,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"http://{headers.get('host', '')}{self.path}"
         keys = [base64.b64decode(self.double.key)]
         try:
-            verify_request("POST", url, headers, body, keys, max_skew_seconds=900)
+            verify_request(self.command, url, headers, body, keys, max_skew_seconds=900)
         except AuthError as exc:
             with self.double._lock:
                 self.double.refused += 1
@@ -196,3 +242,27 @@ class _Handler(BaseHTTPRequestHandler):
             double.received.append(ReceivedRequest(self.path, version, headers, request))
             double.requests += 1
         self._reply(202, {"value": double._accept(request)})
+
+    # -- delivery reports ----------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        double = self.double
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with double._lock:
+            double.calls += 1
+        if not self._signed(b"", headers):
+            return
+        parts = urlsplit(self.path)
+        prefix = "/deliveryReports/"
+        version = parse_qs(parts.query).get("api-version", [""])[0]
+        if not parts.path.startswith(prefix) or version not in DELIVERY_REPORT_VERSIONS:
+            self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
+            return
+        hang, fault = double._next_fault()
+        time.sleep(hang)
+        if fault is not None:
+            self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+            return
+        with double._lock:
+            double.received.append(ReceivedRequest(self.path, version, headers, {}))
+        self._reply(*double._delivery_report(unquote(parts.path.removeprefix(prefix))))

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from azure.core.pipeline.transport import RequestsTransport
     from azure.storage.queue import QueueServiceClient
 
+    from shared.api.acs_upstream import AcsDeliveryReports
     from shared.domain.repositories import (
+        DeliveryReports,
         GroupOptOuts,
         HistoryReader,
         OptOutListing,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from shared.feed.change_feed import ChangeFeed
     from shared.feed.settings import FeedSettings
     from shared.inbound.deadletter import ReplayResult
+    from shared.inbound.delivery_reports import DeliveryReportProcessor
     from shared.inbound.processor import InboundProcessor
     from shared.optouts.imports import ImportService
     from shared.optouts.membership import OptOutMembership
@@ -95,7 +98,12 @@ def store() -> TableStore:
             transport=pooled_transport(pool_size), **STORAGE_CLIENT_OPTIONS
         )
         return TableStore(
-            client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
+            client,
+            s.optout_table,
+            s.history_table,
+            s.programs_table,
+            groups_table=s.groups_table,
+            delivery_table=s.delivery_table,
         )
 
     return _get("store", build)
@@ -194,6 +202,22 @@ def inbound_processor() -> InboundProcessor:
     return _get("inbound", build)
 
 
+def delivery_reports() -> DeliveryReports:
+    return store().delivery
+
+
+def delivery_report_processor() -> DeliveryReportProcessor:
+    """The `sms-delivery-reports` queue: reports kept, confirmations marked, 4007s opted out."""
+
+    def build() -> DeliveryReportProcessor:
+        from shared.inbound.delivery_reports import DeliveryReportProcessor
+
+        tables = store()
+        return DeliveryReportProcessor(tables.delivery, tables.history, tables.bulk, change_feed())
+
+    return _get("delivery_reports", build)
+
+
 def listing() -> OptOutListing:
     return store().bulk
 
@@ -224,11 +248,26 @@ def send_gateway() -> SendGateway:
         from shared.sending.gateway import SendGateway
 
         s = settings()
-        upstream = make_upstream(s)
+        # A dry run keeps what it answered, for GET /deliveryReports/{id}.
+        upstream = make_upstream(s, dry_sends=store().delivery)
         # The same question `check` asks: the sender's own entries or its revoke-all group's.
         return SendGateway(membership(), upstream, check_timeout=s.send_check_timeout)
 
     return _get("send_gateway", build)
+
+
+def delivery_upstream() -> AcsDeliveryReports | None:
+    """GET /deliveryReports/{id} for messages ACS sent: None when no ACS resource is set."""
+
+    def build() -> AcsDeliveryReports | bool:
+        from shared.api.acs_upstream import AcsDeliveryReports, build_sms_client
+
+        s = settings()
+        if not s.replies_enabled:
+            return False
+        return AcsDeliveryReports(build_sms_client(s))
+
+    return _get("delivery_upstream", build) or None
 
 
 def _storage_options() -> dict[str, Any]:

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from shared.domain.changes import Applied, FeedRow, OptOutChange
+from shared.domain.delivery import DeliveryReport, DrySend
 from shared.domain.keyword_writes import KeywordState, KeywordWrite
 from shared.domain.model import (
     Action,
     AlreadyRecorded,
     ConcurrencyConflict,
+    DeliveryStatus,
     EntryFilter,
     EntryPage,
     FeedScope,
@@ -22,6 +24,7 @@ from shared.domain.model import (
     HistoryRecord,
     InvalidPageToken,
     OptOutEntry,
+    Reply,
     ReplyStatus,
     SenderProgram,
     Source,
@@ -101,7 +104,11 @@ class FakeRepository:
         return EntryPage(page, keys[size] if len(keys) > size else None)
 
     def imported_by(
-        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
+        self,
+        sender: SenderId,
+        recipients: Sequence[PhoneNumber],
+        import_id: str,
+        source: Source = Source.IMPORT,
     ) -> dict[str, datetime]:
         self._check()
         rows = {r.e164: self.optouts.get((sender.key, r.e164)) for r in recipients}
@@ -109,7 +116,7 @@ class FakeRepository:
             number: row.data["OptedOutAt"]
             for number, row in rows.items()
             if row is not None
-            and row.data["Source"] == Source.IMPORT
+            and row.data["Source"] == source
             and row.data.get("MessageId") == import_id
         }
 
@@ -131,14 +138,50 @@ class FakeRepository:
             raise AlreadyRecorded("EntityAlreadyExists")
         self.history_rows[key] = replace(record, etag=self._etag(), recorded_at=self._now())
 
-    def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
+    def set_reply_status(
+        self, record: HistoryRecord, status: ReplyStatus, message_id: str = ""
+    ) -> None:
         self._check()
         key = record.event_key
+        row = self.history_rows[key]
         self.history_rows[key] = replace(
-            self.history_rows[key],
+            row,
             reply_status=status,
             etag=self._etag(),
-            reply_sent_at=self._now() if status.done else self.history_rows[key].reply_sent_at,
+            reply_sent_at=self._now() if status.done else row.reply_sent_at,
+            reply_message_id=message_id or row.reply_message_id,
+        )
+
+    def confirmation(
+        self, sender: SenderId, recipient: PhoneNumber, message_id: str
+    ) -> HistoryRecord | None:
+        self._check()
+        return next(
+            (
+                r
+                for r in self.history_rows.values()
+                if (r.sender, r.recipient, r.reply_message_id)
+                == (sender.key, recipient.e164, message_id)
+            ),
+            None,
+        )
+
+    def set_delivery(
+        self,
+        record: HistoryRecord,
+        status: DeliveryStatus,
+        delivered_at: datetime | None,
+        detail: str,
+    ) -> None:
+        self._check()
+        key = record.event_key
+        row = self.history_rows[key]
+        self.history_rows[key] = replace(
+            row,
+            delivery_status=status,
+            delivered_at=delivered_at or row.delivered_at,
+            delivery_detail=detail,
+            etag=self._etag(),
         )
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
@@ -415,14 +458,14 @@ class FakeReplies:
     # Called once, in the middle of the next send: lets a test run a concurrent delivery there.
     during_send: Callable[[], None] | None = None
 
-    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+    def send(self, from_: str, to: str, text: str) -> Reply:
         if self.during_send is not None:
             hook, self.during_send = self.during_send, None
             hook()
         if self.fail is not None:
             raise self.fail
         self.sent.append((from_, to, text))
-        return ReplyStatus.SENT
+        return Reply(ReplyStatus.SENT, f"Outgoing_fake_{len(self.sent)}")
 
 
 @dataclass
@@ -436,3 +479,37 @@ class FakePublisher:
         if self.down:
             raise PublishFailed("fake outage")
         self.published.extend(changes)
+
+
+@dataclass
+class FakeDeliveryReports:
+    """DeliveryReports in memory (tests/test_contract.py holds it to the Table adapter's
+    behaviour): the newest report per message id, and the dry run's messages."""
+
+    reports: dict[str, DeliveryReport] = field(default_factory=dict)
+    dry_sends: dict[str, DrySend] = field(default_factory=dict)
+    down: bool = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("fake outage")
+
+    def keep_report(self, report: DeliveryReport) -> bool:
+        self._check()
+        kept = self.reports.get(report.message_id)
+        if kept is not None and kept.received_at > report.received_at:
+            return False
+        self.reports[report.message_id] = report
+        return True
+
+    def get_report(self, message_id: str) -> DeliveryReport | None:
+        self._check()
+        return self.reports.get(message_id)
+
+    def record_dry_sends(self, sends: Sequence[DrySend]) -> None:
+        self._check()
+        self.dry_sends.update((s.message_id, s) for s in sends)
+
+    def get_dry_send(self, message_id: str) -> DrySend | None:
+        self._check()
+        return self.dry_sends.get(message_id)

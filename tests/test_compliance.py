@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from shared.domain.model import (
     Action,
+    DeliveryStatus,
     HistoryRecord,
     InvalidPageToken,
     Outcome,
@@ -99,6 +100,30 @@ def test_no_confirmation_is_due_for_api_changes_or_superseded_events() -> None:
     assert (row.effective_at, row.effect_delay, row.flags) == (None, None, ())
 
 
+def test_a_row_shows_whether_its_confirmation_was_delivered() -> None:
+    delivered_at = RECEIVED + timedelta(seconds=7)
+    row = report_row(stop(delivery_status=DeliveryStatus.DELIVERED, delivered_at=delivered_at), NOW)
+    assert (row.confirmation_delivery, row.confirmation_delivered_at) == (
+        DeliveryStatus.DELIVERED,
+        delivered_at,
+    )
+    failed = report_row(stop(delivery_status=DeliveryStatus.FAILED), NOW)
+    assert (failed.confirmation_delivery, failed.confirmation_delivered_at) == (
+        DeliveryStatus.FAILED,
+        None,
+    )
+    assert report_row(stop(), NOW).confirmation_delivery is DeliveryStatus.NONE  # no report yet
+    # A row with no confirmation due shows none, whatever it holds.
+    api = stop(source=Source.API, delivery_status=DeliveryStatus.DELIVERED)
+    assert report_row(api, NOW).confirmation_delivery is DeliveryStatus.NONE
+
+
+def test_totals_from_a_token_issued_before_confirmations_were_counted() -> None:
+    old = ReportTotals(2).to_dict()
+    del old["confirmations"]
+    assert ReportTotals.from_dict(old).confirmations == Counter()
+
+
 def test_an_opt_out_applied_after_ten_business_days_is_flagged() -> None:
     in_time = stop(recorded_at=datetime(2026, 11, 16, 23, 59, tzinfo=UTC))
     assert ReportFlag.OPTOUT_LATE not in report_row(in_time, NOW).flags
@@ -113,9 +138,11 @@ def test_an_opt_out_applied_after_ten_business_days_is_flagged() -> None:
 def test_totals_per_source_keyword_outcome_and_flag() -> None:
     totals = ReportTotals()
     rows = [
-        stop(),
+        stop(
+            delivery_status=DeliveryStatus.DELIVERED, delivered_at=RECEIVED + timedelta(seconds=7)
+        ),
         stop(keyword="ARRET", reply_sent_at=RECEIVED + timedelta(minutes=9)),
-        stop(action=Action.OPT_IN, keyword="START"),
+        stop(action=Action.OPT_IN, keyword="START", delivery_status=DeliveryStatus.FAILED),
         stop(source=Source.API, keyword="", reply_status=ReplyStatus.NONE, reply_sent_at=None),
         stop(outcome=Outcome.SUPERSEDED),
     ]
@@ -127,6 +154,8 @@ def test_totals_per_source_keyword_outcome_and_flag() -> None:
         "byKeyword": {"ARRET": 1, "START": 1, "STOP": 2},
         "byOutcome": {"applied": 4, "superseded": 1},
         "flags": {"confirmation-late": 1},
+        # Three confirmations were due and sent; the reports said one arrived, one did not.
+        "confirmations": {"due": 3, "sent": 3, "delivered": 1, "failed": 1},
     }
 
 

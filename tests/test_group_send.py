@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from shared.domain.model import ReplyStatus
+from shared.domain.delivery import CONFIRMATION_TAG
+from shared.domain.model import Reply, ReplyStatus
 from shared.inbound.reply_sender import AcsReplySender, ReplyFailed
 
 SENDER = "+18005550100"
@@ -21,6 +22,7 @@ class Result:
     to: str
     successful: bool
     http_status_code: int
+    message_id: str | None = None
 
 
 class FakeSms:
@@ -29,13 +31,15 @@ class FakeSms:
 
     def __init__(self, hold_first: bool = False) -> None:
         self.requests: list[tuple[str, list[str]]] = []
+        self.options: list[dict[str, Any]] = []
         self.refuse: set[str] = set()
         self.whole_request_400 = False
         self.down = False
         self.entered, self.release = threading.Event(), threading.Event()
         self._hold = hold_first
 
-    def send(self, from_: str, to: list[str], message: str) -> list[Result]:
+    def send(self, from_: str, to: list[str], message: str, **options: Any) -> list[Result]:
+        self.options.append(options)
         if self._hold:
             self._hold = False
             self.entered.set()
@@ -45,7 +49,10 @@ class FakeSms:
             raise ServiceRequestError("connection refused")
         if self.whole_request_400 and len(to) > 1 and self.refuse & set(to):
             raise HttpResponseError(response=_Response(400))
-        return [Result(t, t not in self.refuse, 400 if t in self.refuse else 202) for t in to]
+        return [
+            Result(t, False, 400) if t in self.refuse else Result(t, True, 202, f"Outgoing_{t}")
+            for t in to
+        ]
 
 
 class _Response:
@@ -83,17 +90,24 @@ def burst(
     return outcomes
 
 
+def statuses(outcomes: dict[str, Any]) -> dict[str, Any]:
+    return {to: getattr(o, "status", o) for to, o in outcomes.items()}
+
+
 def test_a_lone_reply_is_one_request() -> None:
     client = FakeSms()
-    assert AcsReplySender(client).send(SENDER, "+14255550100", "bye") == ReplyStatus.SENT
+    reply = AcsReplySender(client).send(SENDER, "+14255550100", "bye")
+    assert reply == Reply(ReplyStatus.SENT, "Outgoing_+14255550100")  # ACS's message id kept
     assert client.requests == [("bye", ["+14255550100"])]
+    # Its delivery report is asked for, tagged as a confirmation (docs/delivery-reports.md).
+    assert client.options == [{"enable_delivery_report": True, "tag": CONFIRMATION_TAG}]
 
 
 def test_concurrent_replies_with_one_text_share_a_request() -> None:
     client = FakeSms(hold_first=True)
     people = [f"+142555501{i:02d}" for i in range(5)]
     outcomes = burst(AcsReplySender(client), client, [(p, "bye") for p in people])
-    assert outcomes == dict.fromkeys(people, ReplyStatus.SENT)
+    assert statuses(outcomes) == dict.fromkeys(people, ReplyStatus.SENT)
     assert client.requests[0] == ("bye", people[:1])
     assert sorted(client.requests[1][1]) == people[1:] and len(client.requests) == 2
 
@@ -114,8 +128,11 @@ def test_each_recipient_gets_its_own_outcome() -> None:
     client.refuse = {"+14255550102"}
     people = ["+14255550100", "+14255550101", "+14255550102", "+14255550103"]
     outcomes = burst(AcsReplySender(client), client, [(p, "bye") for p in people])
-    assert outcomes["+14255550102"] == ReplyStatus.FAILED  # refused: recorded, not retried
-    assert {outcomes[p] for p in people if p != "+14255550102"} == {ReplyStatus.SENT}
+    assert outcomes["+14255550102"] == Reply(ReplyStatus.FAILED)  # refused: not retried
+    assert {outcomes[p].status for p in people if p != "+14255550102"} == {ReplyStatus.SENT}
+    assert {outcomes[p].message_id for p in people if p != "+14255550102"} == {
+        f"Outgoing_{p}" for p in people if p != "+14255550102"
+    }
 
 
 def test_a_request_refused_as_a_whole_is_sent_again_one_by_one() -> None:
@@ -123,7 +140,7 @@ def test_a_request_refused_as_a_whole_is_sent_again_one_by_one() -> None:
     client.refuse, client.whole_request_400 = {"+14255550102"}, True
     people = ["+14255550100", "+14255550101", "+14255550102"]
     outcomes = burst(AcsReplySender(client), client, [(p, "bye") for p in people])
-    assert outcomes == {
+    assert statuses(outcomes) == {
         "+14255550100": ReplyStatus.SENT,
         "+14255550101": ReplyStatus.SENT,
         "+14255550102": ReplyStatus.FAILED,

@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 
 from devhost.inprocess import registered_http_functions
 from shared.api import ENDPOINTS
+from shared.api.delivery_reports import DELIVERY_REPORT_API_VERSIONS
 from shared.api.openapi import DOCUMENT_PATH, document
 from shared.api.programs import WIRE_NAMES
 from shared.domain.model import Action, Language, Outcome, ReplyStatus, Source
@@ -35,6 +36,7 @@ SUPERSET = {
 # Differs between api-versions (apiKey + partner, then partner + partnerParams): ours holds every
 # version's properties and requires what all of them require.
 UNION = {"MessagingConnectOptions", "SmsSendOptions"}  # messagingConnect: 2025-05-29-preview on
+UNION.add("DeliveryReport")  # messagingConnectPartnerMessageId: 2026-01-23
 COMPARED = ("type", "format", "minLength", "maxLength", "minItems", "maxItems", "$ref")
 
 
@@ -127,40 +129,49 @@ def test_the_optout_paths_are_served() -> None:
     assert all(set(OPTOUT_PATHS) <= set(acs_paths(v)) for v in VERSIONS)
 
 
+def test_the_delivery_report_path_is_served_where_acs_has_it() -> None:
+    path = "/deliveryReports/{outgoingMessageId}"
+    assert {v for v in VERSIONS if path in official(v)["paths"]} == DELIVERY_REPORT_API_VERSIONS
+    assert all(path in acs_paths(v) for v in DELIVERY_REPORT_API_VERSIONS)
+
+
 @pytest.mark.parametrize(
     ("version", "path"), [(v, p) for v in VERSIONS for p in acs_paths(v)], ids=str
 )
 def test_acs_operation_agrees_with_the_official_file(version: str, path: str) -> None:
     theirs_doc, ours_doc = official(version), document()
-    theirs, ours = theirs_doc["paths"][path]["post"], ours_doc["paths"][path]["post"]
-    assert set(ours_doc["paths"][path]) - {"parameters"} == set(theirs_doc["paths"][path])
-    assert set(theirs_doc["paths"][path]) == {"post"}
+    methods = set(theirs_doc["paths"][path])
+    assert set(ours_doc["paths"][path]) - {"parameters"} == methods
     superset = [resolve(ours_doc, p)["name"] for p in ours_doc["paths"][path]["parameters"]]
     assert superset == [CLIENT_REQUEST_ID_HEADER]  # documented: echoed, as Azure services do
-    assert ours["operationId"] == theirs["operationId"]
-    assert ours["tags"] == theirs["tags"]
-    body = next(p for p in theirs["parameters"] if p["in"] == "body")
-    assert body["required"] and ours["requestBody"]["required"]
-    assert set(ours["requestBody"]["content"]) == set(theirs["consumes"]) == {"application/json"}
-    assert ref_name(ours["requestBody"]["content"]["application/json"]["schema"]) == ref_name(
-        body["schema"]
-    )
-    their_params = {
-        (p["name"], p["in"], p["required"], p["type"])
-        for p in theirs["parameters"]
-        if p["in"] != "body"
-    }
-    our_params = [resolve(ours_doc, p) for p in ours["parameters"]]
-    assert {(p["name"], p["in"], p["required"], p["schema"]["type"]) for p in our_params} == (
-        their_params
-    )
-    versions = next(p for p in our_params if p["name"] == "api-version")["schema"]["enum"]
-    assert version in versions
-    for status, response in theirs["responses"].items():
-        our_response = resolve(ours_doc, ours["responses"][status])
-        assert set(our_response["content"]) == set(theirs["produces"])
-        schema = our_response["content"]["application/json"]["schema"]
-        assert ref_name(schema) == ref_name(response["schema"]), status
+    for method in methods:
+        theirs, ours = theirs_doc["paths"][path][method], ours_doc["paths"][path][method]
+        assert ours["operationId"] == theirs["operationId"]
+        assert ours["tags"] == theirs["tags"]
+        body = next((p for p in theirs["parameters"] if p["in"] == "body"), None)
+        if body is None:
+            assert "requestBody" not in ours
+        else:
+            assert body["required"] and ours["requestBody"]["required"]
+            content = ours["requestBody"]["content"]
+            assert set(content) == set(theirs["consumes"]) == {"application/json"}
+            assert ref_name(content["application/json"]["schema"]) == ref_name(body["schema"])
+        their_params = {
+            (p["name"], p["in"], p["required"], p["type"])
+            for p in theirs["parameters"]
+            if p["in"] != "body"
+        }
+        our_params = [resolve(ours_doc, p) for p in ours["parameters"]]
+        assert {
+            (p["name"], p["in"], p["required"], p["schema"]["type"]) for p in our_params
+        } == their_params
+        versions = next(p for p in our_params if p["name"] == "api-version")["schema"]["enum"]
+        assert version in versions
+        for status, response in theirs["responses"].items():
+            our_response = resolve(ours_doc, ours["responses"][status])
+            assert set(our_response["content"]) == set(theirs["produces"])
+            schema = our_response["content"]["application/json"]["schema"]
+            assert ref_name(schema) == ref_name(response["schema"]), status
 
 
 def _compared(schema: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +204,7 @@ def test_acs_schemas_agree_with_the_official_file(version: str) -> None:
     roots = [
         ref_name(schema_holder["schema"])
         for path in acs_paths(version)
-        for op in [theirs_doc["paths"][path]["post"]]
+        for op in theirs_doc["paths"][path].values()
         for schema_holder in [
             *(p for p in op["parameters"] if p["in"] == "body"),
             *op["responses"].values(),

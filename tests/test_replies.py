@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from devhost.acs_double import AcsDouble
-from shared.domain.model import Action, SenderProgram
+from shared.domain.delivery import CONFIRMATION_TAG
+from shared.domain.model import Action, Reply, ReplyStatus, SenderProgram
 from shared.inbound.reply_sender import LoggingReplySender, ReplyFailed, make_reply_sender
 from shared.keywords.replies import (
     DEFAULT_HELP_TEXT,
@@ -86,17 +87,24 @@ def test_without_acs_replies_are_logged(caplog: pytest.LogCaptureFixture) -> Non
     sender = make_reply_sender(SETTINGS)
     assert isinstance(sender, LoggingReplySender)
     caplog.set_level("INFO")
-    assert sender.send("+18005550100", "+14255550123", "secret text") == "logged"
+    assert sender.send("+18005550100", "+14255550123", "secret text").status == "logged"
     assert "4255550123" not in caplog.text and "secret text" not in caplog.text
 
 
 def test_official_client_sends_through_the_double(acs: AcsDouble) -> None:
     settings = Settings(access_keys=(), acs_connection_string=acs.connection_string)
     sender = make_reply_sender(settings)
-    assert sender.send("+18005550100", "+14255550123", "Contoso: bye") == "sent"
+    reply = sender.send("+18005550100", "+14255550123", "Contoso: bye")
     assert [(s.from_, s.to, s.message) for s in acs.sent] == [
         ("+18005550100", "+14255550123", "Contoso: bye")
     ]
+    assert reply == Reply(ReplyStatus.SENT, acs.sent[0].message_id)  # ACS's id, for its report
+    # The confirmation asks for its delivery report, tagged as one.
+    (received,) = acs.received
+    assert received.body["smsSendOptions"] == {
+        "enableDeliveryReport": True,
+        "tag": CONFIRMATION_TAG,
+    }
     assert acs.refused == 0
 
 

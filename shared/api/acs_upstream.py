@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from shared.api.send_wire import request_to_wire, results_from_wire
 from shared.domain.model import UpstreamFailure
@@ -33,6 +35,9 @@ from shared.sending.records import (
     Upstream,
     UpstreamError,
 )
+
+if TYPE_CHECKING:
+    from shared.domain.repositories import DeliveryReports
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,65 @@ class AcsUpstream:
         except AzureError as exc:
             raise UpstreamError(UpstreamFailure.BAD_ANSWER, type(exc).__name__) from exc
         return _read(response.status_code, response.body(), dict(response.headers))
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    """ACS's answer to a forwarded read, as it came (status, JSON body, headers)."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class AcsDeliveryReports:
+    """`GET /deliveryReports/{id}` forwarded to ACS through the official client's pipeline (the
+    same authentication, user agent, transport and timeouts as the send), with the caller's
+    api-version. The request is the one `SmsClient.get_delivery_report` (azure-communication-sms
+    1.2.0) makes: the id percent-encoded as one path segment, `Accept: application/json`."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client  # azure.communication.sms.SmsClient
+
+    def get(self, message_id: str, api_version: str) -> UpstreamAnswer:
+        from azure.core.rest import HttpRequest
+
+        http_request = HttpRequest(
+            "GET",
+            "{endpoint}/deliveryReports/" + quote(message_id, safe=""),
+            params={"api-version": api_version},
+            headers={"Accept": "application/json"},
+        )
+        response = _run(self._client, http_request)
+        status, body, headers = response.status_code, response.body(), dict(response.headers)
+        if status in (200, 404):
+            try:
+                return UpstreamAnswer(status, json.loads(body), headers)
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                raise UpstreamError(UpstreamFailure.BAD_ANSWER, str(exc), status) from exc
+        _read(status, body, headers)  # raises for every other status
+        raise UpstreamError(UpstreamFailure.BAD_ANSWER, f"ACS answered HTTP {status}", status)
+
+
+def _run(client: Any, http_request: Any) -> Any:
+    """One call through the client's pipeline; transport failures as UpstreamError."""
+    from azure.core.exceptions import (
+        AzureError,
+        ClientAuthenticationError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        return client._sms_service_client._send_request(http_request, stream=False)
+    except ServiceRequestError as exc:  # no connection (incl. connect timeout)
+        raise UpstreamError(UpstreamFailure.UNREACHABLE, type(exc).__name__) from exc
+    except ServiceResponseError as exc:  # sent; no (complete) answer
+        raise UpstreamError(UpstreamFailure.TIMEOUT, type(exc).__name__) from exc
+    except ClientAuthenticationError as exc:  # no token for the managed identity
+        raise UpstreamError(UpstreamFailure.AUTH_FAILED, type(exc).__name__) from exc
+    except AzureError as exc:
+        raise UpstreamError(UpstreamFailure.BAD_ANSWER, type(exc).__name__) from exc
 
 
 def _read(status: int, body: bytes, headers: dict[str, str]) -> list[SendResult]:
@@ -115,10 +179,11 @@ def build_sms_client(settings: Settings) -> Any:
     return SmsClient(settings.acs_endpoint.rstrip("/"), DefaultAzureCredential(), **options)
 
 
-def make_upstream(settings: Settings) -> Upstream:
-    """Dry run wins over a configured resource: a switch that says "do not send" never sends."""
+def make_upstream(settings: Settings, dry_sends: DeliveryReports | None = None) -> Upstream:
+    """Dry run wins over a configured resource: a switch that says "do not send" never sends.
+    `dry_sends` keeps what a dry run answers (for `GET /deliveryReports/{id}`)."""
     if settings.send_dry_run:
-        return DryRun()
+        return DryRun(dry_sends.record_dry_sends if dry_sends is not None else None)
     if not settings.replies_enabled:
         return NotConfigured()
     return AcsUpstream(

@@ -32,6 +32,9 @@ def history_to_wire(record: HistoryRecord) -> dict[str, Any]:
         "replyStatus": record.reply_status,
         "replySentAt": _iso(record.reply_sent_at),
         "effectiveAt": _iso(effective_at(record)),
+        "deliveryStatus": str(record.delivery_status) or None,
+        "deliveredAt": _iso(record.delivered_at),
+        "deliveryDetail": record.delivery_detail or None,
     }
 
 

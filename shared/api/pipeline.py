@@ -26,7 +26,9 @@ from shared.platform.settings import (
 )
 
 if TYPE_CHECKING:
+    from shared.api.acs_upstream import AcsDeliveryReports
     from shared.domain.repositories import (
+        DeliveryReports,
         GroupOptOuts,
         HistoryReader,
         OptOutListing,
@@ -66,6 +68,10 @@ class Services(Protocol):
     def imports(self) -> ImportService: ...
 
     def page_tokens(self) -> PageTokens: ...
+
+    def delivery_reports(self) -> DeliveryReports: ...
+
+    def delivery_upstream(self) -> AcsDeliveryReports | None: ...
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ CSV_COLUMNS = (
     "confirmationDelaySeconds",
     "optOutDeadline",
     "flags",
+    "confirmationDeliveryStatus",
+    "confirmationDeliveredAt",
 )
 
 
@@ -79,6 +81,8 @@ def row_to_wire(row: ReportRow) -> dict[str, Any]:
         "confirmationDelaySeconds": _seconds(row.confirmation_delay),
         "optOutDeadline": _iso(row.optout_deadline),
         "flags": [str(f) for f in row.flags],
+        "confirmationDeliveryStatus": str(row.confirmation_delivery) or None,
+        "confirmationDeliveredAt": _iso(row.confirmation_delivered_at),
     }
 
 

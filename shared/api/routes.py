@@ -41,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "sender_optouts_import", "sms/senders/{sender}/optouts:import", ("POST",), "optout_import"
     ),
+    Route("delivery_report", "deliveryReports/{outgoingMessageId}", ("GET",), "delivery_reports"),
 )
 
 

@@ -37,6 +37,7 @@ class Source(StrEnum):
     API = "api"
     KEYWORD = "keyword"
     IMPORT = "import"  # a bulk import (POST /sms/senders/{sender}/optouts:import)
+    CARRIER = "carrier"  # a failed delivery report: ACS or the carrier holds an opt-out (4007)
 
 
 class Outcome(StrEnum):
@@ -68,6 +69,14 @@ class ReplyStatus(StrEnum):
     def done(self) -> bool:
         """The reply went (or was logged): its time is the row's ReplySentAt."""
         return self in (ReplyStatus.SENT, ReplyStatus.LOGGED)
+
+
+class DeliveryStatus(StrEnum):
+    """What a delivery report said about a keyword confirmation (the STOP/START/HELP's row)."""
+
+    NONE = ""  # no report (yet)
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class TimeBasis(StrEnum):
@@ -189,12 +198,26 @@ class HistoryRecord:
     # opt-out transaction), and when the reply was sent (status `sent`/`logged`).
     recorded_at: datetime | None = field(default=None, compare=False)
     reply_sent_at: datetime | None = field(default=None, compare=False)
+    # The confirmation's outgoing message id (ACS's), and what its delivery report said.
+    reply_message_id: str = field(default="", compare=False)
+    delivery_status: DeliveryStatus = field(default=DeliveryStatus.NONE, compare=False)
+    delivered_at: datetime | None = field(default=None, compare=False)
+    delivery_detail: str = field(default="", compare=False)
     etag: str | None = field(default=None, compare=False)
 
     @property
     def event_key(self) -> tuple[str, str, datetime, str]:
         """Identifies the event: a redelivered event has the same key."""
         return (self.sender, self.recipient, self.event_at, self.event_id)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What sending a keyword's reply came to: the status to record and, when ACS accepted it,
+    ACS's outgoing message id (its delivery report carries it)."""
+
+    status: ReplyStatus
+    message_id: str = ""
 
 
 @dataclass(frozen=True)

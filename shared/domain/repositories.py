@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.domain.changes import Applied, FeedRow
+from shared.domain.delivery import DeliveryReport, DrySend
 from shared.domain.keyword_writes import KeywordState
 from shared.domain.model import (
+    DeliveryStatus,
     EntryFilter,
     EntryPage,
     GroupEntry,
@@ -102,7 +104,28 @@ class History(Protocol):
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None: ...
 
-    def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None: ...
+    def set_reply_status(
+        self, record: HistoryRecord, status: ReplyStatus, message_id: str = ""
+    ) -> None:
+        """The reply's status (and, when ACS accepted it, its outgoing message id)."""
+        ...
+
+    def confirmation(
+        self, sender: SenderId, recipient: PhoneNumber, message_id: str
+    ) -> HistoryRecord | None:
+        """The keyword row of the pair whose reply went out as `message_id` (a query bounded to
+        the pair's rows), or None."""
+        ...
+
+    def set_delivery(
+        self,
+        record: HistoryRecord,
+        status: DeliveryStatus,
+        delivered_at: datetime | None,
+        detail: str,
+    ) -> None:
+        """What the reply's delivery report said (the row must exist)."""
+        ...
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
         """Set status `sending` claimed at `at`, if the row is unchanged since `record` was read
@@ -189,6 +212,21 @@ class GroupOptOuts(FeedOutbox, Protocol):
         ...
 
 
+class DeliveryReports(Protocol):
+    """Delivery reports kept by outgoing message id, and the messages a dry run answered."""
+
+    def keep_report(self, report: DeliveryReport) -> bool:
+        """Keep `report` unless one received later is kept already; True when `report` is (or
+        equals) the one kept."""
+        ...
+
+    def get_report(self, message_id: str) -> DeliveryReport | None: ...
+
+    def record_dry_sends(self, sends: Sequence[DrySend]) -> None: ...
+
+    def get_dry_send(self, message_id: str) -> DrySend | None: ...
+
+
 class Health(Protocol):
     def ping(self) -> None:
         """Raise StorageUnavailable when storage cannot be reached."""
@@ -208,9 +246,14 @@ class OptOutListing(Protocol):
 
 class OptOutImports(Protocol):
     def imported_by(
-        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
+        self,
+        sender: SenderId,
+        recipients: Sequence[PhoneNumber],
+        import_id: str,
+        source: Source = Source.IMPORT,
     ) -> dict[str, datetime]:
         """Those of `recipients` whose entry this import made (source `import`, its id as
         the message id), with their opted-out time: concurrent point reads. An import request
-        sent again uses it to count its own entries as added, not as already opted out."""
+        sent again uses it to count its own entries as added, not as already opted out.
+        `source` asks the same of another source's reference (a carrier report's message id)."""
         ...

@@ -4,7 +4,9 @@ flags, and running totals per source, keyword and flag. Pure: rows come from the
 Times of a row (docs/evidence.md):
 - received: the SMS's own timestamp (`event_at`; for an API call, the service's time of it);
 - took effect: when the service applied it (`recorded_at`; none for a superseded event);
-- confirmation sent: when the reply was accepted by ACS (`reply_sent_at`), keyword events only.
+- confirmation sent: when the reply was accepted by ACS (`reply_sent_at`), keyword events only;
+- confirmation delivered: what its delivery report said (`delivery_status`, `delivered_at`):
+  `delivered` and when, `failed`, or none (no report yet, or none asked for).
 
 Flags:
 - `confirmation-late`: a keyword opt-out/opt-in that was applied (so a confirmation was due)
@@ -22,7 +24,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.domain.model import Action, HistoryRecord, Outcome, ReportFlag, Source
+from shared.domain.model import (
+    Action,
+    DeliveryStatus,
+    HistoryRecord,
+    Outcome,
+    ReportFlag,
+    Source,
+)
 from shared.evidence.business_days import applied_in_time, optout_deadline
 
 CONFIRMATION_DEADLINE = timedelta(minutes=5)
@@ -37,6 +46,8 @@ class ReportRow:
     confirmation_delay: timedelta | None
     optout_deadline: date | None
     flags: tuple[ReportFlag, ...]
+    confirmation_delivery: DeliveryStatus = DeliveryStatus.NONE
+    confirmation_delivered_at: datetime | None = None
 
     @property
     def received_at(self) -> datetime:
@@ -64,7 +75,8 @@ def report_row(record: HistoryRecord, now: datetime) -> ReportRow:
     """The row for one opt-out / opt-in; `now` decides whether a missing confirmation is late."""
     applied = record.outcome == Outcome.APPLIED
     effective = (record.recorded_at or record.event_at) if applied else None
-    sent = record.reply_sent_at if confirmation_due(record) else None
+    due = confirmation_due(record)
+    sent = record.reply_sent_at if due else None
     is_optout = record.action == Action.OPT_OUT
     flags = _confirmation_flags(record, now)
     if is_optout and effective is not None and not applied_in_time(record.event_at, effective):
@@ -77,6 +89,8 @@ def report_row(record: HistoryRecord, now: datetime) -> ReportRow:
         confirmation_delay=sent - record.event_at if sent else None,
         optout_deadline=optout_deadline(record.event_at) if is_optout else None,
         flags=tuple(flags),
+        confirmation_delivery=record.delivery_status if due else DeliveryStatus.NONE,
+        confirmation_delivered_at=record.delivered_at if due else None,
     )
 
 
@@ -89,10 +103,18 @@ class ReportTotals:
     by_keyword: Counter[str] = field(default_factory=Counter)  # "STOP" -> n
     by_outcome: Counter[str] = field(default_factory=Counter)
     flags: Counter[str] = field(default_factory=Counter)
+    # Keyword confirmations: due, sent (ACS accepted), delivered / failed (their reports).
+    confirmations: Counter[str] = field(default_factory=Counter)
 
     def add(self, row: ReportRow) -> None:
         record = row.record
         self.rows += 1
+        if confirmation_due(record):
+            self.confirmations["due"] += 1
+            if row.confirmation_sent_at is not None or record.reply_status.done:
+                self.confirmations["sent"] += 1
+            if row.confirmation_delivery:
+                self.confirmations[str(row.confirmation_delivery)] += 1
         self.by_source[f"{record.source}/{record.action}"] += 1
         if record.keyword:
             self.by_keyword[record.keyword] += 1
@@ -106,6 +128,9 @@ class ReportTotals:
             "byKeyword": dict(sorted(self.by_keyword.items())),
             "byOutcome": dict(sorted(self.by_outcome.items())),
             "flags": dict(sorted(self.flags.items())),
+            "confirmations": {
+                k: self.confirmations[k] for k in ("due", "sent", "delivered", "failed")
+            },
         }
 
     @classmethod
@@ -114,7 +139,14 @@ class ReportTotals:
         try:
             by_source = data["bySource"].items()
             source = {f"{s}/{a}": n for s, acts in by_source for a, n in acts.items()}
-            parts = (source, data["byKeyword"], data["byOutcome"], data["flags"])
+            # `confirmations`: absent in tokens issued before it was counted.
+            parts = (
+                source,
+                data["byKeyword"],
+                data["byOutcome"],
+                data["flags"],
+                data.get("confirmations", {}),
+            )
             counters = [Counter({str(k): _count(v) for k, v in p.items()}) for p in parts]
             return cls(_count(data["rows"]), *counters)
         except (KeyError, TypeError, AttributeError) as exc:

@@ -267,15 +267,16 @@ class InboundProcessor:
         language = found.language or Language.EN
         text = reply_text(found.action, self._settings, program, language)
         try:
-            status = self._replies.send(record.sender, record.recipient, text)
+            reply = self._replies.send(record.sender, record.recipient, text)
         except Exception:
             # Give the claim back so the host's retry can send at once (best effort: if this
             # write fails too, the claim simply expires).
             with contextlib.suppress(Exception):
                 self._history.set_reply_status(record, ReplyStatus.PENDING)
             raise
-        self._history.set_reply_status(record, status)
-        return status
+        # With its message id: the reply's delivery report finds this row by it.
+        self._history.set_reply_status(record, reply.status, reply.message_id)
+        return reply.status
 
 
 def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:

@@ -9,7 +9,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from shared.domain.model import ReplyStatus
+from shared.domain.delivery import CONFIRMATION_TAG
+from shared.domain.model import Reply, ReplyStatus
 from shared.domain.phone import mask
 from shared.inbound.group_send import GroupSend
 from shared.platform.settings import (
@@ -31,43 +32,53 @@ class ReplyFailed(Exception):
 
 
 class ReplySender(Protocol):
-    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
-        """Send `text`; return the reply status to record (`sent`, `logged` or `failed`)."""
+    def send(self, from_: str, to: str, text: str) -> Reply:
+        """Send `text`; return the reply status to record (`sent`, `logged` or `failed`) and,
+        when ACS accepted it, its message id."""
         ...
 
 
 class LoggingReplySender:
     """Used when no ACS connection is configured: replies are logged (masked), not sent."""
 
-    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+    def send(self, from_: str, to: str, text: str) -> Reply:
         log.info(
             "Reply NOT sent (ACS_CONNECTION_STRING/ACS_ENDPOINT not set) from %s to %s: %d chars",
             mask(from_),
             mask(to),
             len(text),
         )
-        return ReplyStatus.LOGGED
+        return Reply(ReplyStatus.LOGGED)
 
 
 class AcsReplySender:
     """Sends through azure-communication-sms. Concurrent replies with the same sender and text
-    share one request (`shared.inbound.group_send`); each recipient still gets its own outcome."""
+    share one request (`shared.inbound.group_send`); each recipient still gets its own outcome.
+    Each asks ACS for a delivery report, tagged `CONFIRMATION_TAG`: the report comes back on the
+    `sms-delivery-reports` queue and is recorded on the keyword's history row
+    (`shared.inbound.delivery_reports`)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._group: GroupSend[ReplyStatus] = GroupSend(self._send_many)
+        self._group: GroupSend[Reply] = GroupSend(self._send_many)
 
-    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+    def send(self, from_: str, to: str, text: str) -> Reply:
         return self._group.send(from_, to, text)
 
     def _send_many(
         self, key: tuple[str, str], recipients: Sequence[str]
-    ) -> dict[str, ReplyStatus | Exception]:
+    ) -> dict[str, Reply | Exception]:
         from azure.core.exceptions import AzureError, HttpResponseError
 
         from_, text = key
         try:
-            results = self._client.send(from_=from_, to=list(recipients), message=text)
+            results = self._client.send(
+                from_=from_,
+                to=list(recipients),
+                message=text,
+                enable_delivery_report=True,
+                tag=CONFIRMATION_TAG,
+            )
         except HttpResponseError as exc:
             code = exc.status_code or 500
             if code in PERMANENT_STATUSES and len(recipients) > 1:
@@ -77,7 +88,7 @@ class AcsReplySender:
                 log.error(
                     "ACS refused the reply to %s (HTTP %s): not retried", mask(recipients[0]), code
                 )
-                return {recipients[0]: ReplyStatus.FAILED}
+                return {recipients[0]: Reply(ReplyStatus.FAILED)}
             return dict.fromkeys(recipients, ReplyFailed(f"ACS send failed: HTTP {code}"))
         except AzureError as exc:
             return dict.fromkeys(recipients, ReplyFailed(f"ACS send failed: {type(exc).__name__}"))
@@ -85,14 +96,14 @@ class AcsReplySender:
         return {to: _outcome(to, result) for to, result in zip(recipients, results, strict=False)}
 
 
-def _outcome(to: str, result: Any) -> ReplyStatus | Exception:
+def _outcome(to: str, result: Any) -> Reply | Exception:
     if result.successful:
-        return ReplyStatus.SENT
+        return Reply(ReplyStatus.SENT, getattr(result, "message_id", None) or "")
     status = result.http_status_code or 500
     if status not in PERMANENT_STATUSES:
         return ReplyFailed(f"ACS send failed for the recipient: HTTP {status}")
     log.error("ACS refused the reply to %s (HTTP %s): not retried", mask(to), status)
-    return ReplyStatus.FAILED
+    return Reply(ReplyStatus.FAILED)
 
 
 class UnavailableReplySender:
@@ -103,7 +114,7 @@ class UnavailableReplySender:
     def __init__(self, reason: str) -> None:
         self._reason = reason
 
-    def send(self, from_: str, to: str, text: str) -> ReplyStatus:
+    def send(self, from_: str, to: str, text: str) -> Reply:
         raise ReplyFailed(f"replies cannot be sent: {self._reason}")
 
 

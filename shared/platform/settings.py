@@ -19,6 +19,7 @@ DEFAULT_OPTOUT_TABLE = "OptOuts"
 DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
 DEFAULT_GROUPS_TABLE = "GroupOptOuts"
+DEFAULT_DELIVERY_TABLE = "DeliveryReports"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
 
@@ -199,6 +200,7 @@ class Settings:
     send_check_timeout: float = DEFAULT_SEND_CHECK_TIMEOUT
     send_connect_timeout: float = DEFAULT_SEND_CONNECT_TIMEOUT
     send_read_timeout: float = DEFAULT_SEND_READ_TIMEOUT
+    delivery_table: str = DEFAULT_DELIVERY_TABLE
     # Unusable settings, each replaced by its default above; see `require` and `health`.
     problems: tuple[SettingProblem, ...] = field(default=(), compare=False)
 
@@ -231,6 +233,7 @@ class Settings:
             history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
             programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
             groups_table=r.text("GROUP_OPTOUTS_TABLE_NAME", DEFAULT_GROUPS_TABLE),
+            delivery_table=r.text("DELIVERY_REPORTS_TABLE_NAME", DEFAULT_DELIVERY_TABLE),
             max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
             clock_skew_seconds=r.integer(
                 "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.domain.delivery import DrySend
 from shared.domain.model import RepeatabilityResult, UpstreamFailure
 from shared.domain.phone import mask
 from shared.domain.sender import SenderId
@@ -100,7 +102,12 @@ class NotConfigured:
 
 
 class DryRun:
-    """SEND_DRY_RUN=true: answers as ACS would for a successful send, sends nothing, logs masked."""
+    """SEND_DRY_RUN=true: answers as ACS would for a successful send, sends nothing, logs masked.
+    `keep` (when given) is handed what was answered, so that `GET /deliveryReports/{id}` can
+    answer for those message ids."""
+
+    def __init__(self, keep: Callable[[Sequence[DrySend]], None] | None = None) -> None:
+        self._keep = keep
 
     def send(self, request: SendRequest) -> list[SendResult]:
         results = []
@@ -122,4 +129,21 @@ class DryRun:
                     ),
                 )
             )
+        if self._keep is not None:
+            now = datetime.now(UTC)
+            tag = _tag(request.options)
+            self._keep(
+                [
+                    DrySend(str(res.message_id), request.sender.display, res.to, now, tag)
+                    for res in results
+                ]
+            )
         return results
+
+
+def _tag(options: Mapping[str, Any] | None) -> str:
+    """smsSendOptions.tag, its name matched without case (as ACS does)."""
+    for key, value in (options or {}).items():
+        if key.lower() == "tag" and isinstance(value, str):
+            return value
+    return ""

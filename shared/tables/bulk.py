@@ -87,11 +87,15 @@ class TableBulkOptOuts(TableAdapter):
         return self.call(read)
 
     def imported_by(
-        self, sender: SenderId, recipients: Sequence[PhoneNumber], import_id: str
+        self,
+        sender: SenderId,
+        recipients: Sequence[PhoneNumber],
+        import_id: str,
+        source: Source = Source.IMPORT,
     ) -> dict[str, datetime]:
         found = self.get_many(sender.key, (r.e164 for r in recipients))
         return {
             number: utc(e["OptedOutAt"]) or datetime.min
             for number, e in found.items()
-            if e.get("Source") == Source.IMPORT and e.get("MessageId") == import_id
+            if e.get("Source") == source and e.get("MessageId") == import_id
         }

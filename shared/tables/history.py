@@ -22,6 +22,7 @@ from azure.data.tables import TableServiceClient, TransactionOperation, UpdateMo
 
 from shared.domain.model import (
     Action,
+    DeliveryStatus,
     HistoryRecord,
     InvalidPageToken,
     Language,
@@ -68,6 +69,10 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
             "ReplySentAt": record.reply_sent_at,
+            "ReplyMessageId": record.reply_message_id or None,
+            "DeliveryStatus": str(record.delivery_status) or None,
+            "DeliveredAt": record.delivered_at,
+            "DeliveryDetail": record.delivery_detail or None,
         }
     )
 
@@ -88,6 +93,10 @@ def from_entity(e: Any) -> HistoryRecord:
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
         reply_sent_at=utc(e.get("ReplySentAt")),
+        reply_message_id=e.get("ReplyMessageId", ""),
+        delivery_status=DeliveryStatus(e.get("DeliveryStatus", "")),
+        delivered_at=utc(e.get("DeliveredAt")),
+        delivery_detail=e.get("DeliveryDetail", ""),
         etag=e.metadata["etag"],
     )
 
@@ -154,15 +163,53 @@ class TableHistory(TableAdapter):
         e = self.get_or_none(record.sender, history_row_key(record))
         return None if e is None else from_entity(e)
 
-    def set_reply_status(self, record: HistoryRecord, status: ReplyStatus) -> None:
+    def set_reply_status(
+        self, record: HistoryRecord, status: ReplyStatus, message_id: str = ""
+    ) -> None:
         entity = {**self._key(record), "ReplyStatus": str(status)}
         if status.done:  # when the confirmation went: in the same write as its status
             entity["ReplySentAt"] = self._clock()
+        if message_id:  # its delivery report finds the row by it (`confirmation`)
+            entity["ReplyMessageId"] = message_id
         self._group.write(
             record.sender,
             [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})],
             lambda: self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE)),
         )
+
+    def confirmation(
+        self, sender: SenderId, recipient: PhoneNumber, message_id: str
+    ) -> HistoryRecord | None:
+        # The pair's rows only (a RowKey range: `|` < `}` right after the recipient).
+        params = {
+            "pk": sender.key,
+            "lo": recipient.e164 + "|",
+            "hi": recipient.e164 + "}",
+            "id": message_id,
+        }
+        query = "PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi and ReplyMessageId eq @id"
+
+        def read() -> HistoryRecord | None:
+            found = self._table.query_entities(query, parameters=params, results_per_page=10)
+            return next((from_entity(e) for e in found), None)
+
+        return self.call(read)
+
+    def set_delivery(
+        self,
+        record: HistoryRecord,
+        status: DeliveryStatus,
+        delivered_at: datetime | None,
+        detail: str,
+    ) -> None:
+        entity: Entity = {
+            **self._key(record),
+            "DeliveryStatus": str(status),
+            "DeliveryDetail": detail,
+        }
+        if delivered_at is not None:
+            entity["DeliveredAt"] = delivered_at
+        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
         entity = {
