@@ -14,11 +14,13 @@ from azure.data.tables import TableServiceClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
+from shared.domain.delivery import DeliveryAttempt, DeliveryReport, DrySend, ReportStatus
 from shared.domain.model import (
     Action,
     AlreadyRecorded,
     ChangeKind,
     ConcurrencyConflict,
+    DeliveryStatus,
     EntryFilter,
     HistoryRecord,
     InvalidPageToken,
@@ -31,7 +33,7 @@ from shared.domain.model import (
 from shared.domain.phone import parse_e164
 from shared.domain.sender import parse_sender
 from shared.tables import TableStore
-from tests.fakes import FakeRepository
+from tests.fakes import FakeDeliveryReports, FakeRepository
 
 SENDER = parse_sender("+18005550100")
 PEOPLE = [parse_e164(f"+1425555{i:04d}") for i in range(5)]
@@ -47,13 +49,14 @@ class Repos:
     bulk: Any = None
     feed: Any = None
     groups: Any = None
+    delivery: Any = None
 
 
 @pytest.fixture(params=["fake", "tables"])
 def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     if request.param == "fake":
         fake = FakeRepository(clock=lambda: T0)
-        yield Repos(fake, fake, fake, fake, fake, fake, fake)
+        yield Repos(fake, fake, fake, fake, fake, fake, fake, FakeDeliveryReports())
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     recorder = StorageRecorder()
@@ -63,7 +66,9 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
     suffix = uuid.uuid4().hex[:8]
     # The tables are not created beforehand: the first use of each creates it.
     names = (f"O{suffix}", f"H{suffix}", f"P{suffix}")
-    store = TableStore(service, *names, groups_table=f"G{suffix}", clock=lambda: T0)
+    store = TableStore(
+        service, *names, groups_table=f"G{suffix}", delivery_table=f"D{suffix}", clock=lambda: T0
+    )
     yield Repos(
         store.optouts,
         store.optouts,
@@ -72,6 +77,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[Repos]:
         store.bulk,
         store.feed,
         store.groups,
+        store.delivery,
     )
     assert recorder.rowkey_or_filters() == []
 
@@ -377,3 +383,82 @@ def test_entry_pages_cover_each_entry_once_in_order_with_filters(repos: Repos) -
     assert [e.recipient for e in all_entries(repos, later, 2)] == sorted(p.e164 for p in others)
     gb = EntryFilter(country="GB")
     assert [e.recipient for e in all_entries(repos, gb, 3)] == ["+447700900123"]
+
+
+# --- delivery reports -------------------------------------------------------------------------
+
+
+def report(message_id: str, at: datetime, status: ReportStatus, **more: Any) -> DeliveryReport:
+    return DeliveryReport(
+        message_id=message_id,
+        sender=SENDER.key,
+        recipient=PEOPLE[0].e164,
+        status=status,
+        received_at=at,
+        details=more.pop("details", ""),
+        attempts=(DeliveryAttempt(at - timedelta(seconds=2), 1, 0),),
+        **more,
+    )
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    ["Outgoing_20261201100000abc_noam", "odd/id?#with\\chars" + "x" * 300, "DryRun_0a1b"],
+)
+def test_the_newest_report_of_a_message_is_kept(repos: Repos, message_id: str) -> None:
+    assert repos.delivery.get_report(message_id) is None
+    failed = report(message_id, T0, ReportStatus.FAILED, details="4007", tag="t")
+    assert repos.delivery.keep_report(failed)
+    assert repos.delivery.keep_report(failed)  # a redelivery: the same report, kept
+    assert repos.delivery.get_report(message_id) == failed
+    older = report(message_id, T0 - timedelta(minutes=1), ReportStatus.DELIVERED)
+    assert not repos.delivery.keep_report(older)  # arrived late: the newer one stays
+    newer = report(message_id, T0 + timedelta(minutes=1), ReportStatus.DELIVERED)
+    assert repos.delivery.keep_report(newer)
+    assert repos.delivery.get_report(message_id) == newer
+    assert repos.delivery.get_report(message_id + "2") is None
+
+
+def test_dry_sends_are_kept_by_message_id(repos: Repos) -> None:
+    sends = [DrySend(f"DryRun_{i}", SENDER.display, PEOPLE[i].e164, T0, "tag") for i in range(3)]
+    repos.delivery.record_dry_sends(sends)
+    assert [repos.delivery.get_dry_send(s.message_id) for s in sends] == sends
+    assert repos.delivery.get_dry_send("DryRun_9") is None
+    assert repos.delivery.get_report("DryRun_0") is None  # a dry send is no report
+
+
+def test_a_confirmation_is_found_by_its_message_id_and_marked(repos: Repos) -> None:
+    stop = record(1, reply_status=ReplyStatus.SENDING, reply_claimed_at=T0)
+    other = record(2, reply_status=ReplyStatus.SENDING, reply_claimed_at=T0)
+    elsewhere = record(3, 1, reply_status=ReplyStatus.SENDING, reply_claimed_at=T0)
+    for rec in (stop, other, elsewhere):
+        repos.history.create_history(rec)
+    repos.history.set_reply_status(stop, ReplyStatus.SENT, "Outgoing_1")
+    repos.history.set_reply_status(other, ReplyStatus.SENT, "Outgoing_2")
+    repos.history.set_reply_status(elsewhere, ReplyStatus.SENT, "Outgoing_1")
+    found = repos.history.confirmation(SENDER, PEOPLE[0], "Outgoing_1")
+    assert found.event_key == stop.event_key and found.reply_message_id == "Outgoing_1"
+    assert repos.history.confirmation(SENDER, PEOPLE[0], "Outgoing_3") is None
+    assert repos.history.confirmation(parse_sender("+18005550199"), PEOPLE[0], "Outgoing_1") is None
+    delivered = T0 + timedelta(seconds=9)
+    repos.history.set_delivery(found, DeliveryStatus.DELIVERED, delivered, "No error.")
+    row = repos.history.get_history(stop)
+    assert (row.delivery_status, row.delivered_at, row.delivery_detail) == (
+        DeliveryStatus.DELIVERED,
+        delivered,
+        "No error.",
+    )
+    assert row.reply_status == ReplyStatus.SENT  # the rest of the row unchanged
+    repos.history.set_delivery(other, DeliveryStatus.FAILED, None, "4007: opted out")
+    failed = repos.history.get_history(other)
+    assert (failed.delivery_status, failed.delivered_at) == (DeliveryStatus.FAILED, None)
+
+
+def test_imported_by_asks_the_same_of_a_carrier_reports_entries(repos: Repos) -> None:
+    repos.feed.apply(
+        SENDER, PEOPLE[:1], opt_out=True, at=T0, source=Source.CARRIER, message_id="Outgoing_9"
+    )
+    assert repos.bulk.imported_by(SENDER, PEOPLE, "Outgoing_9", Source.CARRIER) == {
+        PEOPLE[0].e164: T0
+    }
+    assert repos.bulk.imported_by(SENDER, PEOPLE, "Outgoing_9") == {}  # not an import's
