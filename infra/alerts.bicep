@@ -1,5 +1,6 @@
 // Operator alerts (deployed when an alert e-mail is given): an e-mail action group and one rule
-// for each way an inbound STOP can be stuck or lost, so that operators learn of it in minutes:
+// for each way an inbound STOP (or a delivery report, which may carry a carrier opt-out) can be
+// stuck or lost, so that operators learn of it in minutes:
 // - an event dead-lettered by Event Grid (it never reached the queue; replay it), or dropped;
 // - a message moved to the poison queue (the function failed on it 5 times; replay it);
 // - any failed function execution.
@@ -31,6 +32,12 @@ param eventSubscriptionName string
 @description('Name of the poison queue of the inbound queue.')
 param poisonQueueName string
 
+@description('Name of the event subscription that delivers to the delivery-report queue.')
+param deliveryReportSubscriptionName string
+
+@description('Name of the poison queue of the delivery-report queue.')
+param deliveryReportPoisonQueueName string
+
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
   location: 'global'
@@ -55,6 +62,7 @@ var subscriptionDimension = [
     operator: 'Include'
     values: [
       toUpper(eventSubscriptionName)
+      toUpper(deliveryReportSubscriptionName)
     ]
   }
 ]
@@ -64,7 +72,7 @@ resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   location: 'global'
   tags: tags
   properties: {
-    description: 'An inbound SMS event could not be delivered to the sms-inbound queue and was dead-lettered. Fix the cause, then POST /sms/inbound/deadletter:replay.'
+    description: 'An inbound SMS event (or a delivery report) could not be delivered to its queue and was dead-lettered. Fix the cause, then POST /sms/inbound/deadletter:replay (delivery reports: docs/delivery-reports.md).'
     severity: 1
     enabled: true
     scopes: [
@@ -179,7 +187,7 @@ resource poisoned 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: '${namePrefix}-sms-poisoned'
-    description: 'An inbound message was moved to ${poisonQueueName} after 5 failed tries. Fix the cause, then POST /sms/inbound/poison:replay.'
+    description: 'A message was moved to ${poisonQueueName} or ${deliveryReportPoisonQueueName} after 5 failed tries. Fix the cause, then POST /sms/inbound/poison:replay (delivery reports: docs/delivery-reports.md).'
     severity: 1
     enabled: true
     scopes: [
@@ -190,7 +198,7 @@ resource poisoned 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     criteria: {
       allOf: [
         {
-          query: 'traces | where message has "MaxDequeueCount" and message contains "\'${poisonQueueName}\'"'
+          query: 'traces | where message has "MaxDequeueCount" and ( message contains "\'${poisonQueueName}\'" or message contains "\'${deliveryReportPoisonQueueName}\'" )'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

@@ -120,11 +120,14 @@ param alertEmail string = ''
 
 // Contract with the app code (function_app.py, shared/platform/settings.py); do not rename.
 var inboundQueueName = 'sms-inbound'
+var deliveryReportQueueName = 'sms-delivery-reports'
+var deliveryReportDeadLetterContainerName = 'sms-delivery-reports-deadletter'
 var tableNames = {
   optOuts: 'OptOuts'
   history: 'OptOutHistory'
   programs: 'SenderPrograms'
   groups: 'GroupOptOuts'
+  deliveryReports: 'DeliveryReports'
 }
 var accessKeysSecretName = 'optout-access-keys'
 var deadLetterContainerName = 'sms-inbound-deadletter' // shared/inbound/deadletter.py DEADLETTER_CONTAINER
@@ -142,6 +145,7 @@ var functionAppName = 'func-api-${resourceToken}'
 // Unique per azd environment: a second environment on the same ACS resource gets its own
 // subscription instead of taking over the first one's.
 var eventSubscriptionName = 'sms-inbound-${resourceToken}'
+var deliveryReportSubscriptionName = 'sms-delivery-reports-${resourceToken}'
 // Flex Consumption regions (above) that support zone-redundant storage (ZRS) for standard
 // general-purpose v2 accounts (Microsoft's "Azure regions that support zone-redundant storage").
 var zoneRedundantStorageRegions = [
@@ -202,11 +206,14 @@ module storage 'storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     inboundQueueName: inboundQueueName
     deadLetterContainerName: deadLetterContainerName
+    deliveryReportQueueName: deliveryReportQueueName
+    deliveryReportDeadLetterContainerName: deliveryReportDeadLetterContainerName
     tableNames: [
       tableNames.optOuts
       tableNames.history
       tableNames.programs
       tableNames.groups
+      tableNames.deliveryReports
     ]
   }
 }
@@ -292,6 +299,33 @@ module smsReceivedSubscription 'eventgrid-subscription.bicep' = {
   ]
 }
 
+module deliveryReportRoles 'delivery-reports-roles.bicep' = {
+  name: 'delivery-reports-roles'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    queueName: deliveryReportQueueName
+    deadLetterContainerName: deliveryReportDeadLetterContainerName
+    principalId: acs.outputs.systemTopicPrincipalId
+  }
+}
+
+// Delivery reports of what ACS sends (docs/delivery-reports.md), to their own queue.
+module deliveryReportSubscription 'delivery-reports-subscription.bicep' = {
+  name: 'sms-delivery-reports-${resourceToken}'
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+  params: {
+    name: deliveryReportSubscriptionName
+    systemTopicName: acs.outputs.systemTopicName
+    storageAccountId: storage.outputs.id
+    queueName: deliveryReportQueueName
+    deadLetterContainerName: deliveryReportDeadLetterContainerName
+  }
+  dependsOn: [
+    deliveryReportRoles
+  ]
+}
+
 module alerts 'alerts.bicep' = if (!empty(alertEmail)) {
   name: 'alerts'
   scope: rg
@@ -305,6 +339,8 @@ module alerts 'alerts.bicep' = if (!empty(alertEmail)) {
     systemTopicId: acs.outputs.systemTopicId
     eventSubscriptionName: smsReceivedSubscription.outputs.name
     poisonQueueName: '${inboundQueueName}-poison'
+    deliveryReportSubscriptionName: deliveryReportSubscription.outputs.name
+    deliveryReportPoisonQueueName: '${deliveryReportQueueName}-poison'
   }
 }
 
@@ -346,6 +382,7 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output ACS_SYSTEM_TOPIC_NAME string = acs.outputs.systemTopicName
 output EVENT_SUBSCRIPTION_NAME string = smsReceivedSubscription.outputs.name
+output DELIVERY_REPORT_SUBSCRIPTION_NAME string = deliveryReportSubscription.outputs.name
 output AZURE_APP_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 
 // -- Change feed (issue 11): the events queue and, when enabled, an Event Grid custom topic ----

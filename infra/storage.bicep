@@ -1,6 +1,6 @@
 // The storage account the Functions host and the app use: host state (blobs), the Flex
-// Consumption deployment package container, the inbound SMS queue (and its poison queue), the
-// Event Grid dead-letter container, and the opt-out tables. Shared-key access is disabled: every
+// Consumption deployment package container, the inbound SMS and delivery-report queues (and
+// their poison queues), their Event Grid dead-letter containers, and the tables. Shared-key access is disabled: every
 // client authenticates with Entra ID.
 
 @description('Storage account name (3-24 lowercase letters and digits).')
@@ -33,6 +33,12 @@ param inboundQueueName string
 
 @description('Blob container Event Grid writes undeliverable SMSReceived events to.')
 param deadLetterContainerName string
+
+@description('Queue the Event Grid subscription delivers SMSDeliveryReportReceived events to.')
+param deliveryReportQueueName string
+
+@description('Blob container Event Grid writes undeliverable delivery reports to.')
+param deliveryReportDeadLetterContainerName string
 
 @description('Table names the app uses.')
 param tableNames array
@@ -84,6 +90,15 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// The same for delivery reports (docs/delivery-reports.md).
+resource deliveryReportDeadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: deliveryReportDeadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource queueServices 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -98,6 +113,16 @@ resource inboundQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@20
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueServices
   name: '${inboundQueueName}-poison'
+}
+
+resource deliveryReportQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueServices
+  name: deliveryReportQueueName
+}
+
+resource deliveryReportPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueServices
+  name: '${deliveryReportQueueName}-poison'
 }
 
 resource tableServices 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {

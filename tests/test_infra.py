@@ -74,6 +74,11 @@ BROAD_ROLES = {
 }
 
 INBOUND_QUEUE = "sms-inbound"
+DELIVERY_REPORT_QUEUE = "sms-delivery-reports"
+SMS_DELIVERY_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
+# Roles held more than once (each scoped to its own resource): the topic identity sends to both
+# event queues and dead-letters into both containers.
+ROLE_COUNTS = {STORAGE_QUEUE_DATA_MESSAGE_SENDER: 2, STORAGE_BLOB_DATA_CONTRIBUTOR: 2}
 EVENTS_QUEUE = "sms-optout-events"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 
@@ -386,7 +391,13 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
             "Microsoft.Storage/storageAccounts/queueServices/queues"
         )
     }
-    assert queues == {INBOUND_QUEUE, f"{INBOUND_QUEUE}-poison", EVENTS_QUEUE}
+    assert queues == {
+        INBOUND_QUEUE,
+        f"{INBOUND_QUEUE}-poison",
+        DELIVERY_REPORT_QUEUE,
+        f"{DELIVERY_REPORT_QUEUE}-poison",
+        EVENTS_QUEUE,
+    }
 
     tables: set[str] = set()
     for file, _, res, cfg in resources_of_type(
@@ -402,13 +413,14 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         app_settings.DEFAULT_HISTORY_TABLE,
         app_settings.DEFAULT_PROGRAMS_TABLE,
         app_settings.DEFAULT_GROUPS_TABLE,
+        app_settings.DEFAULT_DELIVERY_TABLE,
     }
 
 
 def test_queue_trigger_in_code_uses_the_provisioned_queue() -> None:
     src = (ROOT / "function_app.py").read_text(encoding="utf-8")
     names = set(re.findall(r"""queue_name\s*=\s*["']([^"']+)["']""", src))
-    assert names == {INBOUND_QUEUE}
+    assert names == {INBOUND_QUEUE, DELIVERY_REPORT_QUEUE}
 
 
 def role_assignments() -> list[dict[str, Any]]:
@@ -437,7 +449,8 @@ def role_assignments() -> list[dict[str, Any]]:
 
 def test_role_assignments_are_exactly_the_data_roles_on_their_resources() -> None:
     assignments = role_assignments()
-    assert sorted(a["role"] for a in assignments) == sorted(EXPECTED_ROLES)
+    expected = [r for r in EXPECTED_ROLES for _ in range(ROLE_COUNTS.get(r, 1))]
+    assert sorted(a["role"] for a in assignments) == sorted(expected)
     for a in assignments:
         scope_type, principal = EXPECTED_ROLES[a["role"]]
         assert a["scope_type"] == scope_type, a
@@ -462,7 +475,7 @@ def test_event_grid_delivers_sms_received_to_the_inbound_queue_with_its_identity
     acs = parse(file)["resources"][source[0]]
     assert acs["type"] == "Microsoft.Communication/communicationServices" and acs["existing"]
 
-    file, _, _, sub = one_resource("Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    file, sub = subscription_in("eventgrid-subscription.bicep")
     props = sub["properties"]
     assert props["filter"]["includedEventTypes"] == [SMS_RECEIVED]
     assert "destination" not in props, "deliver with the topic identity, not a key"
@@ -472,6 +485,48 @@ def test_event_grid_delivers_sms_received_to_the_inbound_queue_with_its_identity
     dest = delivery["destination"]["properties"]
     assert resolve(file, dest["queueName"]) == INBOUND_QUEUE
     assert accessor_path(caller_value(file, dest["resourceId"])) == ("storage", "outputs", "id")
+
+
+def subscription_in(file: str) -> tuple[str, dict[str, Any]]:
+    """The one event subscription declared in `file`."""
+    found = [
+        cfg
+        for f, _, _, cfg in resources_of_type("Microsoft.EventGrid/systemTopics/eventSubscriptions")
+        if f == file
+    ]
+    assert len(found) == 1, file
+    return file, found[0]
+
+
+def test_event_grid_delivers_delivery_reports_to_their_queue_with_its_identity() -> None:
+    file, sub = subscription_in("delivery-reports-subscription.bicep")
+    props = sub["properties"]
+    assert props["filter"]["includedEventTypes"] == [SMS_DELIVERY_REPORT]
+    assert "destination" not in props, "deliver with the topic identity, not a key"
+    delivery = props["deliveryWithResourceIdentity"]
+    assert delivery["identity"]["type"] == "SystemAssigned"
+    assert delivery["destination"]["endpointType"] == "StorageQueue"
+    dest = delivery["destination"]["properties"]
+    assert resolve(file, dest["queueName"]) == DELIVERY_REPORT_QUEUE
+    assert accessor_path(caller_value(file, dest["resourceId"])) == ("storage", "outputs", "id")
+    # The topic identity may send to that queue (and write its dead-letter container) before
+    # the subscription exists.
+    modules = parse(MAIN)["modules"]
+    by_file = {Path(m["detail"]["path"]).name: symbol for symbol, m in modules.items()}
+    config = modules[by_file["delivery-reports-subscription.bicep"]]["config"]
+    assert by_file["delivery-reports-roles.bicep"] in config.get("dependsOn", [])
+    roles = [a for a in role_assignments() if a["where"].startswith("delivery-reports-roles")]
+    assert sorted((a["role"], a["scope_type"]) for a in roles) == sorted(
+        [
+            (
+                STORAGE_QUEUE_DATA_MESSAGE_SENDER,
+                EXPECTED_ROLES[STORAGE_QUEUE_DATA_MESSAGE_SENDER][0],
+            ),
+            (STORAGE_BLOB_DATA_CONTRIBUTOR, EXPECTED_ROLES[STORAGE_BLOB_DATA_CONTRIBUTOR][0]),
+        ]
+    )
+    roles_file = "delivery-reports-roles.bicep"
+    assert resolve(roles_file, "queueName") == DELIVERY_REPORT_QUEUE
 
 
 def test_event_subscription_waits_for_the_topic_queue_role() -> None:
@@ -600,6 +655,7 @@ def test_settings_use_identities_and_key_vault() -> None:
         "OPTOUT_HISTORY_TABLE_NAME": app_settings.DEFAULT_HISTORY_TABLE,
         "SENDER_PROGRAMS_TABLE_NAME": app_settings.DEFAULT_PROGRAMS_TABLE,
         "GROUP_OPTOUTS_TABLE_NAME": app_settings.DEFAULT_GROUPS_TABLE,
+        "DELIVERY_REPORTS_TABLE_NAME": app_settings.DEFAULT_DELIVERY_TABLE,
     }
     for name, table in tables.items():
         assert resolve(file, settings[name]) == table, name

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shared.inbound.deadletter import DEADLETTER_CONTAINER
 from tests.test_infra import (
     INBOUND_QUEUE,
@@ -32,9 +34,17 @@ SUBSCRIPTION = "Microsoft.EventGrid/systemTopics/eventSubscriptions"
 CONTAINERS = "Microsoft.Storage/storageAccounts/blobServices/containers"
 
 
-def subscription() -> tuple[str, dict[str, Any]]:
-    file, _, _, sub = one_resource(SUBSCRIPTION)
-    return file, sub["properties"]
+# Each event subscription and the dead-letter container it writes to.
+SUBSCRIPTIONS = {
+    "eventgrid-subscription.bicep": DEADLETTER_CONTAINER,
+    "delivery-reports-subscription.bicep": "sms-delivery-reports-deadletter",
+}
+
+
+def subscription(file: str = "eventgrid-subscription.bicep") -> tuple[str, dict[str, Any]]:
+    found = [cfg for f, _, _, cfg in resources_of_type(SUBSCRIPTION) if f == file]
+    assert len(found) == 1, file
+    return file, found[0]["properties"]
 
 
 def main_module(path: str) -> dict[str, Any]:
@@ -65,16 +75,25 @@ def refers_to(file: str, value: Any, name: str, depth: int = 0) -> bool:
 # --- Dead-lettering ------------------------------------------------------------------------------
 
 
-def test_undeliverable_events_are_dead_lettered_with_the_topic_identity() -> None:
-    file, props = subscription()
+def test_every_subscription_of_the_topic_is_checked_here() -> None:
+    assert {f for f, _, _, _ in resources_of_type(SUBSCRIPTION)} == set(SUBSCRIPTIONS)
+
+
+@pytest.mark.parametrize(("file", "container"), SUBSCRIPTIONS.items())
+def test_undeliverable_events_are_dead_lettered_with_the_topic_identity(
+    file: str, container: str
+) -> None:
+    file, props = subscription(file)
     assert "deadLetterDestination" not in props, "dead-letter with the topic identity, not a key"
     dead_letter = props["deadLetterWithResourceIdentity"]
     assert dead_letter["identity"]["type"] == "SystemAssigned"
     destination = dead_letter["deadLetterDestination"]
     assert destination["endpointType"] == "StorageBlob"
     dest = destination["properties"]
-    assert resolve(file, dest["blobContainerName"]) == DEADLETTER_CONTAINER
+    assert resolve(file, dest["blobContainerName"]) == container
     assert accessor_path(caller_value(file, dest["resourceId"])) == ("storage", "outputs", "id")
+    names = {resolve(f, cfg["name"]) for f, _, _, cfg in resources_of_type(CONTAINERS)}
+    assert container in names
 
 
 def test_the_dead_letter_container_exists_where_the_replay_code_looks() -> None:
@@ -106,8 +125,9 @@ def test_the_subscription_waits_for_both_topic_roles() -> None:
     }
 
 
-def test_retry_policy_is_explicit_and_within_event_grid_limits() -> None:
-    file, props = subscription()
+@pytest.mark.parametrize("file", SUBSCRIPTIONS)
+def test_retry_policy_is_explicit_and_within_event_grid_limits(file: str) -> None:
+    file, props = subscription(file)
     policy = props["retryPolicy"]
     attempts = resolve(file, policy["maxDeliveryAttempts"])
     ttl = resolve(file, policy["eventTimeToLiveInMinutes"])
@@ -129,9 +149,14 @@ def test_subscription_name_is_unique_per_environment() -> None:
     name = caller_value("eventgrid-subscription.bicep", "name")
     assert refers_to(MAIN, name, "environmentName"), name
     assert refers_to(MAIN, name, "resourceToken"), name  # same token as the app's resources
-    _, _, _, sub = one_resource(SUBSCRIPTION)
-    assert sub["name"] == "name"
-    assert "EVENT_SUBSCRIPTION_NAME" in parse(MAIN)["outputs"]
+    for file in SUBSCRIPTIONS:
+        (sub,) = [cfg for f, _, _, cfg in resources_of_type(SUBSCRIPTION) if f == file]
+        assert sub["name"] == "name"
+    reports = caller_value("delivery-reports-subscription.bicep", "name")
+    assert refers_to(MAIN, reports, "resourceToken") and reports != name
+    assert {"EVENT_SUBSCRIPTION_NAME", "DELIVERY_REPORT_SUBSCRIPTION_NAME"} <= set(
+        parse(MAIN)["outputs"]
+    )
 
 
 # --- Alerts --------------------------------------------------------------------------------------
@@ -187,6 +212,7 @@ def test_any_dead_lettered_or_dropped_event_alerts() -> None:
         # The subscription's own name, upper-cased as Event Grid reports it.
         values = json.dumps(dimension["values"])
         assert "to_upper" in values and "smsReceivedSubscription" in values, values
+        assert "deliveryReportSubscription" in values, values  # delivery reports too
     cfg = alerts_call()["params"]
     assert accessor_path(cfg["systemTopicId"]) == ("acs", "outputs", "systemTopicId")
     assert accessor_path(cfg["eventSubscriptionName"]) == (
@@ -215,6 +241,7 @@ def test_a_message_moved_to_the_poison_queue_alerts() -> None:
     query = resolve(file, criterion["query"]).replace("\\'", "'")
     assert query.startswith("traces")
     assert "MaxDequeueCount" in query and f"'{INBOUND_QUEUE}-poison'" in query
+    assert "'sms-delivery-reports-poison'" in query  # a delivery report given up on, too
     assert props["actions"]["actionGroups"] == ["${actionGroup.id}"] or [
         accessor_path(a) for a in props["actions"]["actionGroups"]
     ] == [("actionGroup", "id")]
