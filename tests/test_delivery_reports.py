@@ -342,3 +342,11 @@ def test_a_failed_start_confirmation_with_4007_marks_it_and_opts_out() -> None:
     )
     assert (result.confirmation, result.opted_out) == (DeliveryStatus.FAILED, True)
     assert rig.repo.opted_out(parse_sender(BUSINESS), [parse_e164(PERSON)]) == {PERSON}
+
+
+def test_a_4007_is_applied_even_while_its_confirmation_row_is_not_found_yet() -> None:
+    rig = Rig()
+    with pytest.raises(ConfirmationNotRecordedYet):
+        rig.deliver(Tag=CONFIRMATION_TAG, DeliveryStatus="Failed", DeliveryStatusDetails=OPTED_OUT)
+    assert rig.repo.opted_out(parse_sender(BUSINESS), [parse_e164(PERSON)]) == {PERSON}
+    assert len(carrier_rows(rig)) == 1

@@ -10,7 +10,8 @@ For one report (from the `sms-delivery-reports` queue, at least once and in any 
    time, or `failed` and the details. A report that arrives before the row knows its message id
    (the reply's send has not been recorded yet) raises, so the host tries it again; one that
    still finds no row after `CONFIRMATION_GRACE` is only kept.
-3. **Opted out at ACS or the carrier** (a failed report with code 4007): the recipient is added
+3. **Opted out at ACS or the carrier** (a failed report with code 4007; done before 2, so a
+   confirmation's report waiting for its row never holds it back): the recipient is added
    to the sender's list with source `carrier`, one change event and one history row whose
    messageId is the report's. Exactly once under redelivery: the history row's key comes from
    the report, and a redelivery that finds the entry already made by this report (source
@@ -73,12 +74,14 @@ class DeliveryReportProcessor:
             log.info("Delivery report for an older state of %s ignored", report.message_id)
             return ReportResult(kept=False)
         parties = _parties(report)
-        confirmation = DeliveryStatus.NONE
-        if report.is_confirmation and parties is not None:
-            confirmation = self._confirm(report, *parties)
+        # The opt-out first: a confirmation's report that must wait for its row (and so is
+        # tried again) never holds it back.
         opted_out = False
         if report.opted_out and parties is not None:
             opted_out = self._carrier_optout(report, *parties)
+        confirmation = DeliveryStatus.NONE
+        if report.is_confirmation and parties is not None:
+            confirmation = self._confirm(report, *parties)
         log.info(
             "Delivery report %s: %s from %s to %s (confirmation %s, carrier opt-out %s)",
             report.message_id,
