@@ -124,3 +124,18 @@ class ExchangeLogs:
                     check_response(x["method"], x["url"], x["status"], x["headers"], body)
                     checked += 1
         return checked
+
+
+OFFICIAL_DIR = ROOT / "tests" / "fixtures" / "acs-openapi"
+
+
+def check_official_delivery_report(version: str, status: int, body: Any) -> None:
+    """Raise (jsonschema.ValidationError) unless `body` is what ACS's own description of
+    `version` says `GET /deliveryReports/{id}` answers with `status`, its schemas closed (no
+    property they do not name)."""
+    import jsonschema
+
+    doc = json.loads((OFFICIAL_DIR / f"{version}.json").read_text(encoding="utf-8"))
+    responses = doc["paths"]["/deliveryReports/{outgoingMessageId}"]["get"]["responses"]
+    schema = {**responses[str(status)]["schema"], "definitions": close_objects(doc["definitions"])}
+    jsonschema.validate(body, schema)

@@ -12,10 +12,23 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 
+from shared.api.delivery_reports import (
+    DELIVERY_REPORT_API_VERSIONS,
+    dry_send_to_wire,
+    not_found,
+    report_to_wire,
+)
 from shared.domain.changes import OptOutChange
-from shared.domain.delivery import CONFIRMATION_TAG, DeliveryAttempt, DeliveryReport, ReportStatus
+from shared.domain.delivery import (
+    CONFIRMATION_TAG,
+    DeliveryAttempt,
+    DeliveryReport,
+    DrySend,
+    ReportStatus,
+)
 from shared.domain.model import (
     Action,
     ChangeKind,
@@ -37,6 +50,7 @@ from shared.inbound.delivery_reports import (
 )
 from shared.inbound.events import IgnoredEvent, MalformedEvent
 from tests.fakes import FakeDeliveryReports, FakePublisher, FakeRepository
+from tests.openapi_check import check_official_delivery_report
 
 BUSINESS, PERSON = "+18005550100", "+14255550123"
 RECEIVED = datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC)
@@ -350,3 +364,54 @@ def test_a_4007_is_applied_even_while_its_confirmation_row_is_not_found_yet() ->
         rig.deliver(Tag=CONFIRMATION_TAG, DeliveryStatus="Failed", DeliveryStatusDetails=OPTED_OUT)
     assert rig.repo.opted_out(parse_sender(BUSINESS), [parse_e164(PERSON)]) == {PERSON}
     assert len(carrier_rows(rig)) == 1
+
+
+# --- the GET's answers, held to ACS's own description ------------------------------------------
+
+
+def kept_report(**changes: Any) -> DeliveryReport:
+    report = DeliveryReport(
+        message_id=MESSAGE_ID,
+        sender=BUSINESS,
+        recipient=PERSON,
+        status=ReportStatus.FAILED,
+        received_at=RECEIVED,
+        details=OPTED_OUT,
+        attempts=(DeliveryAttempt(RECEIVED - timedelta(seconds=2), 0, 1),),
+        tag="otp",
+        partner_message_id="partner-1",
+    )
+    return replace(report, **changes)
+
+
+@pytest.mark.parametrize("version", sorted(DELIVERY_REPORT_API_VERSIONS))
+def test_kept_reports_and_dry_sends_answer_in_acss_shape(version: str) -> None:
+    wire = report_to_wire(kept_report(), version)
+    check_official_delivery_report(version, 200, wire)
+    # messagingConnectPartnerMessageId exists in 2026-01-23 only.
+    assert ("messagingConnectPartnerMessageId" in wire) is (version == "2026-01-23")
+    bare = report_to_wire(
+        kept_report(details="", tag="", attempts=(), partner_message_id=""), version
+    )
+    check_official_delivery_report(version, 200, bare)
+    assert set(bare) == {
+        "messageId",
+        "from",
+        "to",
+        "deliveryStatus",
+        "deliveryAttempts",
+        "receivedTimestamp",
+    }
+    dry = dry_send_to_wire(DrySend("DryRun_1", BUSINESS, PERSON, RECEIVED, "otp"))
+    check_official_delivery_report(version, 200, dry)
+    check_official_delivery_report(version, 404, not_found().body)
+
+
+def test_the_official_check_refuses_what_acs_does_not_describe() -> None:
+    wire = report_to_wire(kept_report(), "2026-01-23")
+    with pytest.raises(jsonschema.ValidationError):  # a property 2025-08-01-preview lacks
+        check_official_delivery_report("2025-08-01-preview", 200, wire)
+    with pytest.raises(jsonschema.ValidationError):
+        check_official_delivery_report("2026-01-23", 200, {**wire, "deliveryStatus": "Sent"})
+    with pytest.raises(jsonschema.ValidationError):
+        check_official_delivery_report("2026-01-23", 404, {"error": {"code": "NotFound"}})

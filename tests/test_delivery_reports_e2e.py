@@ -36,6 +36,7 @@ from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from shared.domain.delivery import CONFIRMATION_TAG
 from shared.platform.hmac_auth import sign_request
 from shared.sending.records import DRY_RUN_PREFIX
+from tests.openapi_check import check_official_delivery_report
 from tests.sms_delivery_client import DeliveryReportsClient
 
 T = TypeVar("T")
@@ -172,6 +173,7 @@ def test_acs_ids_are_asked_of_acs_with_the_services_credentials(
     assert report.delivery_status == "Delivered" and report.delivery_attempts
     answer = client.get(second)
     assert answer.status == 200 and answer.json == acs.reports[second]  # as ACS answered it
+    check_official_delivery_report(version, 200, answer.json)
     # The request 1.2.0 makes, as sent to this service.
     assert answer.request_url == f"{app.url}/deliveryReports/{second}?api-version={version}"
     assert answer.request_headers["Accept"] == "application/json"
@@ -189,6 +191,7 @@ def test_acs_ids_are_asked_of_acs_with_the_services_credentials(
 def test_unknown_ids_get_acss_404(app: App, acs: AcsDouble, version: str) -> None:
     answer = app.reports(version).get("Outgoing_unknown_0000")
     assert answer.status == 404
+    check_official_delivery_report(version, 404, answer.json)
     assert answer.json["status"] == 404 and answer.json["title"] == "Not Found"
     assert answer.json["traceId"]  # ACS's own answer, passed on
     assert gets(acs) == [f"/deliveryReports/Outgoing_unknown_0000?api-version={version}"]
@@ -204,6 +207,8 @@ def test_dry_run_ids_are_answered_by_the_service(azurite: Azurite) -> None:
         (result,) = client.send(from_=BUSINESS, to=[CAROL], message="Hi", tag="otp")
         assert result.message_id.startswith(DRY_RUN_PREFIX)
         for version in VERSIONS:
+            answered = dry.reports(version).get(result.message_id)
+            check_official_delivery_report(version, 200, answered.json)
             report = dry.reports(version).get_delivery_report(result.message_id)
             assert (report.message_id, report.from_property, report.to, report.tag) == (
                 result.message_id,
@@ -215,6 +220,7 @@ def test_dry_run_ids_are_answered_by_the_service(azurite: Azurite) -> None:
             assert "not sent" in (report.delivery_status_details or "")
             unknown = dry.reports(version).get(f"{DRY_RUN_PREFIX}{uuid.uuid4().hex}")
             assert (unknown.status, unknown.json["title"]) == (404, "Not Found")
+            check_official_delivery_report(version, 404, unknown.json)
             # With no ACS resource, any other id is unknown here too (nothing to ask).
             assert dry.reports(version).get("Outgoing_x").status == 404
 
@@ -335,6 +341,8 @@ def test_a_4007_report_redelivered_opts_out_once_and_is_answered_locally(
     ]
     # Kept: the GET answers it without asking ACS (whose double would say Delivered).
     acs.received.clear()
+    for version in VERSIONS:
+        check_official_delivery_report(version, 200, app.reports(version).get(message_id).json)
     report = app.reports().get_delivery_report(message_id)
     assert (report.delivery_status, report.delivery_status_details) == ("Failed", OPTED_OUT)
     assert (report.from_property, report.to) == (BUSINESS, DAN)
