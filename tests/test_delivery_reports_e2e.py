@@ -261,6 +261,27 @@ def test_acs_refusing_the_services_credentials_is_a_502_naming_acs(
     assert "ACS refused this service's credentials" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [("hang", 504, "GatewayTimeout"), (500, 502, "BadGateway"), (400, 400, None)],
+)
+def test_other_acs_failures(
+    app: App, acs: AcsDouble, fault: Any, status: int, code: str | None
+) -> None:
+    if fault == "hang":
+        acs.hang_next(2.5)  # longer than the app's SEND_READ_TIMEOUT_SECONDS (1)
+    else:
+        acs.fail_with(fault)
+    with pytest.raises(HttpResponseError) as caught:
+        app.reports().get("Outgoing_failing")
+    response = caught.value.response
+    assert response.status_code == status
+    if code is None:  # another 4xx: ACS's own answer, as it came
+        assert response.json() == {"error": {"code": "Injected400", "message": "fault"}}
+    else:
+        assert response.json()["error"]["code"] == code
+
+
 def test_acs_unreachable_is_a_503_with_retry_after(azurite: Azurite) -> None:
     closed = AcsDouble().start()
     conn = closed.connection_string
