@@ -16,7 +16,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
-from devhost.inprocess import TEST_KEY, app_against, call
+from devhost.inprocess import TEST_KEY, app_against, call, call_link
 from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite
 from shared.api import ENDPOINTS
@@ -405,3 +405,24 @@ def test_the_refusal_is_logged_with_the_keys_name_never_the_key(
     assert refusals and "one" in refusals[0]
     assert secret("one") not in caplog.text
     assert S2 not in caplog.text  # a sender number is masked
+
+
+def test_only_named_keys_configured_pages_are_sealed_with_them(
+    azurite: Azurite, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without OPTOUT_ACCESS_KEYS, the named keys authenticate and seal page tokens."""
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "OPTOUT_KEYS": json.dumps(SCOPED),
+        **names,
+    }
+    with app_against(env, monkeypatch):
+        desk = secret("desk")
+        people = ("+14255550181", "+14255550182")
+        assert call("POST", "sms/optouts:add", optouts_body(S1, *people), key=desk)[0] == 200
+        status, first = call("GET", f"sms/senders/{S1}/optouts", query="maxpagesize=1", key=desk)
+        assert status == 200 and first["nextLink"]
+        status, second = call_link(first["nextLink"], key=desk)
+        assert status == 200
+        assert [e["to"] for e in first["value"] + second["value"]] == list(people)
+        assert call("GET", "sms/access", key=TEST_KEY)[0] == 401  # not configured here
