@@ -299,16 +299,18 @@ def test_a_4007_report_redelivered_opts_out_once_with_source_carrier() -> None:
     assert (entry["Source"], entry["MessageId"]) == (Source.CARRIER, MESSAGE_ID)
     (event,) = rig.publisher.published  # one change event
     assert isinstance(event, OptOutChange)
-    assert (event.kind, event.source, event.recipient) == (
+    assert (event.kind, event.source, event.recipient, event.actor) == (
         ChangeKind.ADDED,
         Source.CARRIER,
         PERSON,
+        "carrier",
     )
     (row,) = carrier_rows(rig)  # one history row, the report's message id as messageId
-    assert (row.action, row.outcome, row.message_id, row.event_at) == (
+    assert (row.action, row.outcome, row.message_id, row.actor, row.event_at) == (
         Action.OPT_OUT,
         Outcome.APPLIED,
         MESSAGE_ID,
+        "carrier",
         RECEIVED + timedelta(microseconds=123456),
     )
 

@@ -357,8 +357,8 @@ def test_a_4007_report_redelivered_opts_out_once_and_is_answered_locally(
     wait_for(lambda: queue.peek_messages(max_messages=5) == [])
     time.sleep(1)  # any copy still running (or retried after a conflict) finishes
     rows = wait_for(lambda: [r for r in history(app, DAN) if r["source"] == "carrier"])
-    assert [(r["action"], r["outcome"], r["messageId"]) for r in rows] == [
-        ("optout", "applied", message_id)
+    assert [(r["action"], r["outcome"], r["messageId"], r["actor"]) for r in rows] == [
+        ("optout", "applied", message_id, "carrier")
     ]
     # Kept: the GET answers it without asking ACS (whose double would say Delivered).
     acs.received.clear()

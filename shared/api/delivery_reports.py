@@ -11,23 +11,32 @@ api-version, 401). Then, in this order:
    or 503: 503 with Retry-After; ACS refusing the credentials: 502
    `UpstreamAuthenticationFailed`; no answer in time: 504; another 4xx: ACS's answer as it came.
    With no ACS resource configured: 404.
+
+Needs a key with `send` (as `POST /sms`). The request names no sender, so the key's sender scope
+is checked on the answer: a report of another sender's message is refused (403
+`SenderOutOfScope`), whoever answered it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target, in_scope
 from shared.api.wire import ApiResponse, error
+from shared.domain.access import Permission
 from shared.domain.delivery import MAX_MESSAGE_ID_LENGTH, DeliveryReport, DrySend
 from shared.domain.model import UpstreamFailure
+from shared.domain.sender import InvalidSender, parse_sender
 from shared.platform.settings import (
     ACS_CONNECTION_STRING,
     SEND_CONNECT_TIMEOUT,
     SEND_READ_TIMEOUT,
 )
 from shared.sending.records import DRY_RUN_PREFIX, UpstreamError
+
+log = logging.getLogger(__name__)
 
 DELIVERY_REPORT_API_VERSIONS = frozenset({"2025-08-01-preview", "2026-01-23"})
 # `messagingConnectPartnerMessageId` is in the DeliveryReport of these versions only.
@@ -125,6 +134,25 @@ def _json_or_none(body: bytes) -> Any:
         return {"error": {"code": "UpstreamRefused", "message": "ACS refused the request."}}
 
 
+def out_of_scope(call: Call, sender: object) -> ApiResponse | None:
+    """403 SenderOutOfScope unless the calling key may act for the report's sender (`from`)."""
+    key = call.key
+    if key is None or key.scope.everything:
+        return None
+    try:
+        target = Target(sender=parse_sender(sender))
+    except InvalidSender:
+        target = None
+    if target is not None and in_scope(key, target, call.services):
+        return None
+    log.warning("Refused: key %s may not read this sender's delivery report", key.name)
+    return error(
+        403,
+        "SenderOutOfScope",
+        f"The key '{key.name}' may not act for this sender: it is outside the key's senders.",
+    )
+
+
 def get_report(call: Call) -> ApiResponse:
     message_id = call.request.route_params.get("outgoingMessageId", "")
     version = call.request.params.get("api-version", "").split(",")[0]
@@ -133,10 +161,12 @@ def get_report(call: Call) -> ApiResponse:
     reports = call.services.delivery_reports()
     kept = reports.get_report(message_id)
     if kept is not None:
-        return ApiResponse(200, report_to_wire(kept, version))
+        return out_of_scope(call, kept.sender) or ApiResponse(200, report_to_wire(kept, version))
     if message_id.startswith(DRY_RUN_PREFIX):
         send = reports.get_dry_send(message_id)
-        return ApiResponse(200, dry_send_to_wire(send)) if send else not_found()
+        if send is None:
+            return not_found()
+        return out_of_scope(call, send.sender) or ApiResponse(200, dry_send_to_wire(send))
     call.services.settings().require(FORWARD_SETTINGS)  # unusable: 500, never a guess
     upstream = call.services.delivery_upstream()
     if upstream is None:  # no ACS resource to ask
@@ -145,6 +175,10 @@ def get_report(call: Call) -> ApiResponse:
         answer = upstream.get(message_id, version)
     except UpstreamError as exc:
         return _failure(exc)
+    if answer.status == 200:
+        sender = answer.body.get("from") if isinstance(answer.body, dict) else None
+        if refusal := out_of_scope(call, sender):
+            return refusal
     return ApiResponse(answer.status, answer.body)
 
 
@@ -152,6 +186,7 @@ ENDPOINTS = [
     Endpoint(
         name="delivery_report",
         handler=get_report,
+        permission=Permission.SEND,
         limit_body=False,
         api_versions=DELIVERY_REPORT_API_VERSIONS,
     )

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.domain.access import CARRIER_ACTOR
 from shared.domain.delivery import DeliveryReport, ReportStatus
 from shared.domain.model import Action, DeliveryStatus, HistoryRecord, Outcome, Source
 from shared.domain.phone import PhoneNumber, mask, parse_e164
@@ -122,6 +123,7 @@ class DeliveryReportProcessor:
             source=Source.CARRIER,
             at=self._clock(),
             message_id=report.message_id,
+            actor=CARRIER_ACTOR,
         )
         mine = bool(changes) or bool(
             self._entries.imported_by(sender, [recipient], report.message_id, Source.CARRIER)
@@ -166,6 +168,7 @@ def _carrier_record(
         event_at=report.received_at,
         outcome=Outcome.APPLIED,
         message_id=report.message_id,
+        actor=CARRIER_ACTOR,
     )
 
 

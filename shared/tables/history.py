@@ -73,6 +73,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "DeliveryStatus": str(record.delivery_status) or None,
             "DeliveredAt": record.delivered_at,
             "DeliveryDetail": record.delivery_detail or None,
+            "Actor": record.actor or None,
         }
     )
 
@@ -97,6 +98,7 @@ def from_entity(e: Any) -> HistoryRecord:
         delivery_status=DeliveryStatus(e.get("DeliveryStatus", "")),
         delivered_at=utc(e.get("DeliveredAt")),
         delivery_detail=e.get("DeliveryDetail", ""),
+        actor=e.get("Actor", ""),
         etag=e.metadata["etag"],
     )
 
