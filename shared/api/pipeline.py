@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from shared.domain.repositories import (
         GroupOptOuts,
         HistoryReader,
+        MirrorJournal,
         OptOutListing,
         SenderPrograms,
     )
     from shared.inbound.deadletter import ReplayResult
     from shared.optouts.imports import ImportService
     from shared.optouts.pagetoken import PageTokens
+    from shared.optouts.reconcile import Reconciler
     from shared.optouts.service import OptOutService
     from shared.sending.gateway import SendGateway
 
@@ -66,6 +68,10 @@ class Services(Protocol):
     def imports(self) -> ImportService: ...
 
     def page_tokens(self) -> PageTokens: ...
+
+    def mirror_journal(self) -> MirrorJournal: ...
+
+    def reconciler(self) -> Reconciler: ...
 
 
 @dataclass(frozen=True)

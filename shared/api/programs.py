@@ -24,9 +24,10 @@ WIRE_NAMES = {
     "texts": "texts",
     "group": "group",
     "revoke_all": "revokeAll",
+    "mirror_to_acs": "mirrorToAcs",
 }
 _BY_LOWER_WIRE = {wire.lower(): attr for attr, wire in WIRE_NAMES.items()}
-_BOOLEANS = frozenset({"plain_language_optout", "revoke_all"})
+_BOOLEANS = frozenset({"plain_language_optout", "revoke_all", "mirror_to_acs"})
 _STRINGS = frozenset({"brand", "help_contact", "optout_text", "optin_text", "help_text"})
 # ReplyTexts attribute -> wire name, inside `texts: {"fr": {...}}`.
 TEXTS_WIRE_NAMES = {"optout_text": "optOutText", "optin_text": "optInText", "help_text": "helpText"}
