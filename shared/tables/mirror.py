@@ -35,6 +35,8 @@ from shared.tables.base import (
     utc,
     without_none,
 )
+from shared.tables.feed_rows import feed_key
+from shared.tables.optouts import STATE_PREFIX
 
 PENDING, PENDING_END = "p|", "p}"
 POISONED, POISONED_END = "x|", "x}"
@@ -217,8 +219,8 @@ def _decode(token: str | None) -> tuple[str, Any]:
 
 class TableKnownRecipients:
     """KnownRecipients: the sender's OptOuts partition (entries, keyword markers, change-feed
-    rows: each carries `Recipient`), then its OptOutHistory partition. One query per page,
-    only the `Recipient` property read."""
+    rows: each carries `Recipient`), then its OptOutHistory partition, less the recipients the
+    first part had (point reads of their rows). One query per page, only `Recipient` read."""
 
     def __init__(self, optouts: TableAdapter, history: TableAdapter) -> None:
         self._tables = {"optouts": optouts, "history": history}
@@ -241,6 +243,12 @@ class TableKnownRecipients:
             return [r for r in dict.fromkeys(rows) if r], pages.continuation_token
 
         recipients, after = adapter.call(read)
+        if phase == "history" and recipients:  # those the first phase gave already: not again
+            keys = [k for r in recipients for k in (r, STATE_PREFIX + r, feed_key(r))]
+            seen = self._tables["optouts"].get_many(sender.key, keys)
+            recipients = [
+                r for r in recipients if not {r, STATE_PREFIX + r, feed_key(r)} & seen.keys()
+            ]
         if after:
             return recipients, _encode(phase, after)
         following = _PHASES.index(phase) + 1
