@@ -21,6 +21,7 @@ nudges come in through the protocols below.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -182,7 +183,12 @@ class MirrorDrainer:
             state = self._claim(sender, state)
             if state is None:
                 return replace(total, busy=True)
-            result, state = self._drain_claimed(sender, state)
+            try:
+                result, state = self._drain_claimed(sender, state)
+            except BaseException:
+                with contextlib.suppress(Exception):  # else the lease runs out in a minute
+                    self._release(sender, self._journal.state(sender))
+                raise
             total = DrainResult(
                 total.pushed + result.pushed,
                 total.poisoned + result.poisoned,
