@@ -296,6 +296,7 @@ def reconciler() -> Reconciler:
             tables.history,
             change_feed(),
             tables.mirror,
+            groups=tables.groups,
         )
 
     return _get("reconciler", build)

@@ -294,3 +294,17 @@ def test_reconcile_both_ways_with_fix_then_no_drift(app: App) -> None:
     # And mirroring from here on: a change reaches ACS with no reconcile.
     app.change("remove", RECON, both)
     wait_for(lambda: app.in_acs(RECON) == {only_here, only_acs}, 15, "mirrored")
+
+
+def test_reconcile_reaches_a_group_wide_opt_out_made_through_another_sender(app: App) -> None:
+    member, stop_to = "+18005550178", "+18005550179"
+    app.program(member, group="reconbrand", revokeAll=True)
+    app.program(stop_to, group="reconbrand", revokeAll=True)
+    who = person(600)
+    app.keyword(stop_to, who, "STOP")
+    wait_for(lambda: app.here(member, [who]), 15, "group-wide STOP applied")
+    # The member's own tables never saw this person: the group's entries are paged too.
+    fixed = app.reconcile_cli(member, "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert f"{mask(who)}  fixed: addedToAcs" in fixed.output
+    assert app.in_acs(member) == {who}

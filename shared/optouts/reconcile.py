@@ -1,7 +1,8 @@
 """Reconcile a sender's list with ACS's own opt-out database (docs/acs-mirror.md#reconcile).
 
 One call handles one page of the recipients the service knows of the sender (its entries,
-keyword markers and change rows, then its history: `KnownRecipients`), so that each call is
+keyword markers and change rows, then its history: `KnownRecipients`; then, for a revoke-all
+sender, its group's group-wide entries), so that each call is
 bounded (a Functions HTTP timeout); the CLI follows the token. For each page: what this service
 says (the membership `check` answers: own entries or the revoke-all group's) against what ACS
 says (`POST /sms/optouts:check`, 100 at a time). The drift both ways, and with `fix`:
@@ -23,7 +24,13 @@ from enum import StrEnum
 
 from shared.domain.model import Action, HistoryRecord, Outcome, Source
 from shared.domain.phone import InvalidPhoneNumber, PhoneNumber, mask, parse_e164
-from shared.domain.repositories import History, HistoryReader, KnownRecipients, MirrorJournal
+from shared.domain.repositories import (
+    GroupOptOuts,
+    History,
+    HistoryReader,
+    KnownRecipients,
+    MirrorJournal,
+)
 from shared.domain.sender import SenderId
 from shared.feed.change_feed import ChangeFeed
 from shared.feed.mirror import ACS_BATCH, AcsOptOuts
@@ -67,6 +74,8 @@ class Reconciler:
         feed: ChangeFeed,
         journal: MirrorJournal | None = None,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        groups: GroupOptOuts | None = None,
     ) -> None:
         self._known = known
         self._membership = membership
@@ -76,11 +85,30 @@ class Reconciler:
         self._feed = feed
         self._journal = journal
         self._clock = clock
+        self._groups = groups
+
+    def _recipients(
+        self, sender: SenderId, token: str | None, size: int
+    ) -> tuple[list[str], str | None]:
+        """A page of recipients and the next token: `k:<token>` pages what the sender's own
+        tables know, `g:<token>` then pages its revoke-all group's entries."""
+        phase, _, inner = (token or "k:").partition(":")
+        if phase == "k":
+            raw, after = self._known.known_recipients(sender, token=inner or None, size=size)
+            if after:
+                return raw, "k:" + after
+            group = self._membership.group_of(sender) if self._groups is not None else None
+            return raw, ("g:" if group else None)
+        group = self._membership.group_of(sender)
+        if group is None or self._groups is None:
+            return [], None
+        entries, after = self._groups.group_entries(group, page_size=size, token=inner or None)
+        return [e.recipient for e in entries], ("g:" + after if after else None)
 
     def run(
         self, sender: SenderId, *, fix: bool, token: str | None, size: int = DEFAULT_PAGE
     ) -> ReconcilePage:
-        raw, next_token = self._known.known_recipients(sender, token=token, size=size)
+        raw, next_token = self._recipients(sender, token, size)
         numbers: list[PhoneNumber] = []
         for value in dict.fromkeys(raw):
             try:
