@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         SenderPrograms,
     )
     from shared.feed.change_feed import ChangeFeed
-    from shared.feed.mirror import AcsOptOuts, MirrorDrainer
+    from shared.feed.mirror import AcsOptOuts, MirrorDrainer, MirroredSenders
     from shared.feed.settings import FeedSettings
     from shared.inbound.deadletter import ReplayResult
     from shared.inbound.processor import InboundProcessor
@@ -152,7 +152,7 @@ def change_feed() -> ChangeFeed:
 
     def build() -> ChangeFeed:
         from shared.feed.change_feed import ChangeFeed
-        from shared.feed.mirror import MirroredSenders, MirrorPublisher
+        from shared.feed.mirror import MirrorPublisher
         from shared.feed.publishers import FanoutPublisher, make_publisher
         from shared.platform.connections import queue_service_client
 
@@ -163,7 +163,7 @@ def change_feed() -> ChangeFeed:
         queue = queues.get_queue_client(s.queue_name)
         tables = store()
         # Then the mirror into ACS: changes of mirrored senders noted, their drain nudged.
-        mirror = MirrorPublisher(MirroredSenders(tables.programs), tables.mirror, nudge_mirror)
+        mirror = MirrorPublisher(mirrored_senders(), tables.mirror, nudge_mirror)
         publisher = FanoutPublisher(
             [make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL), mirror]
         )
@@ -178,6 +178,20 @@ def sweep_events() -> int:
 
 
 # -- the mirror into ACS (docs/acs-mirror.md) ----------------------------------------------------
+
+
+def mirrored_senders() -> MirroredSenders:
+    def build() -> MirroredSenders:
+        from shared.feed.mirror import MirroredSenders
+
+        return MirroredSenders(store().programs)
+
+    return _get("mirrored_senders", build)
+
+
+def program_stored(sender: str) -> None:
+    """A program was stored or deleted here: this instance reads its mirror switch again."""
+    mirrored_senders().forget(sender)
 
 
 def mirror_journal() -> MirrorJournal:

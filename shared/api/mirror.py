@@ -21,6 +21,7 @@ from shared.domain.phone import mask
 from shared.domain.sender import SenderId
 from shared.feed.mirror import AcsOptOutsFailed
 from shared.optouts.reconcile import DEFAULT_PAGE, MAX_PAGE
+from shared.platform.settings import SettingsError
 
 STATUS_COUNT_LIMIT = 1000
 POISONED_SHOWN = 20
@@ -105,7 +106,16 @@ def reconcile(call: Call) -> ApiResponse:
     if isinstance(page, ApiResponse):
         return page
     try:
-        result = call.services.reconciler().run(sender, fix=fix, token=page.start, size=size)
+        reconciler = call.services.reconciler()
+    except SettingsError:
+        return error(
+            409,
+            "AcsNotConfigured",
+            "This service has no ACS resource configured (ACS_CONNECTION_STRING or "
+            "ACS_ENDPOINT): there is nothing to reconcile with.",
+        )
+    try:
+        result = reconciler.run(sender, fix=fix, token=page.start, size=size)
     except AcsOptOutsFailed as exc:
         return acs_failure(exc)
     body: dict[str, Any] = {

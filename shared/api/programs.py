@@ -151,9 +151,11 @@ def handle(call: Call) -> ApiResponse:
         if isinstance(parsed, ApiResponse):
             return parsed
         repo.put_program(sender, parsed)
+        call.services.program_stored(sender.key)
         return ApiResponse(200, {"sender": sender.key, **program_to_wire(parsed)})
     if method == "DELETE":
         repo.delete_program(sender)
+        call.services.program_stored(sender.key)
         return ApiResponse(204)
     return error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.")
 

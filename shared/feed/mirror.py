@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +48,8 @@ WORK_PER_LEASE = timedelta(seconds=40)  # then the lease is given back and a nud
 MAX_TRIES = 10
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
+# How long an instance trusts a sender's switch (docs/acs-mirror.md#turning-it-on).
+MIRRORED_CACHE_SECONDS = 10.0
 
 
 def utcnow() -> datetime:
@@ -86,23 +90,45 @@ class AcsOptOuts(Protocol):
 
 
 class MirroredSenders:
-    """Which senders are mirrored: each publish reads the program of each sender it names (a
-    point read), so the switch takes effect from the moment it is set."""
+    """Which senders are mirrored, from their programs, each remembered for `ttl` seconds: a
+    sender that is not mirrored costs a program read per `ttl` per instance, not one per change.
+    `forget` (a program stored here) makes this instance read it again at once; another
+    instance sees the switch within `ttl`."""
 
-    def __init__(self, programs: SenderPrograms) -> None:
+    def __init__(
+        self,
+        programs: SenderPrograms,
+        ttl: float = MIRRORED_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._programs = programs
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[float, bool]] = {}
+
+    def forget(self, sender: str) -> None:
+        with self._lock:
+            self._known.pop(sender, None)
+
+    def _is_mirrored(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            known = self._known.get(key)
+        if known is not None and now - known[0] < self._ttl:
+            return known[1]
+        try:
+            sender = parse_sender(key)
+        except InvalidSender:
+            return False
+        program = self._programs.get_program(sender)
+        mirrored = bool(program is not None and program.mirror_to_acs)
+        with self._lock:
+            self._known[key] = (now, mirrored)
+        return mirrored
 
     def mirrored(self, senders: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for key in dict.fromkeys(senders):
-            try:
-                sender = parse_sender(key)
-            except InvalidSender:
-                continue
-            program = self._programs.get_program(sender)
-            if program is not None and program.mirror_to_acs:
-                found.add(key)
-        return found
+        return {key for key in dict.fromkeys(senders) if self._is_mirrored(key)}
 
 
 def _senders_of(change: OptOutChange) -> tuple[str, ...]:
