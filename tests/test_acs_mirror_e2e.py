@@ -28,6 +28,7 @@ from devhost.queues import QUEUE_API_VERSION
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from optouts_cli.main import cli
 from shared.domain.phone import mask
+from shared.feed.mirror import AcsOptOutsFailed
 from shared.platform.hmac_auth import sign_request
 
 T = TypeVar("T")
@@ -308,3 +309,31 @@ def test_reconcile_reaches_a_group_wide_opt_out_made_through_another_sender(app:
     assert fixed.exit_code == 0, fixed.output
     assert f"{mask(who)}  fixed: addedToAcs" in fixed.output
     assert app.in_acs(member) == {who}
+
+
+def test_the_mirror_client_speaks_the_wire_this_service_serves(app: App) -> None:
+    """This service speaks ACS's opt-out wire (its answers checked against the description),
+    so it can stand in for ACS: the mirror's client, pointed at it, adds, checks and removes."""
+    from azure.communication.sms import SmsClient
+    from azure.core.credentials import AzureKeyCredential
+
+    from shared.api.acs_optouts import AcsOptOutClient
+
+    sms = SmsClient(app.url, AzureKeyCredential(TEST_KEY), retry_total=0)
+    client = AcsOptOutClient(sms, connect_timeout=5, read_timeout=20)
+    sender, who = "+18005550170", person(700)
+    assert [(i.to, i.status) for i in client.call("add", sender, [who, "+123"])] == [
+        (who, 200),
+        ("+123", 400),
+    ]
+    assert [i.opted_out for i in client.call("check", sender, [who])] == [True]
+    client.call("remove", sender, [who])
+    assert [i.opted_out for i in client.call("check", sender, [who])] == [False]
+    wrong = AcsOptOutClient(
+        SmsClient(app.url, AzureKeyCredential(ACS_KEY), retry_total=0),
+        connect_timeout=5,
+        read_timeout=20,
+    )
+    with pytest.raises(AcsOptOutsFailed) as refused:
+        wrong.call("check", sender, [who])
+    assert refused.value.reason == "auth-failed" and refused.value.status == 401
