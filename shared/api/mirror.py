@@ -14,8 +14,9 @@ from typing import Any
 
 from shared.api.paging import next_link, open_page, page_size, with_next_link
 from shared.api.params import Errors, sender_param
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, error, validation_problem
+from shared.domain.access import Permission
 from shared.domain.model import UpstreamFailure
 from shared.domain.phone import mask
 from shared.domain.sender import SenderId
@@ -37,11 +38,17 @@ def _sender(call: Call, errors: Errors) -> SenderId | None:
     return sender_param(call.request.route_params.get("sender", ""), errors)
 
 
-def status(call: Call) -> ApiResponse:
+def status_target(call: Call) -> Target | ApiResponse:
     errors: Errors = {}
     sender = _sender(call, errors)
     if sender is None:
         return validation_problem(errors)
+    return Target(sender=sender)
+
+
+def status(call: Call) -> ApiResponse:
+    sender = call.target.sender
+    assert sender is not None  # `status_target` gave it
     program = call.services.programs().get_program(sender)
     journal = call.services.mirror_journal()
     pending = journal.pending(sender.key, STATUS_COUNT_LIMIT)
@@ -93,7 +100,8 @@ def acs_failure(exc: AcsOptOutsFailed) -> ApiResponse:
     return error(502, "BadGateway", message)
 
 
-def reconcile(call: Call) -> ApiResponse:
+def reconcile_target(call: Call) -> Target | ApiResponse:
+    """The sender, `fix`, the page size and the page (400 for any of them)."""
     errors: Errors = {}
     sender = _sender(call, errors)
     params = call.request.params
@@ -105,6 +113,13 @@ def reconcile(call: Call) -> ApiResponse:
     page = open_page(call, scope, size)
     if isinstance(page, ApiResponse):
         return page
+    return Target(sender=sender, value=(fix, page))
+
+
+def reconcile(call: Call) -> ApiResponse:
+    sender = call.target.sender
+    assert sender is not None  # `reconcile_target` gave it
+    fix, page = call.target.value
     try:
         reconciler = call.services.reconciler()
     except SettingsError:
@@ -115,7 +130,7 @@ def reconcile(call: Call) -> ApiResponse:
             "ACS_ENDPOINT): there is nothing to reconcile with.",
         )
     try:
-        result = reconciler.run(sender, fix=fix, token=page.start, size=size)
+        result = reconciler.run(sender, fix=fix, token=page.start, size=page.size)
     except AcsOptOutsFailed as exc:
         return acs_failure(exc)
     body: dict[str, Any] = {
@@ -131,6 +146,16 @@ def reconcile(call: Call) -> ApiResponse:
 
 
 ENDPOINTS = [
-    Endpoint(name="sender_mirror_status", handler=status),
-    Endpoint(name="sender_optouts_reconcile", handler=reconcile),
+    Endpoint(
+        name="sender_mirror_status",
+        handler=status,
+        permission=Permission.READ,
+        target=status_target,
+    ),
+    Endpoint(
+        name="sender_optouts_reconcile",
+        handler=reconcile,
+        permission=Permission.ADMIN,
+        target=reconcile_target,
+    ),
 ]

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 RECONCILE_MESSAGE_PREFIX = "reconcile-"
+CARRIER_ACTOR = "carrier"  # who made a carrier change (contracts: actor "carrier")
 
 
 class Fix(StrEnum):
@@ -188,7 +189,13 @@ class Reconciler:
         at = self._clock()
         reference = RECONCILE_MESSAGE_PREFIX + uuid.uuid4().hex
         changes = self._feed.apply(
-            sender, numbers, opt_out=True, source=Source.CARRIER, at=at, message_id=reference
+            sender,
+            numbers,
+            opt_out=True,
+            source=Source.CARRIER,
+            at=at,
+            message_id=reference,
+            actor=CARRIER_ACTOR,
         )
         made = {c.recipient for c in changes}
         self._history_log.record_history(
@@ -202,6 +209,7 @@ class Reconciler:
                     message_id=reference,
                     event_at=at,
                     outcome=Outcome.APPLIED,
+                    actor=CARRIER_ACTOR,
                 )
                 for n in numbers
                 if n.e164 in made
