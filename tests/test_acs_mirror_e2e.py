@@ -288,6 +288,9 @@ def test_reconcile_both_ways_with_fix_then_no_drift(app: App) -> None:
     }
     listed = app.signed("GET", f"/sms/senders/{RECON}/optouts").json()["value"]
     assert {e["to"]: e["source"] for e in listed}[only_acs] == "carrier"
+    rows = app.signed("GET", f"{history}&recipient=%2B{only_acs[1:]}").json()["value"]
+    imported = [r for r in rows if r["source"] == "carrier"]
+    assert [(r["action"], r["actor"]) for r in imported] == [("optout", "carrier")]
 
     again = app.reconcile_cli(RECON)
     assert again.exit_code == 0
