@@ -128,12 +128,14 @@ param alertEmail string = ''
 var inboundQueueName = 'sms-inbound'
 var deliveryReportQueueName = 'sms-delivery-reports'
 var deliveryReportDeadLetterContainerName = 'sms-delivery-reports-deadletter'
+var mirrorQueueName = 'optout-mirror' // shared/feed/mirror.py MIRROR_QUEUE: drains into ACS
 var tableNames = {
   optOuts: 'OptOuts'
   history: 'OptOutHistory'
   programs: 'SenderPrograms'
   groups: 'GroupOptOuts'
   deliveryReports: 'DeliveryReports'
+  mirror: 'OptOutMirror'
 }
 var accessKeysSecretName = 'optout-access-keys'
 var keysSecretName = 'optout-keys'
@@ -212,6 +214,7 @@ module storage 'storage.bicep' = {
     skuName: storageSku
     deploymentContainerName: deploymentContainerName
     inboundQueueName: inboundQueueName
+    mirrorQueueName: mirrorQueueName
     deadLetterContainerName: deadLetterContainerName
     deliveryReportQueueName: deliveryReportQueueName
     deliveryReportDeadLetterContainerName: deliveryReportDeadLetterContainerName
@@ -221,6 +224,7 @@ module storage 'storage.bicep' = {
       tableNames.programs
       tableNames.groups
       tableNames.deliveryReports
+      tableNames.mirror
     ]
   }
 }

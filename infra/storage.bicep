@@ -40,6 +40,9 @@ param deliveryReportQueueName string
 @description('Blob container Event Grid writes undeliverable delivery reports to.')
 param deliveryReportDeadLetterContainerName string
 
+@description('Queue that drains mirrored senders\' changes into ACS (the app also creates it if missing).')
+param mirrorQueueName string
+
 @description('Table names the app uses.')
 param tableNames array
 
@@ -123,6 +126,17 @@ resource deliveryReportQueue 'Microsoft.Storage/storageAccounts/queueServices/qu
 resource deliveryReportPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueServices
   name: '${deliveryReportQueueName}-poison'
+}
+
+// The mirror into ACS's opt-out database (docs/acs-mirror.md): one message drains one sender.
+resource mirrorQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueServices
+  name: mirrorQueueName
+}
+
+resource mirrorPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueServices
+  name: '${mirrorQueueName}-poison'
 }
 
 resource tableServices 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {

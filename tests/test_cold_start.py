@@ -96,6 +96,7 @@ def test_every_function_is_declared_at_start(started: dict[str, list[str]]) -> N
         "sms_inbound",
         "sms_delivery_reports",
         "optout_events_sweep",
+        "optout_mirror",
     ]
     assert sorted(started["functions"]) == sorted(expected)
 

@@ -80,6 +80,7 @@ SMS_DELIVERY_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
 # event queues and dead-letters into both containers.
 ROLE_COUNTS = {STORAGE_QUEUE_DATA_MESSAGE_SENDER: 2, STORAGE_BLOB_DATA_CONTRIBUTOR: 2}
 EVENTS_QUEUE = "sms-optout-events"
+MIRROR_QUEUE = "optout-mirror"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 
 # App settings. REQUIRED: the app cannot run in Azure without them, so the template must set
@@ -406,6 +407,8 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         DELIVERY_REPORT_QUEUE,
         f"{DELIVERY_REPORT_QUEUE}-poison",
         EVENTS_QUEUE,
+        MIRROR_QUEUE,
+        f"{MIRROR_QUEUE}-poison",
     }
 
     tables: set[str] = set()
@@ -423,13 +426,14 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         app_settings.DEFAULT_PROGRAMS_TABLE,
         app_settings.DEFAULT_GROUPS_TABLE,
         app_settings.DEFAULT_DELIVERY_TABLE,
+        app_settings.DEFAULT_MIRROR_TABLE,
     }
 
 
 def test_queue_trigger_in_code_uses_the_provisioned_queue() -> None:
     src = (ROOT / "function_app.py").read_text(encoding="utf-8")
     names = set(re.findall(r"""queue_name\s*=\s*["']([^"']+)["']""", src))
-    assert names == {INBOUND_QUEUE, DELIVERY_REPORT_QUEUE}
+    assert names == {INBOUND_QUEUE, DELIVERY_REPORT_QUEUE, MIRROR_QUEUE}
 
 
 def role_assignments() -> list[dict[str, Any]]:
@@ -675,6 +679,7 @@ def test_settings_use_identities_and_key_vault() -> None:
         "SENDER_PROGRAMS_TABLE_NAME": app_settings.DEFAULT_PROGRAMS_TABLE,
         "GROUP_OPTOUTS_TABLE_NAME": app_settings.DEFAULT_GROUPS_TABLE,
         "DELIVERY_REPORTS_TABLE_NAME": app_settings.DEFAULT_DELIVERY_TABLE,
+        "OPTOUT_MIRROR_TABLE_NAME": app_settings.DEFAULT_MIRROR_TABLE,
     }
     for name, table in tables.items():
         assert resolve(file, settings[name]) == table, name

@@ -42,12 +42,14 @@ if TYPE_CHECKING:
         DeliveryReports,
         GroupOptOuts,
         HistoryReader,
+        MirrorJournal,
         OptOutListing,
         SenderPrograms,
     )
     from shared.inbound.deadletter import ReplayResult
     from shared.optouts.imports import ImportService
     from shared.optouts.pagetoken import PageTokens
+    from shared.optouts.reconcile import Reconciler
     from shared.optouts.service import OptOutService
     from shared.sending.gateway import SendGateway
 
@@ -87,6 +89,11 @@ class Services(Protocol):
     def delivery_reports(self) -> DeliveryReports: ...
 
     def delivery_upstream(self) -> AcsDeliveryReports | None: ...
+    def mirror_journal(self) -> MirrorJournal: ...
+
+    def program_stored(self, sender: str) -> None: ...
+
+    def reconciler(self) -> Reconciler: ...
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,18 @@ from datetime import UTC, datetime
 
 from azure.data.tables import TableServiceClient
 
-from shared.platform.settings import DEFAULT_DELIVERY_TABLE, DEFAULT_GROUPS_TABLE
+from shared.platform.settings import (
+    DEFAULT_DELIVERY_TABLE,
+    DEFAULT_GROUPS_TABLE,
+    DEFAULT_MIRROR_TABLE,
+)
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
 from shared.tables.bulk import TableBulkOptOuts
 from shared.tables.delivery import TableDeliveryReports
 from shared.tables.feed import TableChangeFeed
 from shared.tables.groups import TableGroupOptOuts
 from shared.tables.history import TableHistory
+from shared.tables.mirror import TableKnownRecipients, TableMirrorJournal
 from shared.tables.optouts import TableOptOuts
 from shared.tables.programs import TablePrograms
 
@@ -41,6 +46,7 @@ class TableStore:
         *,
         groups_table: str = DEFAULT_GROUPS_TABLE,
         delivery_table: str = DEFAULT_DELIVERY_TABLE,
+        mirror_table: str = DEFAULT_MIRROR_TABLE,
         clock: Callable[[], datetime] = utcnow,
         max_parallel_reads: int = MAX_PARALLEL_READS,
     ) -> None:
@@ -57,10 +63,19 @@ class TableStore:
         self.programs = TablePrograms(service, programs_table, pool)
         self.groups = TableGroupOptOuts(service, groups_table, pool)
         self.delivery = TableDeliveryReports(service, delivery_table, pool)
+        self.mirror = TableMirrorJournal(service, mirror_table, pool)
+        self.known_recipients = TableKnownRecipients(self.optouts, self.history)
 
     @property
     def adapters(self) -> tuple[TableAdapter, ...]:
-        return (self.optouts, self.history, self.programs, self.groups, self.delivery)
+        return (
+            self.optouts,
+            self.history,
+            self.programs,
+            self.groups,
+            self.delivery,
+            self.mirror,
+        )
 
     def ensure_tables(self) -> None:
         for adapter in self.adapters:
