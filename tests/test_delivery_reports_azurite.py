@@ -61,7 +61,12 @@ def requests_for(recorder: StorageRecorder, body: str) -> list[tuple[str, str]]:
     `history`, `optouts`), `$batch` (a transaction), or `events` (the change-feed queue)."""
     recorder.clear()
     handle_report_message(body, runtime.delivery_report_processor())
-    kinds = {"DlrReports": "reports", "DlrHistory": "history", "DlrOptOuts": "optouts"}
+    kinds = {
+        "DlrReports": "reports",
+        "DlrHistory": "history",
+        "DlrOptOuts": "optouts",
+        "DlrPrograms": "programs",
+    }
     made = []
     for method, path, _ in recorder.requests:
         last = path.split("/")[2] if path.count("/") > 1 else path
@@ -115,6 +120,7 @@ def test_a_4007_adds_the_change_and_one_history_write(app: StorageRecorder) -> N
         ("POST", "reports"),
         ("POST", "$batch"),  # the entry and its owed event, one transaction
         ("POST", "events"),  # the change event
+        ("GET", "programs"),  # whether the sender is mirrored into ACS (docs/acs-mirror.md)
         ("POST", "$batch"),  # the event cleared
         ("POST", "$batch"),  # the history row
     ]
