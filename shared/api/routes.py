@@ -41,6 +41,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "sender_optouts_import", "sms/senders/{sender}/optouts:import", ("POST",), "optout_import"
     ),
+    Route("console", "console", ("GET",), "console"),
+    Route("console_file", "console/{file}", ("GET",), "console"),
 )
 
 
