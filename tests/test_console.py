@@ -425,13 +425,42 @@ def test_the_status_at_a_past_time(app: App, seeded: Seeded, browser: Browser) -
     browser.shot("04-look-up-as-of")
 
 
+def test_a_revoke_all_group_is_looked_up_on_every_sender(
+    app: App, seeded: Seeded, browser: Browser
+) -> None:
+    told, other, person = "+18005550181", "+18005550182", "+14255550168"
+    for sender in (told, other):
+        program = {"group": "console-brand", "revokeAll": True}
+        res = app.signed("PUT", f"/sms/senders/{sender}/program", program)
+        assert res.status_code == 200, res.text
+    app.keyword(person, "STOP", datetime.now(UTC), sender=told)
+    wait_for(lambda: app.history(person, told))
+    browser.tab("Look up a number")
+    browser.fill("Sender", other)
+    browser.fill("Phone number", person)
+    browser.set_time("At", None)
+    browser.click("Look up")
+    browser.done("lookup-form")
+    now = browser.until(lambda: browser.driver.find_elements(By.ID, "status-now"))[0]
+    assert now.get_attribute("data-opted-out") == "true"
+    assert "through the revoke-all group “console-brand”" in now.text
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, "#lookup-group-senders tbody tr")
+    statuses = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in rows}
+    assert sorted(statuses) == [told, other]
+    assert all("Opted out" in r.find_elements(By.TAG_NAME, "td")[1].text for r in rows)
+    assert f"by STOP to {told}" in statuses[told].text
+    events = browser.driver.find_element(By.ID, "lookup-group-events")
+    assert events.get_attribute("data-rows") == "1" and "STOP" in events.text
+    browser.shot("05-look-up-group")
+
+
 def test_a_list_page_its_filters_and_its_export(app: App, seeded: Seeded, browser: Browser) -> None:
     browser.tab("A sender's list")
     browser.fill("Sender", LISTED)
     browser.click("Show list")
     table = browser.until(lambda: browser.driver.find_elements(By.ID, "list-table"))[0]
     assert table.get_attribute("data-rows") == "25"
-    browser.shot("05-list")
+    browser.shot("06-list")
     browser.click("Next page")
     browser.until(lambda: browser.driver.find_element(By.ID, "list-page").text == "Page 2")
     assert browser.driver.find_element(By.ID, "list-table").get_attribute("data-rows") == "5"
@@ -507,7 +536,7 @@ def test_the_report_draws_its_charts_from_the_data(
     by_source = d.find_element(By.ID, "totals-source").text
     assert "keyword 2 0" in by_source and "api 3 1" in by_source
     assert "STOP 2" in d.find_element(By.ID, "totals-keyword").text
-    browser.shot("06-report")
+    browser.shot("07-report")
     # The late row links to its lookup.
     late = d.find_element(By.ID, "late-rows")
     assert late.get_attribute("data-rows") == "1"
@@ -531,7 +560,7 @@ def test_add_asks_for_a_confirmation_naming_sender_and_number(
     browser.click("Add opt-out")
     question = browser.driver.find_element(By.ID, "confirm-text").text
     assert SENDER in question and person in question
-    browser.shot("07-add-confirm")
+    browser.shot("08-add-confirm")
     browser.click("Cancel")
     assert "Nothing was changed" in browser.driver.find_element(By.ID, "change-status").text
     assert not [r for r in app.history(person) if r["action"] == "optout"]
@@ -593,7 +622,7 @@ def test_labels_keyboard_contrast_and_a_phone_width(app: App, browser: Browser) 
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0
-        browser.shot("08-phone-width")
+        browser.shot("09-phone-width")
     finally:
         d.set_window_size(size["width"], size["height"])
 

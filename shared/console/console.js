@@ -429,7 +429,7 @@
       h('p', { class: 'why', text: explain(answer) }));
   }
 
-  function timeline(rows) {
+  function timeline(rows, title, id) {
     const hasActor = rows.some((r) => r.actor);
     const hasDelivery = rows.some((r) => r.deliveryStatus);
     const headers = ['Received', 'Took effect', 'Action', 'Keyword', 'Source'];
@@ -449,8 +449,8 @@
       }
       return row;
     });
-    return table(`History (${rows.length} event${rows.length === 1 ? '' : 's'})`, headers, cells,
-      { id: 'lookup-timeline', 'data-rows': rows.length });
+    const caption = `${title || 'History with this sender'} (${rows.length} event${rows.length === 1 ? '' : 's'})`;
+    return table(caption, headers, cells, { id: id || 'lookup-timeline', 'data-rows': rows.length });
   }
 
   async function lookup(sender, number, at) {
@@ -516,7 +516,8 @@
     headers.push('Why');
     return h('div', { id: 'lookup-group' },
       h('h3', { text: `Revoke-all group “${group.name}”: ${group.isOptedOut ? 'opted out group-wide' : 'not opted out group-wide'}` }),
-      table(`Every sender of the group (${group.senders.length})`, headers, rows));
+      table(`Every sender of the group (${group.senders.length})`, headers, rows, { id: 'lookup-group-senders' }),
+      timeline(group.events || [], 'The group\'s keyword events (to any of its senders)', 'lookup-group-events'));
   }
 
   // --- a sender's list ----------------------------------------------------------------------
