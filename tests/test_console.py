@@ -30,6 +30,7 @@ import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -204,7 +205,11 @@ class Browser:
         self.until(lambda: self.view().get_attribute("id"))
 
     def until(self, condition: Callable[[], T], timeout: float = 20.0) -> T:
-        return WebDriverWait(self.driver, timeout).until(lambda _: condition())
+        # A view redrawn while it is read gives stale elements: read it again.
+        wait = WebDriverWait(
+            self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]
+        )
+        return wait.until(lambda _: condition())
 
     def view(self) -> WebElement:
         views = self.driver.find_elements(By.CSS_SELECTOR, ".view")
@@ -361,6 +366,9 @@ def test_every_file_is_served_with_a_strict_policy(app: App) -> None:
 def test_a_wrong_key_is_refused_in_words(app: App, browser: Browser) -> None:
     browser.open(app.url)
     assert browser.view().get_attribute("id") == "view-signin"
+    # Nothing but the sign-in is offered before a key is accepted.
+    assert not browser.driver.find_element(By.ID, "nav").is_displayed()
+    assert not browser.driver.find_element(By.ID, "who").is_displayed()
     browser.shot("01-sign-in")
     browser.sign_in("not a key")
     assert "This is not an access key" in browser.wait_error("not an access key")
@@ -368,6 +376,7 @@ def test_a_wrong_key_is_refused_in_words(app: App, browser: Browser) -> None:
     message = browser.wait_error("Wrong key")
     assert "did not accept this access key" in message
     assert browser.storage() == {}, "a refused key is not kept"
+    assert not browser.driver.find_element(By.ID, "nav").is_displayed()
     browser.shot("02-wrong-key")
 
 

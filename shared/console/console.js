@@ -374,6 +374,7 @@
     try {
       await work();
     } catch (error) {
+      for (const placeholder of document.querySelectorAll('[data-pending]')) placeholder.remove();
       $(errorId).textContent = inWords(error, doing);
     } finally {
       for (const b of buttons) b.disabled = false;
@@ -455,7 +456,7 @@
 
   async function lookup(sender, number, at) {
     const out = $('lookup-result');
-    show(out, h('p', { class: 'status', text: 'Looking up…' }));
+    show(out, h('p', { class: 'status', 'data-pending': true, text: 'Looking up…' }));
     if (!can('read')) {
       const res = await api('POST', `/sms/optouts:check${query({ 'api-version': API_VERSION })}`,
         { body: { from: sender, recipients: [{ to: number }] } });
@@ -819,7 +820,7 @@
 
   async function report(sender, from, to) {
     const out = $('report-result');
-    show(out, h('p', { class: 'status', text: 'Reading the report…' }));
+    show(out, h('p', { class: 'status', 'data-pending': true, text: 'Reading the report…' }));
     const first = `/sms/senders/${path(sender)}/report${query({ from, to, maxpagesize: 1000 })}`;
     const { pages, more } = await allPages(first);
     const last = pages[pages.length - 1];
