@@ -638,11 +638,13 @@ def test_labels_keyboard_contrast_and_a_phone_width(app: App, browser: Browser) 
 
 def test_sign_out_forgets_the_key(app: App, browser: Browser) -> None:
     assert browser.storage() == {"optouts-console.key": TEST_KEY}
+    browser.click("Show numbers")
     browser.click("Sign out")
     browser.until(lambda: browser.view().get_attribute("id") == "view-signin")
     assert browser.storage() == {}
     assert browser.field("Access key").get_attribute("value") == ""
     assert browser.driver.find_element(By.ID, "lookup-result").text == ""
+    assert browser.driver.find_element(By.ID, "reveal").get_attribute("aria-pressed") == "false"
     browser.driver.refresh()
     browser.until(lambda: browser.view().get_attribute("id") == "view-signin")
     assert browser.storage() == {}

@@ -294,6 +294,8 @@
     state.access = null;
     state.list = null;
     state.pending = null;
+    state.reveal = false;
+    applyReveal();
     for (const form of document.querySelectorAll('form')) form.reset();
     for (const id of ['lookup-result', 'list-result', 'report-result']) $(id).replaceChildren();
     for (const el of document.querySelectorAll('.error, .status')) el.textContent = '';
