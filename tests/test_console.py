@@ -45,6 +45,9 @@ from shared.platform.hmac_auth import sign_request
 from tests.browser import start_chrome
 
 SHOTS = ROOT / "test-artifacts" / "console"
+# Scoped keys (OPTOUT_KEYS; docs/access.md): a check-only key and a read key for two senders.
+CHECK_KEY = base64.b64encode(b"console-test-check-only-key").decode()
+READ_KEY = base64.b64encode(b"console-test-read-only-key!").decode()
 SENDER = "+18005550160"  # the report's and lookups' sender
 LISTED = "+18005550170"  # the list's sender
 T = TypeVar("T")
@@ -60,10 +63,12 @@ class App:
     def url(self) -> str:
         return self.host.base_url
 
-    def signed(self, method: str, path: str, body: Any = None) -> requests.Response:
+    def signed(
+        self, method: str, path: str, body: Any = None, key: str = TEST_KEY
+    ) -> requests.Response:
         data = b"" if body is None else json.dumps(body).encode()
         url = self.url + path
-        headers = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
+        headers = {"content-type": "application/json", **sign_request(method, url, data, key)}
         return requests.request(method, url, data=data, headers=headers, timeout=30)
 
     def change(self, action: str, sender: str, people: list[str]) -> None:
@@ -121,7 +126,18 @@ def app(azurite: Azurite) -> Iterator[App]:
     suffix = uuid.uuid4().hex[:8]
     env = {
         "AzureWebJobsStorage": azurite.connection_string,
-        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,  # a full key, named key1
+        "OPTOUT_KEYS": json.dumps(
+            [
+                {"name": "desk", "key": CHECK_KEY, "permissions": ["check"], "senders": [SENDER]},
+                {
+                    "name": "auditor",
+                    "key": READ_KEY,
+                    "permissions": ["read"],
+                    "senders": [SENDER, LISTED],
+                },
+            ]
+        ),
         "OPTOUT_TABLE_NAME": f"ConsoleOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"ConsoleHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"ConsolePrograms{suffix}",
@@ -255,6 +271,10 @@ class Browser:
 
     def tab(self, text: str) -> None:
         self.click(text)
+
+    def visible_tabs(self) -> list[str]:
+        tabs = self.driver.find_elements(By.CSS_SELECTOR, "#nav button")
+        return [t.text for t in tabs if t.is_displayed()]
 
     def error(self) -> str:
         return "".join(e.text for e in self.view().find_elements(By.CSS_SELECTOR, ".error"))
@@ -649,3 +669,60 @@ def test_sign_out_forgets_the_key(app: App, browser: Browser) -> None:
     browser.until(lambda: browser.view().get_attribute("id") == "view-signin")
     assert browser.storage() == {}
     assert not browser.csp_violations(), browser.csp_violations()
+
+
+def test_a_check_only_key_is_offered_check_alone_and_refused_in_words(
+    app: App, seeded: Seeded, browser: Browser
+) -> None:
+    browser.open(app.url)
+    browser.sign_in(CHECK_KEY)
+    browser.until(lambda: signed_in(browser))
+    who = browser.driver.find_element(By.ID, "who-text").text
+    assert "desk" in who and "may check;" in who and SENDER in who
+    assert browser.visible_tabs() == ["Look up a number"]
+    assert not browser.driver.find_element(By.ID, "lookup-at").is_displayed()
+    assert browser.field("Sender").get_attribute("value") == SENDER  # its one sender, offered
+    browser.fill("Phone number", seeded.on_time)
+    browser.click("Look up")
+    browser.done("lookup-form")
+    now = browser.until(lambda: browser.driver.find_elements(By.ID, "status-now"))[0]
+    assert now.get_attribute("data-opted-out") == "true"
+    assert "need a key with the read permission" in browser.view().text
+    # A sender outside the key's scope: the service's 403, in words.
+    browser.fill("Sender", LISTED)
+    browser.click("Look up")
+    message = browser.wait_error("This key may not")
+    assert f"This key may not look up numbers for {LISTED}." in message
+    assert "The service says:" in message
+    assert "Looking up" not in browser.view().text
+    browser.shot("10-check-key-refused")
+    browser.click("Sign out")
+    browser.until(lambda: browser.view().get_attribute("id") == "view-signin")
+
+
+def test_a_read_key_reads_and_is_offered_no_write(
+    app: App, seeded: Seeded, browser: Browser
+) -> None:
+    browser.sign_in(READ_KEY)
+    browser.until(lambda: signed_in(browser))
+    assert browser.visible_tabs() == ["Look up a number", "A sender's list", "Compliance report"]
+    browser.fill("Sender", SENDER)
+    browser.fill("Phone number", seeded.flip)
+    browser.click("Look up")
+    browser.done("lookup-form")
+    timeline = browser.until(lambda: browser.driver.find_elements(By.ID, "lookup-timeline"))[0]
+    headers = [th.text for th in timeline.find_elements(By.CSS_SELECTOR, "thead th")]
+    assert "Actor" in headers  # who made each change: the full key's name
+    assert timeline.find_elements(By.CSS_SELECTOR, "tbody tr")[0].text.count("key1") == 1
+    assert "(key “key1”)" in browser.driver.find_element(By.ID, "status-now").text
+    browser.shot("11-read-key")
+    # The service refuses a write signed with it (the console offers none).
+    res = app.signed(
+        "POST",
+        "/sms/optouts:add?api-version=2026-01-23",
+        {"from": SENDER, "recipients": [{"to": seeded.never}]},
+        key=READ_KEY,
+    )
+    assert res.status_code == 403 and res.json()["error"]["code"] == "MissingPermission"
+    browser.click("Sign out")
+    assert browser.storage() == {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import NO_KEY, Call, Endpoint
 from shared.api.wire import ApiResponse, error
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "console"
@@ -69,6 +69,6 @@ def asset(call: Call) -> ApiResponse:
 
 
 ENDPOINTS = [
-    Endpoint(name="console", handler=page, auth=False, limit_body=False),
-    Endpoint(name="console_file", handler=asset, auth=False, limit_body=False),
+    Endpoint(name="console", handler=page, permission=NO_KEY, limit_body=False),
+    Endpoint(name="console_file", handler=asset, permission=NO_KEY, limit_body=False),
 ]
