@@ -220,7 +220,8 @@ class Browser:
         self.driver.get(base_url + "/console")
         self.until(lambda: self.view().get_attribute("id"))
 
-    def until(self, condition: Callable[[], T], timeout: float = 20.0) -> T:
+    def until(self, condition: Callable[[], T], timeout: float = 60.0) -> T:
+        """Wait for `condition` (generous: the suite shares a loaded machine with the host)."""
         # A view redrawn while it is read gives stale elements: read it again.
         wait = WebDriverWait(
             self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]

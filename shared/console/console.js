@@ -14,6 +14,7 @@
   const CONFIRM_LIMIT_S = 300; // a confirmation is due within 5 minutes
   const BUSINESS_DAYS_LIMIT = 10;
   const SOURCES = ['keyword', 'api', 'import', 'carrier'];
+  const TIMEOUT_MS = 90000; // a request with no answer by then is given up, in words
 
   const state = { key: null, access: null, reveal: false, list: null, pending: null };
 
@@ -188,6 +189,8 @@
     };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (accept) headers.Accept = accept;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
     try {
       return await fetch(url.href, {
         method,
@@ -196,9 +199,15 @@
         cache: 'no-store',
         credentials: 'omit',
         redirect: 'error',
+        signal: controller.signal,
       });
     } catch (_) {
+      if (controller.signal.aborted) {
+        throw new ConsoleError('The service did not answer within 90 seconds. Try again.');
+      }
       throw new ApiError(0);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
