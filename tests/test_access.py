@@ -80,6 +80,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("sender_optouts_import", "POST"): "write",
     ("console", "GET"): NO_KEY,
     ("console_file", "GET"): NO_KEY,
+    ("sender_mirror_status", "GET"): "read",
+    ("sender_optouts_reconcile", "POST"): "admin",
 }
 
 
@@ -118,6 +120,13 @@ def sample(name: str, method: str) -> tuple[str, str, Any, dict[str, str] | None
         ("sender_report", "GET"): (f"sms/senders/{S1}/report", "", None, None),
         ("sender_optouts_list", "GET"): (f"sms/senders/{S1}/optouts", "", None, None),
         ("sender_optouts_export", "GET"): (f"sms/senders/{S1}/optouts:export", "", None, None),
+        ("sender_mirror_status", "GET"): (f"sms/senders/{S1}/mirror", "", None, None),
+        ("sender_optouts_reconcile", "POST"): (
+            f"sms/senders/{S1}/optouts:reconcile",
+            "",
+            None,
+            None,
+        ),
         ("sender_optouts_import", "POST"): (
             f"sms/senders/{S1}/optouts:import",
             "",
