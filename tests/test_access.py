@@ -80,6 +80,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("sender_optouts_export", "GET"): "read",
     ("sender_optouts_import", "POST"): "write",
     ("delivery_report", "GET"): "send",
+    ("console", "GET"): NO_KEY,
+    ("console_file", "GET"): NO_KEY,
     ("sender_mirror_status", "GET"): "read",
     ("sender_optouts_reconcile", "POST"): "admin",
 }

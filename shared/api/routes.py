@@ -43,6 +43,8 @@ ROUTES: tuple[Route, ...] = (
         "sender_optouts_import", "sms/senders/{sender}/optouts:import", ("POST",), "optout_import"
     ),
     Route("delivery_report", "deliveryReports/{outgoingMessageId}", ("GET",), "delivery_reports"),
+    Route("console", "console", ("GET",), "console"),
+    Route("console_file", "console/{file}", ("GET",), "console"),
     Route("sender_mirror_status", "sms/senders/{sender}/mirror", ("GET",), "mirror"),
     Route(
         "sender_optouts_reconcile", "sms/senders/{sender}/optouts:reconcile", ("POST",), "mirror"
