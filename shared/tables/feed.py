@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 2  # entry + feed row
 BACKOFF_SECONDS = 0.005  # random back-off before retry n: up to 5 ms * 2**n
+# A round's owed markers are written again before a commit more than this after them, so that
+# every commit lands well within MARK_HOLD of its marker (shared/tables/owed_marks.py).
+MARK_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,13 @@ class TableChangeFeed(TableOutbox):
             # After a second conflict, one transaction per recipient: the others of a contended
             # chunk then go through even while one pair keeps changing.
             size = CHANGES_PER_TRANSACTION if attempt < 2 else 1
-            for chunk in chunks(todo, size):
+            marked_at: float | None = None
+            for i, chunk in enumerate(batches := chunks(todo, size)):
+                if marked_at is None or time.monotonic() - marked_at > MARK_REFRESH_SECONDS:
+                    # Before the commits (the sweep finds what they leave owed by these):
+                    # one marker transaction per 100 pairs, written again for slow rounds.
+                    self.mark_owed(sender.key, [r.e164 for b in batches[i:] for r, _, _ in b])
+                    marked_at = time.monotonic()
                 done = self._submit(request, chunk, at, times or {})
                 if done is None:
                     log.info("Concurrent change for sender %s; reading again", sender.masked)
