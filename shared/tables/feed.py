@@ -4,7 +4,8 @@ Each sender/recipient pair that ever changed has a feed row in the sender's part
 `~feed|<recipient>` (`~` sorts after every E.164 number, so the opt-out entries stay exactly
 the RowKeys below `~` and listings never see it): `Version` (the pair's change count: the
 order of its events), `Owed` (the changes whose events are not known to be published, JSON,
-oldest first), `OwedCount` and `OwedSince` (for the sweep's query).
+oldest first), `OwedCount` and `OwedSince`. Before a round of transactions, the pairs it may
+leave owed are marked (`shared/tables/owed_marks.py`): that is how the sweep finds them by key.
 
 A change writes the opt-out entry and the feed row in ONE entity-group transaction, both
 conditional (entry: create, or delete if unchanged; feed row: create, or replace if unchanged):
