@@ -30,7 +30,7 @@ from shared.platform.connections import QUEUE_API_VERSION
 from shared.tables import TableStore
 from shared.tables.feed_rows import feed_to_entity
 from shared.tables.optouts import entry_to_entity
-from shared.tables.owed_marks import OWED_SHARDS, mark_entity, shard_key
+from shared.tables.owed_marks import OWED_SHARDS, mark_entity, mark_operations, shard_key
 
 SENDER = parse_sender("+18005550100")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -166,15 +166,15 @@ def test_a_marker_written_again_after_the_sweep_read_it_is_kept(
     pair meanwhile (and may commit after the sweep's feed-row read) keeps it."""
     rig.feed().apply(SENDER, nums(1, 2), opt_out=True, source=Source.API)
     outbox = rig.store.feed
-    read = outbox._marks
+    read = outbox._mark_pages
     rewritten = mark_entity(SENDER.key, nums(1)[0].e164)
 
-    def read_then_a_change_marks_again(shard: str) -> list[Any]:
-        found = read(shard)
-        rig.optouts.upsert_entity(rewritten)
-        return found
+    def read_then_a_change_marks_again(shard: str) -> Iterator[list[Any]]:
+        for page in read(shard):
+            rig.optouts.upsert_entity(rewritten)
+            yield page
 
-    monkeypatch.setattr(outbox, "_marks", read_then_a_change_marks_again)
+    monkeypatch.setattr(outbox, "_mark_pages", read_then_a_change_marks_again)
     monkeypatch.setattr("shared.tables.outbox.MARK_HOLD", timedelta(0))
     assert rig.feed().sweep() == 0
     assert rig.markers() == [rewritten["RowKey"]]
@@ -204,3 +204,24 @@ def test_a_group_change_is_marked_in_the_group_table_and_swept(rig: Rig) -> None
     assert rig.feed().sweep() == 1
     [event] = rig.events()
     assert (event["type"], event["subject"]) == ("Sms.OptOut.GroupAdded", "contoso")
+
+
+def test_a_shard_is_read_a_page_at_a_time_and_emptied_of_what_is_settled(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,050 markers of pairs that owe nothing (their changes never committed, say): two pages
+    of the sender's shard, 1,050 point reads, and the markers deleted 100 per transaction."""
+    people = [p.e164 for p in nums(*range(1050))]
+    ops = mark_operations(SENDER.key, people)
+    for i in range(0, len(ops), 100):
+        rig.optouts.submit_transaction(ops[i : i + 100])
+    monkeypatch.setattr("shared.tables.outbox.MARK_HOLD", timedelta(0))
+    rig.recorder.clear()
+    assert rig.feed().sweep() == 0
+    shard = shard_key(SENDER.key)
+    table = f"/{rig.optouts.table_name}("
+    assert sum(1 for _, p, f in rig.recorder.requests if shard in f and table in p) == 2
+    point_reads = [p for m, p, f in rig.recorder.requests if m == "GET" and not f]
+    assert len(point_reads) == 1050
+    assert sum(1 for m, _, _ in rig.recorder.requests if m == "POST") == 11
+    assert rig.markers() == []

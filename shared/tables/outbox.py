@@ -103,29 +103,41 @@ class TableOutbox(TableAdapter):
         never what is stored."""
         forget_before = datetime.now(UTC) - MARK_HOLD
         for shard in shard_keys():
-            marks = self._marks(shard)
-            by_partition: dict[str, list[Entity]] = {}
-            for mark in marks:
-                by_partition.setdefault(mark["Partition"], []).append(mark)
-            stale: list[Entity] = []
-            for partition, found in by_partition.items():
-                rows = self.feed_rows(partition, [m["Recipient"] for m in found])
-                for mark, row in zip(found, rows, strict=True):
-                    if row.owed:
-                        if row.owed_since is not None and row.owed_since < owed_before:
-                            yield row
-                    elif _written_at(mark) < forget_before:
-                        stale.append(mark)
-            self._forget(shard, stale)
+            for marks in self._mark_pages(shard):
+                yield from self._owed_of(shard, marks, owed_before, forget_before)
 
-    def _marks(self, shard: str) -> list[Entity]:
-        def read() -> list[Entity]:
-            found = self._table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": shard}, results_per_page=1000
-            )
-            return list(found)
+    def _owed_of(
+        self, shard: str, marks: list[Entity], owed_before: datetime, forget_before: datetime
+    ) -> Iterator[FeedRow]:
+        by_partition: dict[str, list[Entity]] = {}
+        for mark in marks:
+            by_partition.setdefault(mark["Partition"], []).append(mark)
+        stale: list[Entity] = []
+        for partition, found in by_partition.items():
+            rows = self.feed_rows(partition, [m["Recipient"] for m in found])
+            for mark, row in zip(found, rows, strict=True):
+                if row.owed:
+                    if row.owed_since is not None and row.owed_since < owed_before:
+                        yield row
+                elif _written_at(mark) < forget_before:
+                    stale.append(mark)
+        self._forget(shard, stale)
 
-        return self.call(read)
+    def _mark_pages(self, shard: str) -> Iterator[list[Entity]]:
+        """The shard's markers, a page (up to 1000) at a time: one query each."""
+        token: Any = None
+        while True:
+
+            def read(after: Any = token) -> tuple[list[Entity], Any]:
+                pages = self._table.query_entities(
+                    "PartitionKey eq @pk", parameters={"pk": shard}, results_per_page=1000
+                ).by_page(continuation_token=after)
+                return list(next(pages, [])), pages.continuation_token
+
+            page, token = self.call(read)
+            yield page
+            if not token:
+                return
 
     def _forget(self, shard: str, marks: Sequence[Entity]) -> None:
         """Delete `marks` unless rewritten since they were read (a new change is announced)."""
