@@ -9,7 +9,8 @@ GroupOptOuts) and point-reads only the pairs they name, so with nothing owed its
 the same at any size. The query it replaced read every `~feed|` row of both tables (one per pair
 that ever changed: the "rows the old scan read" column), in pages of 1000 rows on the real
 service. Seeding writes the entries and their settled feed rows directly, 50 pairs per
-transaction, 4 transactions at a time.
+transaction, 4 transactions at a time; Azurite's writes slow down as a partition grows (each
+one walks the partition), so the 20,000 pairs take a few minutes there.
 
 Then one row with markers present: the sweep right after 100 changes made through the API (all
 published inline), whose markers it reads and whose feed rows it point-reads.
