@@ -142,9 +142,7 @@ class TableOutbox(TableAdapter):
     def _forget(self, shard: str, marks: Sequence[Entity]) -> None:
         """Delete `marks` unless rewritten since they were read (a new change is announced)."""
         for chunk in chunks(marks, MAX_TRANSACTION_OPERATIONS):
-            ops = [
-                (TransactionOperation.DELETE, m, if_unchanged(m.metadata["etag"])) for m in chunk
-            ]  # type: ignore[attr-defined]
+            ops = [(TransactionOperation.DELETE, m, if_unchanged(_etag(m))) for m in chunk]
             try:
                 self.submit(ops)
             except ConcurrencyConflict:  # one was rewritten (or is gone): one by one
@@ -152,18 +150,20 @@ class TableOutbox(TableAdapter):
                     self._forget_one(mark)
 
     def _forget_one(self, mark: Entity) -> None:
-        etag = mark.metadata["etag"]  # type: ignore[attr-defined]
-
         def delete() -> None:
             self._table.delete_entity(
                 mark["PartitionKey"],
                 mark["RowKey"],
-                etag=etag,
+                etag=_etag(mark),
                 match_condition=MatchConditions.IfNotModified,
             )
 
         with contextlib.suppress(ConcurrencyConflict):  # rewritten since: a newer change
             self.call(delete)
+
+
+def _etag(mark: Entity) -> str:
+    return mark.metadata["etag"]  # type: ignore[attr-defined]
 
 
 def _written_at(mark: Entity) -> datetime:
