@@ -75,6 +75,12 @@ param replyHelpContact string = 'our support team'
 @secure()
 param optoutAccessKeys string = ''
 
+// azd substitutes environment values into main.parameters.json as plain text, so a raw JSON array
+// (with its double quotes) would break that file: the array travels base64-encoded.
+@description('OPTOUT_KEYS (named, scoped keys; docs/access.md): base64 of the JSON array. Empty: no scoped keys; the secret is not created and the app setting is empty.')
+@secure()
+param optoutKeys string = ''
+
 // No default on purpose: `azd` generates it once and keeps it in the environment's config, so
 // re-provisioning does not rotate the key. (A newGuid() default would change it on every run.)
 @description('Seed for the initial access key when optoutAccessKeys is empty: the key is base64(seed), so the seed length is the key length in bytes.')
@@ -127,6 +133,7 @@ var tableNames = {
   groups: 'GroupOptOuts'
 }
 var accessKeysSecretName = 'optout-access-keys'
+var keysSecretName = 'optout-keys'
 var deadLetterContainerName = 'sms-inbound-deadletter' // shared/inbound/deadletter.py DEADLETTER_CONTAINER
 
 var acsIdParts = split(acsResourceId, '/')
@@ -231,6 +238,9 @@ module keyVault 'keyvault.bicep' = {
     tags: tags
     accessKeys: empty(optoutAccessKeys) ? base64(optoutAccessKeySeed) : optoutAccessKeys
     accessKeysSecretName: accessKeysSecretName
+    storeKeys: !empty(optoutKeys)
+    keys: empty(optoutKeys) ? '' : base64ToString(optoutKeys)
+    keysSecretName: keysSecretName
   }
 }
 
@@ -324,6 +334,7 @@ module functionApp 'function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     accessKeysSecretUri: keyVault.outputs.accessKeysUri
+    keysSecretUri: keyVault.outputs.keysUri
     acsEndpoint: acs.outputs.endpoint
     replyBrand: replyBrand
     replyHelpContact: replyHelpContact

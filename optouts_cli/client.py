@@ -154,6 +154,12 @@ class Client:
             yield list(page["value"])
             url = follow(url, page.get("nextLink"))
 
+    def access(self) -> dict[str, Any]:
+        """GET /sms/access: the calling key's name, permissions and senders."""
+        return dict(
+            self.send("GET", self.url("/sms/access", **{"api-version": API_VERSION})).json()
+        )
+
 
 def sender_path(sender: str) -> str:
     return "/sms/senders/" + quote(sender, safe="+")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
+import secrets
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +21,7 @@ from optouts_cli import exporter, importer
 from optouts_cli.client import Action, ApiError, Client, ExportFormat
 from optouts_cli.config import ConfigError, resolve_target
 from optouts_cli.output import err, print_import_summary, print_recipients, progress
+from shared.domain.access import InvalidAccessKeys, parse_keyring
 from shared.optouts.importfile import ImportFileError, ImportRow, InvalidRow, parse_number
 
 EXAMPLES = """
@@ -26,6 +30,8 @@ Examples (against `make run`; the key comes from local.settings.json):
   optouts import --sender +18005550100 optouts.csv
   optouts export --sender +18005550100 -o optouts.csv
   optouts check --sender +18005550100 +14255550123 14255550124
+  optouts keys new --name crm --permissions check,read --senders +18005550100,group:brand1
+  optouts keys show
 \b
 Against Azure:
   export OPTOUT_CONNECTION_STRING='endpoint=https://<app>.azurewebsites.net;accesskey=<key>'"""
@@ -307,3 +313,55 @@ def recipients_command(action: Action, summary: str) -> click.Command:
 cli.add_command(recipients_command(Action.CHECK, "Say whether each NUMBER has opted out."))
 cli.add_command(recipients_command(Action.ADD, "Opt each NUMBER out (idempotent)."))
 cli.add_command(recipients_command(Action.REMOVE, "Remove each NUMBER's opt-out (opt in again)."))
+
+
+@cli.group("keys", short_help="Make an OPTOUT_KEYS entry; show what a key may do.")
+def keys_group() -> None:
+    """Named, scoped access keys (OPTOUT_KEYS; docs/access.md)."""
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@keys_group.command("new")
+@click.option("--name", required=True, help="The key's name: what the audit records as actor.")
+@click.option(
+    "--permissions",
+    required=True,
+    metavar="LIST",
+    help="Comma-separated: check, read, write, send, admin (read implies check).",
+)
+@click.option(
+    "--senders",
+    default="*",
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated sender ids, group:<name>, or * for every sender.",
+)
+def keys_new(name: str, permissions: str, senders: str) -> None:
+    """Print a fresh random key and the JSON entry to add to the OPTOUT_KEYS array. Makes no
+    server call; the key is printed once and kept nowhere."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    entry = {"name": name, "key": key, "permissions": _csv(permissions), "senders": _csv(senders)}
+    try:
+        parse_keyring(json.dumps([entry]))  # the service's own rules
+    except InvalidAccessKeys as exc:
+        raise click.UsageError(re.sub(r"^entry #1( \(.*?\))?: ", "", str(exc))) from exc
+    err.print("The key (give it to the client: endpoint=https://<app>/;accesskey=<key>):")
+    click.echo(key)
+    err.print("The entry to add to the OPTOUT_KEYS array:")
+    click.echo(json.dumps(entry))
+
+
+@keys_group.command("show")
+@click.pass_obj
+def keys_show(options: Options) -> None:
+    """Ask the service what the key in use may do (GET /sms/access)."""
+    try:
+        access = options.client().access()
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"name:        {access['name']}")
+    click.echo(f"permissions: {', '.join(access['permissions'])}")
+    click.echo(f"senders:     {', '.join(access['senders'])}")

@@ -15,12 +15,13 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.platform.settings import API_SETTINGS, Settings
+from shared.platform.settings import API_SETTINGS, KEYS, SettingProblem, Settings, SettingsError
 
 if TYPE_CHECKING:
     from azure.core.pipeline.transport import RequestsTransport
     from azure.storage.queue import QueueServiceClient
 
+    from shared.domain.access import KeyRing
     from shared.domain.repositories import (
         GroupOptOuts,
         HistoryReader,
@@ -66,6 +67,34 @@ def _get(name: str, build: Any) -> Any:
 
 def settings() -> Settings:
     return _get("settings", Settings.from_env)
+
+
+def keyring() -> KeyRing:
+    """The access keys: OPTOUT_ACCESS_KEYS (full keys key1, key2, ...) and OPTOUT_KEYS (named,
+    scoped). SettingsError naming OPTOUT_KEYS and why when it is unusable (the API then answers
+    500 ServiceMisconfigured; keyword events do not use keys)."""
+
+    def build() -> KeyRing:
+        from shared.domain.access import InvalidAccessKeys, parse_keyring
+
+        s = settings()
+        try:
+            return parse_keyring(s.keys_json, s.access_keys)
+        except InvalidAccessKeys as exc:
+            raise SettingsError(f"{KEYS}: {exc}") from None
+
+    return _get("keyring", build)
+
+
+def access_problems() -> tuple[SettingProblem, ...]:
+    """What makes the keys unusable, as settings problems (setting name and reason only)."""
+    if any(p.setting == KEYS for p in settings().problems):
+        return ()  # already one of the settings' problems (an unresolved Key Vault reference)
+    try:
+        keyring()
+    except SettingsError as exc:
+        return (SettingProblem(KEYS, str(exc).removeprefix(f"{KEYS}: ")),)
+    return ()
 
 
 # Every invocation the worker runs at once (PYTHON_THREADPOOL_THREAD_COUNT is at most 32).
@@ -219,7 +248,7 @@ def page_tokens() -> PageTokens:
     def build() -> PageTokens:
         from shared.optouts.pagetoken import PageTokens
 
-        return PageTokens.from_access_keys(settings().access_keys)
+        return PageTokens.from_access_keys(keyring().secrets)
 
     return _get("page_tokens", build)
 
@@ -281,6 +310,8 @@ def reset() -> None:
 def startup_checks() -> None:
     """Say once, at start, what will not work (GET /health says the same)."""
     s = settings()
+    # OPTOUT_KEYS is parsed by the first API request (its senders need the phone number library,
+    # which a start does not load): its problems are logged then, and on GET /health.
     for problem in s.health:
         if problem.setting in API_SETTINGS:
             log.error(

@@ -273,6 +273,7 @@ class FakeRepository:
         source: Source,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[Applied]:
         self._check()
         applied = []
@@ -283,7 +284,7 @@ class FakeRepository:
             when = (times or {}).get(r.e164, at)
             feed = self._feed(key)
             change = feed.next_change(
-                opt_out, when, source, country=r.country, message_id=message_id
+                opt_out, when, source, country=r.country, message_id=message_id, actor=actor
             )
             feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
             self.feeds[key] = feed

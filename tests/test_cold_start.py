@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.api import ENDPOINTS, ROUTES, endpoint
-from shared.api.pipeline import Endpoint
+from shared.api.pipeline import NO_KEY, Endpoint
 from shared.api.wire import ApiResponse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,4 +109,6 @@ def test_an_unknown_route_name_is_refused() -> None:
         endpoint("no_such_function")
     # An endpoint takes its route and methods from ROUTES: one without a line there fails at once.
     with pytest.raises(LookupError):
-        Endpoint(name="no_such_function", handler=lambda call: ApiResponse(200, {}))
+        Endpoint(
+            name="no_such_function", handler=lambda call: ApiResponse(200, {}), permission=NO_KEY
+        )

@@ -185,6 +185,8 @@ class HistoryRecord:
     # When the current reply attempt began (status `sending`): a lease, so that a concurrent
     # delivery of the same event does not send too, and a crashed attempt is taken over later.
     reply_claimed_at: datetime | None = None
+    # Who made the change: the API key's name (API, import), "keyword" or "carrier".
+    actor: str = ""
     # When the change took effect: the store's clock when the row was written (after the
     # opt-out transaction), and when the reply was sent (status `sent`/`logged`).
     recorded_at: datetime | None = field(default=None, compare=False)

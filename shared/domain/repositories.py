@@ -86,6 +86,7 @@ class ChangeFeedStore(FeedOutbox, Protocol):
         source: Source,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[Applied]:
         """Opt recipients out (or in), each real change in one transaction with its owed
         event; recipients already in that state are left alone (no change, no event)."""

@@ -41,15 +41,18 @@ class OptOutService:
         self._clock = clock
         self._membership = membership
 
-    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], *, actor: str = "") -> None:
+        """`actor`: who asked (the API key's name), in the history rows and the events."""
         if not recipients:
             return
-        self._change(sender, recipients, Action.OPT_OUT, Source.API)
+        self._change(sender, recipients, Action.OPT_OUT, Source.API, actor=actor)
 
-    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], *, actor: str = ""
+    ) -> None:
         if not recipients:
             return
-        self._change(sender, recipients, Action.OPT_IN, Source.API)
+        self._change(sender, recipients, Action.OPT_IN, Source.API, actor=actor)
 
     def import_optouts(
         self,
@@ -58,6 +61,7 @@ class OptOutService:
         *,
         times: Mapping[str, datetime] | None = None,
         reference: str = "",
+        actor: str = "",
     ) -> list[OptOutChange]:
         """Opt recipients out from an import (source `import`), each at its own time when
         `times` (E.164 -> opted-out-at) has one, else now. Returns the changes actually made
@@ -66,7 +70,13 @@ class OptOutService:
         if not recipients:
             return []
         return self._change(
-            sender, recipients, Action.OPT_OUT, Source.IMPORT, message_id=reference, times=times
+            sender,
+            recipients,
+            Action.OPT_OUT,
+            Source.IMPORT,
+            message_id=reference,
+            times=times,
+            actor=actor,
         )
 
     def check(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
@@ -86,6 +96,7 @@ class OptOutService:
         *,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[OptOutChange]:
         """Apply through the change feed, then record the history. If the request gives up on
         conflicts half-way (the caller answers 503), the changes already committed still get
@@ -101,13 +112,15 @@ class OptOutService:
                 at=at,
                 message_id=message_id,
                 times=times,
+                actor=actor,
             )
         except ChangesPartlyApplied as exc:
             made = {a.change.recipient for a in exc.applied}
             if made:
-                self._history(sender, [r for r in recipients if r.e164 in made], action, at, source)
+                done = [r for r in recipients if r.e164 in made]
+                self._history(sender, done, action, at, source, actor)
             raise
-        self._history(sender, recipients, action, at, source)
+        self._history(sender, recipients, action, at, source, actor)
         return changes
 
     def _history(
@@ -117,6 +130,7 @@ class OptOutService:
         action: Action,
         at: datetime,
         source: Source = Source.API,
+        actor: str = "",
     ) -> None:
         request_id = str(uuid.uuid4())
         unique = {r.e164 for r in recipients}
@@ -131,6 +145,7 @@ class OptOutService:
                     message_id=request_id,
                     event_at=at,
                     outcome=Outcome.APPLIED,
+                    actor=actor,
                 )
                 for r in sorted(unique)
             ]

@@ -68,6 +68,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
             "ReplySentAt": record.reply_sent_at,
+            "Actor": record.actor or None,
         }
     )
 
@@ -88,6 +89,7 @@ def from_entity(e: Any) -> HistoryRecord:
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
         reply_sent_at=utc(e.get("ReplySentAt")),
+        actor=e.get("Actor", ""),
         etag=e.metadata["etag"],
     )
 
