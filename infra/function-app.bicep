@@ -173,6 +173,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPTOUT_HISTORY_TABLE_NAME: tableNames.history
     SENDER_PROGRAMS_TABLE_NAME: tableNames.programs
     GROUP_OPTOUTS_TABLE_NAME: tableNames.groups
+    OPTOUT_MIRROR_TABLE_NAME: tableNames.mirror
     OPTOUT_EVENTS_TOPIC_ENDPOINT: eventsTopicEndpoint
     // The Python worker's thread pool: how many invocations run at once per instance (its
     // default is min(32, CPUs + 4)); host.json's batchSize 32 brings that many queue messages.

@@ -126,11 +126,13 @@ param alertEmail string = ''
 
 // Contract with the app code (function_app.py, shared/platform/settings.py); do not rename.
 var inboundQueueName = 'sms-inbound'
+var mirrorQueueName = 'optout-mirror' // shared/feed/mirror.py MIRROR_QUEUE: drains into ACS
 var tableNames = {
   optOuts: 'OptOuts'
   history: 'OptOutHistory'
   programs: 'SenderPrograms'
   groups: 'GroupOptOuts'
+  mirror: 'OptOutMirror'
 }
 var accessKeysSecretName = 'optout-access-keys'
 var keysSecretName = 'optout-keys'
@@ -208,12 +210,14 @@ module storage 'storage.bicep' = {
     skuName: storageSku
     deploymentContainerName: deploymentContainerName
     inboundQueueName: inboundQueueName
+    mirrorQueueName: mirrorQueueName
     deadLetterContainerName: deadLetterContainerName
     tableNames: [
       tableNames.optOuts
       tableNames.history
       tableNames.programs
       tableNames.groups
+      tableNames.mirror
     ]
   }
 }

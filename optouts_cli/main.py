@@ -30,6 +30,7 @@ Examples (against `make run`; the key comes from local.settings.json):
   optouts import --sender +18005550100 optouts.csv
   optouts export --sender +18005550100 -o optouts.csv
   optouts check --sender +18005550100 +14255550123 14255550124
+  optouts reconcile --sender +18005550100 --fix
   optouts keys new --name crm --permissions check,read --senders +18005550100,group:brand1
   optouts keys show
 \b
@@ -313,6 +314,60 @@ def recipients_command(action: Action, summary: str) -> click.Command:
 cli.add_command(recipients_command(Action.CHECK, "Say whether each NUMBER has opted out."))
 cli.add_command(recipients_command(Action.ADD, "Opt each NUMBER out (idempotent)."))
 cli.add_command(recipients_command(Action.REMOVE, "Remove each NUMBER's opt-out (opt in again)."))
+
+
+@cli.command(
+    "reconcile",
+    short_help="Compare the list with ACS's opt-out database (and repair with --fix).",
+    epilog="Exit code 0 when it ran, whatever it found; 1 when it could not run.",
+)
+@sender_option()
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Add to ACS what is opted out here only; import here (source carrier) what ACS holds "
+    "alone, unless the history shows an opt-in after the last opt-out (then remove it from ACS).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    help="Rows the service reads per call [default: the service's, 100].",
+)
+@click.pass_obj
+def reconcile_command(options: Options, sender: str, fix: bool, page_size: int | None) -> None:
+    """Compare every recipient the service knows of the sender (its list and its history) with
+    ACS's own opt-out database, and print the drift both ways (numbers masked).
+
+    The work runs in the service, which holds the ACS credentials: only the usual access key
+    is needed here. See docs/acs-mirror.md.
+    """
+    totals = {"checked": 0, "missingInAcs": 0, "missingHere": 0, "fixed": 0}
+    lines: list[str] = []
+    with progress(None) as bar:
+        task = bar.add_task("Reconciling", total=None)
+        try:
+            for page in options.client().reconcile_pages(sender, fix=fix, page_size=page_size):
+                bar.advance(task, int(page.get("checked", 0)))
+                totals["checked"] += int(page.get("checked", 0))
+                for number in page.get("missingInAcs", []):
+                    totals["missingInAcs"] += 1
+                    lines.append(f"{number}  opted out here, not in ACS")
+                for number in page.get("missingHere", []):
+                    totals["missingHere"] += 1
+                    lines.append(f"{number}  opted out in ACS, not here")
+                for item in page.get("fixed", []):
+                    totals["fixed"] += 1
+                    lines.append(f"{item.get('to')}  fixed: {item.get('action')}")
+        except ApiError as exc:
+            raise click.ClickException(f"reconcile could not run: {exc}") from exc
+        bar.update(task, total=totals["checked"])
+    for line in dict.fromkeys(lines):  # a number met twice (list, then history) once
+        click.echo(line)
+    click.echo(
+        f"checked {totals['checked']:,}; opted out here, not in ACS: {totals['missingInAcs']:,}; "
+        f"opted out in ACS, not here: {totals['missingHere']:,}"
+        + (f"; fixed: {totals['fixed']:,}" if fix else "")
+    )
 
 
 @cli.group("keys", short_help="Make an OPTOUT_KEYS entry; show what a key may do.")

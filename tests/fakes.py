@@ -401,6 +401,10 @@ class FakeRepository:
             s for s, p in self.programs.items() if p.group == group and p.revoke_all is True
         )
 
+    def mirrored_senders(self) -> list[str]:
+        self._check()
+        return sorted(s for s, p in self.programs.items() if p.mirror_to_acs)
+
     def delete_program(self, sender: SenderId) -> None:
         self._check()
         self.programs.pop(sender.key, None)

@@ -78,6 +78,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("sender_optouts_list", "GET"): "read",
     ("sender_optouts_export", "GET"): "read",
     ("sender_optouts_import", "POST"): "write",
+    ("sender_mirror_status", "GET"): "read",
+    ("sender_optouts_reconcile", "POST"): "admin",
 }
 
 
@@ -116,6 +118,13 @@ def sample(name: str, method: str) -> tuple[str, str, Any, dict[str, str] | None
         ("sender_report", "GET"): (f"sms/senders/{S1}/report", "", None, None),
         ("sender_optouts_list", "GET"): (f"sms/senders/{S1}/optouts", "", None, None),
         ("sender_optouts_export", "GET"): (f"sms/senders/{S1}/optouts:export", "", None, None),
+        ("sender_mirror_status", "GET"): (f"sms/senders/{S1}/mirror", "", None, None),
+        ("sender_optouts_reconcile", "POST"): (
+            f"sms/senders/{S1}/optouts:reconcile",
+            "",
+            None,
+            None,
+        ),
         ("sender_optouts_import", "POST"): (
             f"sms/senders/{S1}/optouts:import",
             "",

@@ -92,7 +92,7 @@ def test_starting_loads_nothing_a_function_needs_only_when_it_runs(
 
 
 def test_every_function_is_declared_at_start(started: dict[str, list[str]]) -> None:
-    expected = [e.name for e in ENDPOINTS] + ["sms_inbound", "optout_events_sweep"]
+    expected = [e.name for e in ENDPOINTS] + ["sms_inbound", "optout_events_sweep", "optout_mirror"]
     assert sorted(started["functions"]) == sorted(expected)
 
 

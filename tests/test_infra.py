@@ -75,6 +75,7 @@ BROAD_ROLES = {
 
 INBOUND_QUEUE = "sms-inbound"
 EVENTS_QUEUE = "sms-optout-events"
+MIRROR_QUEUE = "optout-mirror"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 
 # App settings. REQUIRED: the app cannot run in Azure without them, so the template must set
@@ -395,7 +396,13 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
             "Microsoft.Storage/storageAccounts/queueServices/queues"
         )
     }
-    assert queues == {INBOUND_QUEUE, f"{INBOUND_QUEUE}-poison", EVENTS_QUEUE}
+    assert queues == {
+        INBOUND_QUEUE,
+        f"{INBOUND_QUEUE}-poison",
+        EVENTS_QUEUE,
+        MIRROR_QUEUE,
+        f"{MIRROR_QUEUE}-poison",
+    }
 
     tables: set[str] = set()
     for file, _, res, cfg in resources_of_type(
@@ -411,13 +418,14 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         app_settings.DEFAULT_HISTORY_TABLE,
         app_settings.DEFAULT_PROGRAMS_TABLE,
         app_settings.DEFAULT_GROUPS_TABLE,
+        app_settings.DEFAULT_MIRROR_TABLE,
     }
 
 
 def test_queue_trigger_in_code_uses_the_provisioned_queue() -> None:
     src = (ROOT / "function_app.py").read_text(encoding="utf-8")
     names = set(re.findall(r"""queue_name\s*=\s*["']([^"']+)["']""", src))
-    assert names == {INBOUND_QUEUE}
+    assert names == {INBOUND_QUEUE, MIRROR_QUEUE}
 
 
 def role_assignments() -> list[dict[str, Any]]:
@@ -619,6 +627,7 @@ def test_settings_use_identities_and_key_vault() -> None:
         "OPTOUT_HISTORY_TABLE_NAME": app_settings.DEFAULT_HISTORY_TABLE,
         "SENDER_PROGRAMS_TABLE_NAME": app_settings.DEFAULT_PROGRAMS_TABLE,
         "GROUP_OPTOUTS_TABLE_NAME": app_settings.DEFAULT_GROUPS_TABLE,
+        "OPTOUT_MIRROR_TABLE_NAME": app_settings.DEFAULT_MIRROR_TABLE,
     }
     for name, table in tables.items():
         assert resolve(file, settings[name]) == table, name

@@ -40,12 +40,14 @@ if TYPE_CHECKING:
     from shared.domain.repositories import (
         GroupOptOuts,
         HistoryReader,
+        MirrorJournal,
         OptOutListing,
         SenderPrograms,
     )
     from shared.inbound.deadletter import ReplayResult
     from shared.optouts.imports import ImportService
     from shared.optouts.pagetoken import PageTokens
+    from shared.optouts.reconcile import Reconciler
     from shared.optouts.service import OptOutService
     from shared.sending.gateway import SendGateway
 
@@ -81,6 +83,12 @@ class Services(Protocol):
     def imports(self) -> ImportService: ...
 
     def page_tokens(self) -> PageTokens: ...
+
+    def mirror_journal(self) -> MirrorJournal: ...
+
+    def program_stored(self, sender: str) -> None: ...
+
+    def reconciler(self) -> Reconciler: ...
 
 
 @dataclass(frozen=True)

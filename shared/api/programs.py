@@ -25,9 +25,10 @@ WIRE_NAMES = {
     "texts": "texts",
     "group": "group",
     "revoke_all": "revokeAll",
+    "mirror_to_acs": "mirrorToAcs",
 }
 _BY_LOWER_WIRE = {wire.lower(): attr for attr, wire in WIRE_NAMES.items()}
-_BOOLEANS = frozenset({"plain_language_optout", "revoke_all"})
+_BOOLEANS = frozenset({"plain_language_optout", "revoke_all", "mirror_to_acs"})
 _STRINGS = frozenset({"brand", "help_contact", "optout_text", "optin_text", "help_text"})
 # ReplyTexts attribute -> wire name, inside `texts: {"fr": {...}}`.
 TEXTS_WIRE_NAMES = {"optout_text": "optOutText", "optin_text": "optInText", "help_text": "helpText"}
@@ -161,9 +162,11 @@ def handle(call: Call) -> ApiResponse:
     if method == "PUT":
         parsed: SenderProgram = call.target.value
         repo.put_program(sender, parsed)
+        call.services.program_stored(sender.key)
         return ApiResponse(200, {"sender": sender.key, **program_to_wire(parsed)})
     if method == "DELETE":
         repo.delete_program(sender)
+        call.services.program_stored(sender.key)
         return ApiResponse(204)
     return error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.")
 

@@ -42,6 +42,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "sender_optouts_import", "sms/senders/{sender}/optouts:import", ("POST",), "optout_import"
     ),
+    Route("sender_mirror_status", "sms/senders/{sender}/mirror", ("GET",), "mirror"),
+    Route(
+        "sender_optouts_reconcile", "sms/senders/{sender}/optouts:reconcile", ("POST",), "mirror"
+    ),
 )
 
 

@@ -37,6 +37,7 @@ class Source(StrEnum):
     API = "api"
     KEYWORD = "keyword"
     IMPORT = "import"  # a bulk import (POST /sms/senders/{sender}/optouts:import)
+    CARRIER = "carrier"  # an opt-out ACS or the carrier holds that the service never saw
 
 
 class Outcome(StrEnum):
@@ -234,6 +235,8 @@ class SenderProgram:
     texts: tuple[tuple[Language, ReplyTexts], ...] = ()
     group: str | None = None
     revoke_all: bool | None = None
+    # Mirror every change of this sender into ACS's own opt-out database (docs/acs-mirror.md).
+    mirror_to_acs: bool | None = None
 
     def texts_for(self, language: Language) -> ReplyTexts:
         return dict(self.texts).get(language, ReplyTexts())

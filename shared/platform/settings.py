@@ -19,6 +19,7 @@ DEFAULT_OPTOUT_TABLE = "OptOuts"
 DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
 DEFAULT_GROUPS_TABLE = "GroupOptOuts"
+DEFAULT_MIRROR_TABLE = "OptOutMirror"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
 
@@ -199,6 +200,7 @@ class Settings:
     reply_help_text: str = ""
     plain_language_optout: bool = True
     groups_table: str = DEFAULT_GROUPS_TABLE
+    mirror_table: str = DEFAULT_MIRROR_TABLE
     send_dry_run: bool = False
     send_check_timeout: float = DEFAULT_SEND_CHECK_TIMEOUT
     send_connect_timeout: float = DEFAULT_SEND_CONNECT_TIMEOUT
@@ -242,6 +244,7 @@ class Settings:
             history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
             programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
             groups_table=r.text("GROUP_OPTOUTS_TABLE_NAME", DEFAULT_GROUPS_TABLE),
+            mirror_table=r.text("OPTOUT_MIRROR_TABLE_NAME", DEFAULT_MIRROR_TABLE),
             max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
             clock_skew_seconds=r.integer(
                 "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1
