@@ -4,8 +4,8 @@ compliance report, for a sender whose history has `--rows` rows spread over a ye
     .venv/bin/python -m bench.evidence [--rows 10000] [--rounds 5]
 
 What it shows:
-- as-of = the sender's program (its group?) + one RowKey-range query (the pair's history),
-  whatever the partition's size;
+- as-of = the sender's program (its group?, from the 30 s cache) + one RowKey-range query (the
+  pair's history), whatever the partition's size;
 - the report is one query per page. History RowKeys start with the recipient, so a time
   window is no key range: the service walks the whole partition to filter by EventTime. A one-day
   window therefore costs about what the whole year costs in service-side work (Azurite shows it

@@ -36,6 +36,7 @@ from shared.tables.base import (
 )
 from shared.tables.feed_rows import feed_from_entity, feed_key, feed_operation
 from shared.tables.group_commit import GroupCommit
+from shared.tables.owed_marks import mark_operations, shard_key
 
 STATE_PREFIX = "~state|"
 
@@ -172,6 +173,9 @@ class TableOptOuts(TableAdapter):
         feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
         marker = state_to_entity(sender.key, recipient, event_at, message_id)
         entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
+        if feed.version != (state.feed or empty).version:  # a change: mark it before (outbox.py)
+            marks = mark_operations(sender.key, [recipient.e164])
+            self.transactions.write(shard_key(sender.key), marks)
         results = self.transactions.write(
             sender.key, keyword_operations(state, opt_out, marker, entry, feed)
         )
