@@ -130,6 +130,7 @@ def test_a_4007_adds_the_change_and_one_history_write(app: StorageRecorder) -> N
     assert again == [
         ("GET", "reports"),
         ("PUT", "reports"),
+        ("POST", "$batch"),  # the owed marker, upserted before the change is tried
         ("POST", "$batch"),  # the change, refused: opted out already
         ("GET", "optouts"),  # the feed reads the entry: no change to make
         ("GET", "optouts"),  # whose entry: this report's (source carrier, its id)
