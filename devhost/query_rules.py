@@ -94,9 +94,9 @@ def filter_violation(flt: str) -> str | None:
     if pinned is None or -1 in groups:
         return "no `PartitionKey eq` (a table scan)"
     internal = pinned.group(1).startswith("~")
-    if _TIME.search(flt) and not internal:
-        if not (_ROWKEY_LOW.search(flt) and _ROWKEY_HIGH.search(flt)):
-            return "a time compared without RowKey bounded on both sides (a partition scan)"
+    bounded = _ROWKEY_LOW.search(flt) and _ROWKEY_HIGH.search(flt)
+    if _TIME.search(flt) and not internal and not bounded:
+        return "a time compared without RowKey bounded on both sides (a partition scan)"
     return None
 
 
