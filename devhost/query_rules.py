@@ -78,6 +78,11 @@ def _or_groups(flt: str) -> dict[int, str]:
     return {s: flt[max(s, 0) : ends.get(s, len(flt))] for s in dict.fromkeys(found)}
 
 
+def rowkey_or(flt: str) -> bool:
+    """An `or` over RowKey comparisons: a partition scan on the real service."""
+    return any("RowKey" in group for group in _or_groups(flt).values())
+
+
 def allowed(flt: str) -> str | None:
     """The reason a filter may break the rules, if it is on the allow-list."""
     return next((reason for pattern, reason in ALLOWED if pattern.fullmatch(flt)), None)
@@ -88,7 +93,7 @@ def filter_violation(flt: str) -> str | None:
     if allowed(flt):
         return None
     groups = _or_groups(flt)
-    if any("RowKey" in group for group in groups.values()):
+    if rowkey_or(flt):
         return "an `or` over RowKeys (a partition scan): use point reads"
     pinned = _PARTITION.match(flt)
     if pinned is None or -1 in groups:

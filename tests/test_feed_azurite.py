@@ -344,9 +344,11 @@ def test_what_each_kind_of_change_costs_in_table_requests(azurite: Azurite) -> N
         return len(made), gets, recorder.count - gets
 
     # (changes, point reads, transactions)
-    assert cost(True, people[1:]) == (99, 0, 2)  # new people: no reads, 50 per transaction
-    assert cost(True, people) == (0, 100, 2)  # all known: both guesses fail, entries read
-    assert cost(False, people) == (100, 100, 2)  # feed rows say "opted out": trusted
+    # new people: no reads; 33 per transaction (entry, its time copy, feed row)
+    assert cost(True, people[1:]) == (99, 0, 3)
+    assert cost(True, people) == (0, 100, 4)  # all known: the guesses fail, entries read
+    # feed rows say "opted out" since their last change: trusted (the time copy's key too)
+    assert cost(False, people) == (100, 100, 4)
     assert cost(False, people) == (0, 200, 0)  # feed rows say "not": entries read to be sure
     assert recorder.rowkey_or_filters() == []
 

@@ -126,4 +126,5 @@ def _history_record(sender: SenderId, number: str, at: datetime, import_id: str)
         message_id=import_id,
         event_at=at,
         outcome=Outcome.APPLIED,
+        effective_at=at,  # the change's time: the file's, raised past the pair's last change
     )
