@@ -294,5 +294,10 @@ def test_an_interrupted_import_resumes_without_duplicates(
     assert export_set(running, sender, tmp_path / "out.csv") == valid
     history = TableServiceClient.from_connection_string(azurite.connection_string)
     table = history.get_table_client(running.tables["OPTOUT_HISTORY_TABLE_NAME"])
-    rows = list(table.query_entities(f"PartitionKey eq '{sender}'", select=["Recipient"]))
+    rows = list(
+        table.query_entities(
+            f"PartitionKey eq '{sender}' and RowKey lt '~'",  # the rows, not their time copies
+            select=["Recipient"],
+        )
+    )
     assert len(rows) == len({r["Recipient"] for r in rows}) == 1000

@@ -3,9 +3,10 @@ flags, and running totals per source, keyword and flag. Pure: rows come from the
 
 Times of a row (docs/evidence.md):
 - received: the SMS's own timestamp (`event_at`; for an API call, the service's time of it);
-- took effect: the change's effect time (`effective_at`, its event's `time`, as as-of places it;
-  `recorded_at` on rows from before it was kept; none for a superseded event). No-ops
-  (`unchanged`) are not reported.
+- took effect: when the service applied it (`recorded_at`; none for a superseded event): the
+  compliance deadlines are about the service's processing. (As-of places a change at its
+  effect time instead, its event's `time`: `shared/evidence/asof.py`.) No-ops (`unchanged`)
+  are not in the report (the history window leaves them out).
 - confirmation sent: when the reply was accepted by ACS (`reply_sent_at`), keyword events only.
 
 Flags:
@@ -13,8 +14,8 @@ Flags:
   whose confirmation went more than 5 minutes after receipt, or has not gone and 5 minutes have
   passed (exactly 5 minutes is in time).
 - `confirmation-time-unknown`: the reply was sent but the row predates `ReplySentAt`.
-- `optout-late`: an applied opt-out that the service applied (`recorded_at`: when its row was
-  written) after the 10-business-day deadline (`shared/evidence/business_days.py`).
+- `optout-late`: an applied opt-out that took effect after the 10-business-day deadline
+  (`shared/evidence/business_days.py`).
 """
 
 from __future__ import annotations
@@ -65,18 +66,17 @@ def _confirmation_flags(record: HistoryRecord, now: datetime) -> list[ReportFlag
 def report_row(record: HistoryRecord, now: datetime) -> ReportRow:
     """The row for one opt-out / opt-in; `now` decides whether a missing confirmation is late."""
     applied = record.outcome == Outcome.APPLIED
-    effective = (record.effective_at or record.recorded_at or record.event_at) if applied else None
-    written = record.recorded_at or effective
+    effective = (record.recorded_at or record.event_at) if applied else None
     sent = record.reply_sent_at if confirmation_due(record) else None
     is_optout = record.action == Action.OPT_OUT
     flags = _confirmation_flags(record, now)
-    if is_optout and written is not None and not applied_in_time(record.event_at, written):
+    if is_optout and effective is not None and not applied_in_time(record.event_at, effective):
         flags.append(ReportFlag.OPTOUT_LATE)
     return ReportRow(
         record=record,
         effective_at=effective,
         confirmation_sent_at=sent,
-        effect_delay=written - record.event_at if effective and written else None,
+        effect_delay=effective - record.event_at if effective else None,
         confirmation_delay=sent - record.event_at if sent else None,
         optout_deadline=optout_deadline(record.event_at) if is_optout else None,
         flags=tuple(flags),
