@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError  # noqa: E402
-from azure.data.tables import TableServiceClient  # noqa: E402
+from azure.data.tables import TableClient  # noqa: E402
 
 from devhost.inprocess import TEST_KEY, StorageRecorder, call, call_link  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
@@ -76,31 +76,36 @@ def seed(sender: str, rows: int, connection: str) -> float:
         )
         history_ops += with_time_copies([upsert(history_entity(record, when))])
 
-    # A client of its own with a long read timeout: Azurite's batches slow down as a partition
-    # grows, and a loaded machine slows them more (upserts: sent again if they time out).
-    service = TableServiceClient.from_connection_string(
-        connection, connection_timeout=30, read_timeout=600
-    )
+    # Each thread its own client (Azurite resets connections shared under concurrent batches),
+    # made anew after a reset, with a long read timeout: Azurite's batches slow down as a
+    # partition grows. Upserts: a batch sent again is the same batch.
+    def load(table: str, batches: list[list]) -> None:
+        def client() -> TableClient:
+            return TableClient.from_connection_string(
+                connection, table, connection_timeout=30, read_timeout=600
+            )
 
-    def send(table: str) -> Callable[[list], object]:
-        client = service.get_table_client(table)
-
-        def again(ops: list) -> object:
-            for attempt in range(6):
-                try:
-                    return client.submit_transaction(ops)
-                except (ServiceRequestError, ServiceResponseError):
-                    if attempt == 5:
-                        raise
-                    time.sleep(1)
-            return None
-
-        return again
+        current = client()
+        try:
+            for batch in batches:
+                for attempt in range(8):
+                    try:
+                        current.submit_transaction(batch)
+                        break
+                    except (ServiceRequestError, ServiceResponseError):
+                        if attempt == 7:
+                            raise
+                        current.close()
+                        current = client()
+                        time.sleep(1.0)
+        finally:
+            current.close()
 
     names = (store.optouts._table.table_name, store.history._table.table_name)
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(send(names[0]), chunks(entry_ops, 100)))
-        list(pool.map(send(names[1]), chunks(history_ops, 100)))
+    for name, ops in zip(names, (entry_ops, history_ops), strict=True):
+        batches = chunks(ops, 100)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda part, n=name: load(n, part), [batches[i::4] for i in range(4)]))
     return time.perf_counter() - start
 
 
