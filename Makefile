@@ -49,6 +49,7 @@ bench: install
 	$(PY) -m bench.inbound
 	$(PY) -m bench.bulk
 	$(PY) -m bench.cli_roundtrip
+	$(PY) -m bench.keys
 
 lint: install
 	$(VENV)/bin/ruff check .

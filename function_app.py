@@ -70,3 +70,11 @@ def sms_inbound(msg: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=True)
 def optout_events_sweep(timer: func.TimerRequest) -> None:
     runtime.sweep_events()
+    runtime.sweep_mirror()
+
+
+# The mirror into ACS's opt-out database (docs/acs-mirror.md): one message drains one sender.
+@app.function_name("optout_mirror")
+@app.queue_trigger(arg_name="msg", queue_name="optout-mirror", connection="AzureWebJobsStorage")
+def optout_mirror(msg: func.QueueMessage) -> None:
+    runtime.drain_mirror(msg.get_body())

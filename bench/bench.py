@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.mirror import mirror_rows  # noqa: E402
 from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
@@ -202,6 +203,7 @@ def main() -> int:
             "OPTOUT_HISTORY_TABLE_NAME": f"BenchHistory{suffix}",
             "SENDER_PROGRAMS_TABLE_NAME": f"BenchPrograms{suffix}",
             "GROUP_OPTOUTS_TABLE_NAME": f"BenchGroups{suffix}",
+            "OPTOUT_MIRROR_TABLE_NAME": f"BenchMirror{suffix}",
         }
     )
     runtime.STORAGE_CLIENT_OPTIONS["raw_request_hook"] = recorder
@@ -211,6 +213,7 @@ def main() -> int:
         rows = api_rows(args.rounds, recorder) + keyword_rows(args.rounds, recorder)
         rows += group_rows(args.rounds, recorder)
         rows += send_rows(args.rounds, recorder)
+        rows += mirror_rows(args.rounds, recorder)
     finally:
         runtime.reset()
         az.stop()

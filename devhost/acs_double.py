@@ -8,6 +8,9 @@
 - Behaves like ACS for repeatability: a recipient whose `repeatabilityRequestId` was seen before
   is not sent again; it gets the first message id and `repeatabilityResult: accepted`.
 - Numbers in `reject_numbers` get a per-item 400, as ACS answers for a number it cannot reach.
+- The Opt-Out Management API (`POST /sms/optouts:add|remove|check`, section below): a list per
+  sender (`optouts`), every accepted call recorded in order (`optout_calls`); same HMAC check
+  and the same faults as send.
 - Fails on demand: `fail_next = N` answers the next N requests 503 (as before);
   `fail_with(500, 401, ...)` answers the next requests with those statuses (after checking the
   signature, so a 401 here means "ACS refused the key", whatever the request); `hang_next(s)`
@@ -51,6 +54,14 @@ class ReceivedRequest:
     body: dict[str, Any]
 
 
+@dataclass
+class OptOutCall:
+    action: str  # add, remove, check
+    sender: str
+    recipients: list[str]
+    api_version: str
+
+
 class _Server(ThreadingHTTPServer):
     # The default backlog (5) resets connections when many replies go out at once (a burst of
     # STOPs); the real service does not, so neither may its double.
@@ -71,6 +82,9 @@ class AcsDouble:
     _faults: deque[int] = field(default_factory=deque)
     _hangs: deque[float] = field(default_factory=deque)
     _seen: dict[str, str] = field(default_factory=dict)  # repeatability id -> message id
+    # The opt-out API: sender -> its opted-out recipients; every accepted call, in order.
+    optouts: dict[str, set[str]] = field(default_factory=dict)
+    optout_calls: list[OptOutCall] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -182,6 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._signed(body, headers):
             return
         parts = urlsplit(self.path)
+        if parts.path.startswith(OPTOUTS_PATH):
+            self._optouts(parts.path[len(OPTOUTS_PATH) :], parts.query, body)
+            return
         if parts.path != "/sms":
             self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
             return
@@ -196,3 +213,61 @@ class _Handler(BaseHTTPRequestHandler):
             double.received.append(ReceivedRequest(self.path, version, headers, request))
             double.requests += 1
         self._reply(202, {"value": double._accept(request)})
+
+
+# -- the Opt-Out Management API --------------------------------------------------------------------
+
+OPTOUTS_PATH = "/sms/optouts:"
+OPTOUT_ACTIONS = ("add", "remove", "check")
+
+
+def optout_answer(double: AcsDouble, action: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """ACS's items for one call: per recipient, in order; `+123`-like numbers (not E.164) get
+    its 400 item. Adds and removes are idempotent, as ACS's."""
+    sender = request["from"]
+    items: list[dict[str, Any]] = []
+    with double._lock:
+        listed = double.optouts.setdefault(sender, set())
+        for recipient in request["recipients"]:
+            to = recipient["to"]
+            digits = to[1:]
+            if not (to.startswith("+") and digits.isdigit() and 8 <= len(digits) <= 15):
+                items.append(
+                    {
+                        "to": to,
+                        "httpStatusCode": 400,
+                        "errorMessage": "Invalid recipient phone number format",
+                    }
+                )
+                continue
+            if action == "add":
+                listed.add(to)
+            elif action == "remove":
+                listed.discard(to)
+            item: dict[str, Any] = {"to": to, "httpStatusCode": 200}
+            if action == "check":
+                item["isOptedOut"] = to in listed
+            items.append(item)
+    return items
+
+
+def _optouts(self: _Handler, action: str, query: str, body: bytes) -> None:
+    double = self.double
+    if action not in OPTOUT_ACTIONS:
+        self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
+        return
+    hang, fault = double._next_fault()
+    time.sleep(hang)
+    if fault is not None:
+        self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+        return
+    request = json.loads(body)
+    version = parse_qs(query).get("api-version", [""])[0]
+    items = optout_answer(double, action, request)
+    with double._lock:
+        recipients = [r["to"] for r in request["recipients"]]
+        double.optout_calls.append(OptOutCall(action, request["from"], recipients, version))
+    self._reply(200, {"value": items})
+
+
+_Handler._optouts = _optouts  # type: ignore[attr-defined]

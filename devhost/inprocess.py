@@ -116,13 +116,15 @@ def call(
     return resp.status_code, payload.decode("utf-8")  # CSV, NDJSON: the text as sent
 
 
-def call_link(link: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def call_link(
+    link: str, *, headers: dict[str, str] | None = None, key: str | None = TEST_KEY
+) -> tuple[int, Any]:
     """GET a page's next link as it is with `call`: an absolute URL on BASE, as the app builds
     them from the request's own URL."""
     parts = urlsplit(link)
     if f"{parts.scheme}://{parts.netloc}" != BASE or parts.fragment:
         raise ValueError(f"not a link to a page of {BASE}: {link}")
-    return call("GET", parts.path.lstrip("/"), query=parts.query, headers=headers)
+    return call("GET", parts.path.lstrip("/"), query=parts.query, headers=headers, key=key)
 
 
 @dataclass

@@ -39,6 +39,11 @@ ALLOWED: tuple[tuple[re.Pattern[str], str], ...] = (
         " millions), asked once per 30 s per instance and group, only when a group entry changes",
     ),
     (
+        re.compile(r"RowKey eq 'program' and MirrorToAcs eq true"),
+        "SenderPrograms: the senders that mirror to ACS. One row per sender (hundreds, not"
+        " millions), asked by the mirror's timer",
+    ),
+    (
         re.compile(
             r"RowKey ge '~feed\|' and RowKey lt '~feed}' and OwedCount gt 0"
             r" and OwedSince lt datetime'[^']*'"

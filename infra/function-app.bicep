@@ -55,6 +55,9 @@ param eventsTopicEndpoint string = ''
 @description('Versioned URI of the Key Vault secret that holds OPTOUT_ACCESS_KEYS.')
 param accessKeysSecretUri string
 
+@description('Versioned URI of the Key Vault secret that holds OPTOUT_KEYS (named, scoped keys); empty: none, and OPTOUT_KEYS is set empty (the app then has no scoped keys).')
+param keysSecretUri string = ''
+
 @description('ACS endpoint, https://<resource>.<geo>.communication.azure.com.')
 param acsEndpoint string
 
@@ -160,6 +163,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
     OPTOUT_ACCESS_KEYS: '@Microsoft.KeyVault(SecretUri=${accessKeysSecretUri})'
+    // Optional: a Key Vault reference when scoped keys are given, else empty (none). Always
+    // present so that removing the keys clears the reference.
+    OPTOUT_KEYS: empty(keysSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${keysSecretUri})'
     ACS_ENDPOINT: acsEndpoint
     REPLY_BRAND: replyBrand
     REPLY_HELP_CONTACT: replyHelpContact
@@ -167,6 +173,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OPTOUT_HISTORY_TABLE_NAME: tableNames.history
     SENDER_PROGRAMS_TABLE_NAME: tableNames.programs
     GROUP_OPTOUTS_TABLE_NAME: tableNames.groups
+    OPTOUT_MIRROR_TABLE_NAME: tableNames.mirror
     OPTOUT_EVENTS_TOPIC_ENDPOINT: eventsTopicEndpoint
     // The Python worker's thread pool: how many invocations run at once per instance (its
     // default is min(32, CPUs + 4)); host.json's batchSize 32 brings that many queue messages.

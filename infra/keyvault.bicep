@@ -19,6 +19,16 @@ param accessKeys string
 @description('Name of the secret that holds OPTOUT_ACCESS_KEYS.')
 param accessKeysSecretName string
 
+@description('Whether to store OPTOUT_KEYS (named, scoped keys). Off: no such secret, keysUri is empty.')
+param storeKeys bool = false
+
+@description('OPTOUT_KEYS: the JSON array of named, scoped keys (docs/access.md).')
+@secure()
+param keys string = ''
+
+@description('Name of the secret that holds OPTOUT_KEYS.')
+param keysSecretName string = 'optout-keys'
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -45,7 +55,20 @@ resource accessKeysSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+// Only when given: the app treats OPTOUT_KEYS as optional (an empty setting means no scoped
+// keys), so a default deployment stores nothing here.
+resource keysSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (storeKeys) {
+  parent: vault
+  name: keysSecretName
+  properties: {
+    value: keys
+    contentType: 'JSON array of named, scoped access keys (OPTOUT_KEYS)'
+  }
+}
+
 output name string = vault.name
 // Versioned on purpose: a new secret value gives a new version, so re-provisioning changes the
 // app setting and the app picks the new keys up at once instead of within 24 hours.
 output accessKeysUri string = accessKeysSecret.properties.secretUriWithVersion
+// Same for OPTOUT_KEYS; empty when it is not stored.
+output keysUri string = storeKeys ? keysSecret!.properties.secretUriWithVersion : ''

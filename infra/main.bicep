@@ -75,6 +75,12 @@ param replyHelpContact string = 'our support team'
 @secure()
 param optoutAccessKeys string = ''
 
+// azd substitutes environment values into main.parameters.json as plain text, so a raw JSON array
+// (with its double quotes) would break that file: the array travels base64-encoded.
+@description('OPTOUT_KEYS (named, scoped keys; docs/access.md): base64 of the JSON array. Empty: no scoped keys; the secret is not created and the app setting is empty.')
+@secure()
+param optoutKeys string = ''
+
 // No default on purpose: `azd` generates it once and keeps it in the environment's config, so
 // re-provisioning does not rotate the key. (A newGuid() default would change it on every run.)
 @description('Seed for the initial access key when optoutAccessKeys is empty: the key is base64(seed), so the seed length is the key length in bytes.')
@@ -120,13 +126,16 @@ param alertEmail string = ''
 
 // Contract with the app code (function_app.py, shared/platform/settings.py); do not rename.
 var inboundQueueName = 'sms-inbound'
+var mirrorQueueName = 'optout-mirror' // shared/feed/mirror.py MIRROR_QUEUE: drains into ACS
 var tableNames = {
   optOuts: 'OptOuts'
   history: 'OptOutHistory'
   programs: 'SenderPrograms'
   groups: 'GroupOptOuts'
+  mirror: 'OptOutMirror'
 }
 var accessKeysSecretName = 'optout-access-keys'
+var keysSecretName = 'optout-keys'
 var deadLetterContainerName = 'sms-inbound-deadletter' // shared/inbound/deadletter.py DEADLETTER_CONTAINER
 
 var acsIdParts = split(acsResourceId, '/')
@@ -201,12 +210,14 @@ module storage 'storage.bicep' = {
     skuName: storageSku
     deploymentContainerName: deploymentContainerName
     inboundQueueName: inboundQueueName
+    mirrorQueueName: mirrorQueueName
     deadLetterContainerName: deadLetterContainerName
     tableNames: [
       tableNames.optOuts
       tableNames.history
       tableNames.programs
       tableNames.groups
+      tableNames.mirror
     ]
   }
 }
@@ -231,6 +242,9 @@ module keyVault 'keyvault.bicep' = {
     tags: tags
     accessKeys: empty(optoutAccessKeys) ? base64(optoutAccessKeySeed) : optoutAccessKeys
     accessKeysSecretName: accessKeysSecretName
+    storeKeys: !empty(optoutKeys)
+    keys: empty(optoutKeys) ? '' : base64ToString(optoutKeys)
+    keysSecretName: keysSecretName
   }
 }
 
@@ -324,6 +338,7 @@ module functionApp 'function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     accessKeysSecretUri: keyVault.outputs.accessKeysUri
+    keysSecretUri: keyVault.outputs.keysUri
     acsEndpoint: acs.outputs.endpoint
     replyBrand: replyBrand
     replyHelpContact: replyHelpContact

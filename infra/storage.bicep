@@ -34,6 +34,9 @@ param inboundQueueName string
 @description('Blob container Event Grid writes undeliverable SMSReceived events to.')
 param deadLetterContainerName string
 
+@description('Queue that drains mirrored senders\' changes into ACS (the app also creates it if missing).')
+param mirrorQueueName string
+
 @description('Table names the app uses.')
 param tableNames array
 
@@ -98,6 +101,17 @@ resource inboundQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@20
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueServices
   name: '${inboundQueueName}-poison'
+}
+
+// The mirror into ACS's opt-out database (docs/acs-mirror.md): one message drains one sender.
+resource mirrorQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueServices
+  name: mirrorQueueName
+}
+
+resource mirrorPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueServices
+  name: '${mirrorQueueName}-poison'
 }
 
 resource tableServices 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {

@@ -154,6 +154,27 @@ class Client:
             yield list(page["value"])
             url = follow(url, page.get("nextLink"))
 
+    def reconcile_pages(
+        self, sender: str, *, fix: bool, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """POST /sms/senders/{sender}/optouts:reconcile page by page (each call bounded, the
+        work done in the service with its ACS credentials), following each page's nextLink."""
+        url: str | None = self.url(
+            f"{sender_path(sender)}/optouts:reconcile",
+            fix="true" if fix else "false",
+            maxpagesize=page_size,
+        )
+        while url:
+            page: dict[str, Any] = self.send("POST", url).json()
+            yield page
+            url = follow(url, page.get("nextLink"))
+
+    def access(self) -> dict[str, Any]:
+        """GET /sms/access: the calling key's name, permissions and senders."""
+        return dict(
+            self.send("GET", self.url("/sms/access", **{"api-version": API_VERSION})).json()
+        )
+
 
 def sender_path(sender: str) -> str:
     return "/sms/senders/" + quote(sender, safe="+")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
+import secrets
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +21,7 @@ from optouts_cli import exporter, importer
 from optouts_cli.client import Action, ApiError, Client, ExportFormat
 from optouts_cli.config import ConfigError, resolve_target
 from optouts_cli.output import err, print_import_summary, print_recipients, progress
+from shared.domain.access import InvalidAccessKeys, parse_keyring
 from shared.optouts.importfile import ImportFileError, ImportRow, InvalidRow, parse_number
 
 EXAMPLES = """
@@ -26,6 +30,9 @@ Examples (against `make run`; the key comes from local.settings.json):
   optouts import --sender +18005550100 optouts.csv
   optouts export --sender +18005550100 -o optouts.csv
   optouts check --sender +18005550100 +14255550123 14255550124
+  optouts reconcile --sender +18005550100 --fix
+  optouts keys new --name crm --permissions check,read --senders +18005550100,group:brand1
+  optouts keys show
 \b
 Against Azure:
   export OPTOUT_CONNECTION_STRING='endpoint=https://<app>.azurewebsites.net;accesskey=<key>'"""
@@ -307,3 +314,109 @@ def recipients_command(action: Action, summary: str) -> click.Command:
 cli.add_command(recipients_command(Action.CHECK, "Say whether each NUMBER has opted out."))
 cli.add_command(recipients_command(Action.ADD, "Opt each NUMBER out (idempotent)."))
 cli.add_command(recipients_command(Action.REMOVE, "Remove each NUMBER's opt-out (opt in again)."))
+
+
+@cli.command(
+    "reconcile",
+    short_help="Compare the list with ACS's opt-out database (and repair with --fix).",
+    epilog="Exit code 0 when it ran, whatever it found; 1 when it could not run.",
+)
+@sender_option()
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Add to ACS what is opted out here only; import here (source carrier) what ACS holds "
+    "alone, unless the history shows an opt-in after the last opt-out (then remove it from ACS).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    help="Rows the service reads per call [default: the service's, 100].",
+)
+@click.pass_obj
+def reconcile_command(options: Options, sender: str, fix: bool, page_size: int | None) -> None:
+    """Compare every recipient the service knows of the sender (its list and its history) with
+    ACS's own opt-out database, and print the drift both ways (numbers masked).
+
+    The work runs in the service, which holds the ACS credentials: only the usual access key
+    is needed here. See docs/acs-mirror.md.
+    """
+    totals = {"checked": 0, "missingInAcs": 0, "missingHere": 0, "fixed": 0}
+    lines: list[str] = []
+    with progress(None) as bar:
+        task = bar.add_task("Reconciling", total=None)
+        try:
+            for page in options.client().reconcile_pages(sender, fix=fix, page_size=page_size):
+                bar.advance(task, int(page.get("checked", 0)))
+                totals["checked"] += int(page.get("checked", 0))
+                for number in page.get("missingInAcs", []):
+                    totals["missingInAcs"] += 1
+                    lines.append(f"{number}  opted out here, not in ACS")
+                for number in page.get("missingHere", []):
+                    totals["missingHere"] += 1
+                    lines.append(f"{number}  opted out in ACS, not here")
+                for item in page.get("fixed", []):
+                    totals["fixed"] += 1
+                    lines.append(f"{item.get('to')}  fixed: {item.get('action')}")
+        except ApiError as exc:
+            raise click.ClickException(f"reconcile could not run: {exc}") from exc
+        bar.update(task, total=totals["checked"])
+    for line in dict.fromkeys(lines):  # a number met twice (list, then history) once
+        click.echo(line)
+    click.echo(
+        f"checked {totals['checked']:,}; opted out here, not in ACS: {totals['missingInAcs']:,}; "
+        f"opted out in ACS, not here: {totals['missingHere']:,}"
+        + (f"; fixed: {totals['fixed']:,}" if fix else "")
+    )
+
+
+@cli.group("keys", short_help="Make an OPTOUT_KEYS entry; show what a key may do.")
+def keys_group() -> None:
+    """Named, scoped access keys (OPTOUT_KEYS; docs/access.md)."""
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@keys_group.command("new")
+@click.option("--name", required=True, help="The key's name: what the audit records as actor.")
+@click.option(
+    "--permissions",
+    required=True,
+    metavar="LIST",
+    help="Comma-separated: check, read, write, send, admin (read implies check).",
+)
+@click.option(
+    "--senders",
+    default="*",
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated sender ids, group:<name>, or * for every sender.",
+)
+def keys_new(name: str, permissions: str, senders: str) -> None:
+    """Print a fresh random key and the JSON entry to add to the OPTOUT_KEYS array. Makes no
+    server call; the key is printed once and kept nowhere."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    entry = {"name": name, "key": key, "permissions": _csv(permissions), "senders": _csv(senders)}
+    try:
+        parse_keyring(json.dumps([entry]))  # the service's own rules
+    except InvalidAccessKeys as exc:
+        raise click.UsageError(re.sub(r"^entry #1( \(.*?\))?: ", "", str(exc))) from exc
+    err.print("The key (give it to the client: endpoint=https://<app>/;accesskey=<key>):")
+    click.echo(key)
+    err.print("The entry to add to the OPTOUT_KEYS array:")
+    click.echo(json.dumps(entry))
+
+
+@keys_group.command("show")
+@click.pass_obj
+def keys_show(options: Options) -> None:
+    """Ask the service what the key in use may do (GET /sms/access)."""
+    try:
+        access = options.client().access()
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"name:        {access['name']}")
+    click.echo(f"permissions: {', '.join(access['permissions'])}")
+    click.echo(f"senders:     {', '.join(access['senders'])}")

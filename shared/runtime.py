@@ -10,30 +10,35 @@ loads the blob SDK, and indexing the app loads no SDK at all (tests/test_cold_st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.platform.settings import API_SETTINGS, Settings
+from shared.platform.settings import API_SETTINGS, KEYS, SettingProblem, Settings, SettingsError
 
 if TYPE_CHECKING:
     from azure.core.pipeline.transport import RequestsTransport
     from azure.storage.queue import QueueServiceClient
 
+    from shared.domain.access import KeyRing
     from shared.domain.repositories import (
         GroupOptOuts,
         HistoryReader,
+        MirrorJournal,
         OptOutListing,
         SenderPrograms,
     )
     from shared.feed.change_feed import ChangeFeed
+    from shared.feed.mirror import AcsOptOuts, MirrorDrainer, MirroredSenders
     from shared.feed.settings import FeedSettings
     from shared.inbound.deadletter import ReplayResult
     from shared.inbound.processor import InboundProcessor
     from shared.optouts.imports import ImportService
     from shared.optouts.membership import OptOutMembership
     from shared.optouts.pagetoken import PageTokens
+    from shared.optouts.reconcile import Reconciler
     from shared.optouts.service import OptOutService
     from shared.sending.gateway import SendGateway
     from shared.tables import TableStore
@@ -68,6 +73,34 @@ def settings() -> Settings:
     return _get("settings", Settings.from_env)
 
 
+def keyring() -> KeyRing:
+    """The access keys: OPTOUT_ACCESS_KEYS (full keys key1, key2, ...) and OPTOUT_KEYS (named,
+    scoped). SettingsError naming OPTOUT_KEYS and why when it is unusable (the API then answers
+    500 ServiceMisconfigured; keyword events do not use keys)."""
+
+    def build() -> KeyRing:
+        from shared.domain.access import InvalidAccessKeys, parse_keyring
+
+        s = settings()
+        try:
+            return parse_keyring(s.keys_json, s.access_keys)
+        except InvalidAccessKeys as exc:
+            raise SettingsError(f"{KEYS}: {exc}") from None
+
+    return _get("keyring", build)
+
+
+def access_problems() -> tuple[SettingProblem, ...]:
+    """What makes the keys unusable, as settings problems (setting name and reason only)."""
+    if any(p.setting == KEYS for p in settings().problems):
+        return ()  # already one of the settings' problems (an unresolved Key Vault reference)
+    try:
+        keyring()
+    except SettingsError as exc:
+        return (SettingProblem(KEYS, str(exc).removeprefix(f"{KEYS}: ")),)
+    return ()
+
+
 # Every invocation the worker runs at once (PYTHON_THREADPOOL_THREAD_COUNT is at most 32).
 MAX_CONCURRENT_INVOCATIONS = 32
 
@@ -95,7 +128,12 @@ def store() -> TableStore:
             transport=pooled_transport(pool_size), **STORAGE_CLIENT_OPTIONS
         )
         return TableStore(
-            client, s.optout_table, s.history_table, s.programs_table, groups_table=s.groups_table
+            client,
+            s.optout_table,
+            s.history_table,
+            s.programs_table,
+            groups_table=s.groups_table,
+            mirror_table=s.mirror_table,
         )
 
     return _get("store", build)
@@ -143,7 +181,8 @@ def change_feed() -> ChangeFeed:
 
     def build() -> ChangeFeed:
         from shared.feed.change_feed import ChangeFeed
-        from shared.feed.publishers import make_publisher
+        from shared.feed.mirror import MirrorPublisher
+        from shared.feed.publishers import FanoutPublisher, make_publisher
         from shared.platform.connections import queue_service_client
 
         s = feed_settings()
@@ -151,9 +190,13 @@ def change_feed() -> ChangeFeed:
         transport = pooled_transport(EVENT_SENDS_IN_PARALLEL)
         queues = queue_service_client(transport=transport, **STORAGE_CLIENT_OPTIONS)
         queue = queues.get_queue_client(s.queue_name)
-        publisher = make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL)
-        grace = timedelta(seconds=s.sweep_grace_seconds)
         tables = store()
+        # Then the mirror into ACS: changes of mirrored senders noted, their drain nudged.
+        mirror = MirrorPublisher(mirrored_senders(), tables.mirror, nudge_mirror)
+        publisher = FanoutPublisher(
+            [make_publisher(s, queue, parallel=EVENT_SENDS_IN_PARALLEL), mirror]
+        )
+        grace = timedelta(seconds=s.sweep_grace_seconds)
         return ChangeFeed(tables.feed, publisher, groups=tables.groups, sweep_grace=grace)
 
     return _get("change_feed", build)
@@ -161,6 +204,145 @@ def change_feed() -> ChangeFeed:
 
 def sweep_events() -> int:
     return change_feed().sweep()
+
+
+# -- the mirror into ACS (docs/acs-mirror.md) ----------------------------------------------------
+
+
+def mirrored_senders() -> MirroredSenders:
+    def build() -> MirroredSenders:
+        from shared.feed.mirror import MirroredSenders
+
+        return MirroredSenders(store().programs)
+
+    return _get("mirrored_senders", build)
+
+
+def program_stored(sender: str) -> None:
+    """A program was stored or deleted here: this instance reads its mirror switch again."""
+    mirrored_senders().forget(sender)
+
+
+def mirror_journal() -> MirrorJournal:
+    return store().mirror
+
+
+def acs_optouts() -> AcsOptOuts:
+    """ACS's opt-out API through the official client (the send endpoint's credentials)."""
+
+    def build() -> AcsOptOuts:
+        from shared.api.acs_optouts import make_acs_optouts
+
+        client = make_acs_optouts(settings())
+        if client is None:
+            raise SettingsError(
+                "ACS_CONNECTION_STRING / ACS_ENDPOINT: not set; the mirror into ACS and "
+                "reconcile need the ACS resource"
+            )
+        return client
+
+    return _get("acs_optouts", build)
+
+
+def _mirror_queue() -> Any:
+    def build() -> Any:
+        from azure.core.exceptions import ResourceExistsError
+
+        from shared.feed.mirror import MIRROR_QUEUE
+        from shared.platform.connections import queue_service_client
+
+        queue = queue_service_client(**_storage_options()).get_queue_client(MIRROR_QUEUE)
+        with contextlib.suppress(ResourceExistsError):
+            queue.create_queue()
+        return queue
+
+    return _get("mirror_queue", build)
+
+
+def nudge_mirror(sender: str, delay: float = 0.0) -> None:
+    """A message on `optout-mirror` that makes a drain of `sender` run (after `delay` s)."""
+    import json
+    import math
+
+    from azure.core.exceptions import AzureError
+
+    from shared.domain.model import StorageUnavailable
+
+    visibility = math.ceil(delay) + 1 if delay > 0 else 0  # never before the back-off ends
+    try:
+        _mirror_queue().send_message(
+            json.dumps({"sender": sender}), visibility_timeout=visibility or None
+        )
+    except AzureError as exc:
+        raise StorageUnavailable(f"mirror queue: {type(exc).__name__}") from exc
+
+
+def mirror_drainer() -> MirrorDrainer:
+    def build() -> MirrorDrainer:
+        from shared.domain.phone import parse_e164
+        from shared.domain.sender import parse_sender
+        from shared.feed.mirror import MirrorDrainer
+
+        def opted_out(sender: str, recipients: Any) -> set[str]:
+            numbers = [parse_e164(r) for r in recipients]
+            return membership().opted_out(parse_sender(sender), numbers)
+
+        return MirrorDrainer(store().mirror, opted_out, acs_optouts())
+
+    return _get("mirror_drainer", build)
+
+
+def drain_mirror(body: bytes) -> None:
+    """One `optout-mirror` message: drain its sender; a failure is retried by a delayed nudge
+    (not by failing the message: the host would retry at once and then park it)."""
+    import json
+
+    try:
+        sender = str(json.loads(body)["sender"])
+    except (ValueError, KeyError, TypeError):
+        log.error("optout-mirror: a message without a sender was dropped")
+        return
+    try:
+        drainer = mirror_drainer()
+    except SettingsError as exc:
+        log.error("Mirror not drained: %s (the sweep tries again)", exc)
+        return
+    result = drainer.drain(sender)
+    if result.retry_in is not None:
+        nudge_mirror(sender, result.retry_in)
+    elif result.more:
+        nudge_mirror(sender, 0.0)
+
+
+def sweep_mirror() -> int:
+    """Nudge every mirrored sender with pending changes (a nudge lost, a back-off that ended);
+    returns how many were nudged."""
+    journal = store().mirror
+    nudged = 0
+    for sender in store().programs.mirrored_senders():
+        if journal.pending(sender, 1):
+            nudge_mirror(sender, 0.0)
+            nudged += 1
+    return nudged
+
+
+def reconciler() -> Reconciler:
+    def build() -> Reconciler:
+        from shared.optouts.reconcile import Reconciler
+
+        tables = store()
+        return Reconciler(
+            tables.known_recipients,
+            membership(),
+            acs_optouts(),
+            tables.history,
+            tables.history,
+            change_feed(),
+            tables.mirror,
+            groups=tables.groups,
+        )
+
+    return _get("reconciler", build)
 
 
 def optout_service() -> OptOutService:
@@ -211,7 +393,7 @@ def page_tokens() -> PageTokens:
     def build() -> PageTokens:
         from shared.optouts.pagetoken import PageTokens
 
-        return PageTokens.from_access_keys(settings().access_keys)
+        return PageTokens.from_access_keys(keyring().secrets)
 
     return _get("page_tokens", build)
 
@@ -273,6 +455,8 @@ def reset() -> None:
 def startup_checks() -> None:
     """Say once, at start, what will not work (GET /health says the same)."""
     s = settings()
+    # OPTOUT_KEYS is parsed by the first API request (its senders need the phone number library,
+    # which a start does not load): its problems are logged then, and on GET /health.
     for problem in s.health:
         if problem.setting in API_SETTINGS:
             log.error(

@@ -281,6 +281,7 @@ class FakeRepository:
         source: Source,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[Applied]:
         self._check()
         applied = []
@@ -291,7 +292,7 @@ class FakeRepository:
             when = (times or {}).get(r.e164, at)
             feed = self._feed(key)
             change = feed.next_change(
-                opt_out, when, source, country=r.country, message_id=message_id
+                opt_out, when, source, country=r.country, message_id=message_id, actor=actor
             )
             feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
             self.feeds[key] = feed
@@ -408,6 +409,10 @@ class FakeRepository:
         return sorted(
             s for s, p in self.programs.items() if p.group == group and p.revoke_all is True
         )
+
+    def mirrored_senders(self) -> list[str]:
+        self._check()
+        return sorted(s for s, p in self.programs.items() if p.mirror_to_acs)
 
     def delete_program(self, sender: SenderId) -> None:
         self._check()

@@ -3,6 +3,7 @@ run as a user runs it: a subprocess, key and endpoint from options or the enviro
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -23,8 +24,10 @@ from devhost.inprocess import OTHER_KEY, TEST_KEY
 from devhost.testing import ROOT, Azurite, HostProcess, start_host
 from optouts_cli.client import Action, Client, ExportFormat
 from optouts_cli.config import Target
+from shared.domain.access import parse_keyring
 
 SENDER = "+18005550100"
+CHECK_KEY = "Y2xpLWNoZWNrLW9ubHkta2V5LW9mLTMyLWJ5dGVzISE="  # OPTOUT_KEYS's "cli-check"
 
 
 @dataclass
@@ -43,6 +46,9 @@ def running(azurite: Azurite) -> Iterator[Running]:
     env = {
         "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "OPTOUT_KEYS": json.dumps(
+            [{"name": "cli-check", "key": CHECK_KEY, "permissions": ["check"], "senders": ["*"]}]
+        ),
         "OPTOUT_TABLE_NAME": f"CliOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"CliHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"CliPrograms{suffix}",
@@ -308,3 +314,40 @@ def test_an_interrupted_import_resumes_without_duplicates(
         )
     )
     assert len(rows) == len({r["Recipient"] for r in rows}) == 1000
+
+
+def test_keys_new_prints_a_fresh_key_and_its_entry_without_a_server() -> None:
+    args = ["keys", "new", "--name", "crm", "--permissions", "check,read"]
+    first = optouts(*args, "--senders", "+18005550100,group:brand1", env={})
+    assert first.returncode == 0, first.stderr
+    key, line = first.stdout.strip().splitlines()
+    entry = json.loads(line)
+    assert entry == {
+        "name": "crm",
+        "key": key,
+        "permissions": ["check", "read"],
+        "senders": ["+18005550100", "group:brand1"],
+    }
+    assert len(base64.b64decode(key, validate=True)) == 32
+    (parsed,) = parse_keyring(json.dumps([entry])).keys  # what the service will accept
+    assert parsed.name == "crm"
+    again = optouts(*args, env={})
+    assert again.returncode == 0
+    assert again.stdout.splitlines()[0] != key  # random each time
+    assert json.loads(again.stdout.splitlines()[1])["senders"] == ["*"]
+    bad = optouts("keys", "new", "--name", "crm", "--permissions", "chek", env={})
+    assert bad.returncode == 2 and "unknown permission" in bad.stderr
+
+
+def test_keys_show_and_a_named_check_only_key(running: Running) -> None:
+    shown = optouts("--endpoint", running.url, "--key", TEST_KEY, "keys", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert "name:        key1" in shown.stdout
+    common = ["--endpoint", running.url, "--key", CHECK_KEY]
+    shown = optouts(*common, "keys", "show")
+    assert "name:        cli-check" in shown.stdout and "permissions: check" in shown.stdout
+    assert optouts(*common, "check", "-s", SENDER, "+14255550139").returncode == 0
+    refused = optouts(*common, "add", "-s", SENDER, "+14255550139")
+    assert refused.returncode == 1
+    assert "403" in refused.stderr and "'check'" not in refused.stderr
+    assert "'write' permission" in refused.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.api import ENDPOINTS, ROUTES, endpoint
-from shared.api.pipeline import Endpoint
+from shared.api.pipeline import NO_KEY, Endpoint
 from shared.api.wire import ApiResponse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def test_starting_loads_nothing_a_function_needs_only_when_it_runs(
 
 
 def test_every_function_is_declared_at_start(started: dict[str, list[str]]) -> None:
-    expected = [e.name for e in ENDPOINTS] + ["sms_inbound", "optout_events_sweep"]
+    expected = [e.name for e in ENDPOINTS] + ["sms_inbound", "optout_events_sweep", "optout_mirror"]
     assert sorted(started["functions"]) == sorted(expected)
 
 
@@ -109,4 +109,6 @@ def test_an_unknown_route_name_is_refused() -> None:
         endpoint("no_such_function")
     # An endpoint takes its route and methods from ROUTES: one without a line there fails at once.
     with pytest.raises(LookupError):
-        Endpoint(name="no_such_function", handler=lambda call: ApiResponse(200, {}))
+        Endpoint(
+            name="no_such_function", handler=lambda call: ApiResponse(200, {}), permission=NO_KEY
+        )

@@ -248,6 +248,16 @@ def test_revoke_all_senders_of_a_group(repos: Repos) -> None:
     assert repos.programs.revoke_all_senders("nobody") == []
 
 
+def test_mirrored_senders_and_the_switch_round_trip(repos: Repos) -> None:
+    numbers = [parse_sender(f"+1800556{i:04d}") for i in range(3)]
+    repos.programs.put_program(numbers[0], SenderProgram(mirror_to_acs=True))
+    repos.programs.put_program(numbers[1], SenderProgram(mirror_to_acs=False, brand="B"))
+    repos.programs.put_program(numbers[2], SenderProgram(brand="C"))
+    assert repos.programs.mirrored_senders() == [numbers[0].key]
+    assert repos.programs.get_program(numbers[0]) == SenderProgram(mirror_to_acs=True)
+    assert repos.programs.get_program(numbers[1]) == SenderProgram(mirror_to_acs=False, brand="B")
+
+
 def test_the_transport_pools_a_connection_per_concurrent_read() -> None:
     from shared import runtime
     from shared.tables.base import MAX_PARALLEL_READS

@@ -36,6 +36,8 @@ from tests.openapi_check import ExchangeLogs
 NODE = shutil.which("node")
 JS_CLIENT = ROOT / "tests" / "js" / "optouts.mjs"
 BUSINESS = "+18005550100"
+# OPTOUT_KEYS's "crm": may only check (docs/access.md).
+CHECK_ONLY_KEY = "Y3JtLWNoZWNrLW9ubHktb2ZmaWNpYWwtY2xpZW50cyE="
 T = TypeVar("T")
 
 
@@ -83,6 +85,9 @@ def app(azurite: Azurite) -> Iterator[App]:
     env = {
         "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        "OPTOUT_KEYS": json.dumps(
+            [{"name": "crm", "key": CHECK_ONLY_KEY, "permissions": ["check"], "senders": ["*"]}]
+        ),
         "OPTOUT_TABLE_NAME": f"E2eOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"E2eHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"E2ePrograms{suffix}",
@@ -160,6 +165,59 @@ def test_official_js_client_with_100_recipients(app: App) -> None:
 def test_official_js_client_with_a_wrong_key_is_refused(app: App) -> None:
     (out,) = js(app, [{"op": "check", "from": BUSINESS, "to": ["+14255550101"]}], key=OTHER_KEY)
     assert out["error"]["statusCode"] == 401
+
+
+def test_official_js_client_with_a_check_only_key(app: App) -> None:
+    person = "+14255550109"
+    checked, added, removed = js(
+        app,
+        [
+            {"op": "check", "from": BUSINESS, "to": [person]},
+            {"op": "add", "from": BUSINESS, "to": [person]},
+            {"op": "remove", "from": BUSINESS, "to": [person]},
+        ],
+        key=CHECK_ONLY_KEY,
+    )
+    assert [r["isOptedOut"] for r in checked["result"]] == [False]
+    for refused in (added, removed):
+        assert refused["error"]["statusCode"] == 403
+        assert refused["error"]["code"] == "MissingPermission"
+        assert "'write'" in refused["error"]["message"]
+    assert not app.is_opted_out(person)  # the refused add changed nothing
+
+
+def python_client(app: App, key: str) -> Any:
+    from azure.communication.sms import SmsClient
+    from azure.core.credentials import AzureKeyCredential
+
+    return SmsClient(app.url, AzureKeyCredential(key))
+
+
+def test_official_python_client_with_a_check_only_key(app: App) -> None:
+    """azure-communication-sms has no opt-out methods (the JS client has): its own pipeline
+    (the SDK's HMAC signing, retries, user agent) sends check and add; its `send` is refused."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+
+    client = python_client(app, CHECK_ONLY_KEY)
+    pipeline = client._sms_service_client._client  # the official client's own pipeline
+    person = "+14255550108"
+    body = {"from": BUSINESS, "recipients": [{"to": person}]}
+
+    def post(action: str) -> Any:
+        url = f"{app.url}/sms/optouts:{action}?api-version=2026-01-23"
+        return pipeline.send_request(HttpRequest("POST", url, json=body))
+
+    checked = post("check")
+    assert checked.status_code == 200
+    assert checked.json()["value"][0]["isOptedOut"] is False
+    added = post("add")
+    assert added.status_code == 403
+    assert added.json()["error"]["code"] == "MissingPermission"
+    with pytest.raises(HttpResponseError) as refused:
+        client.send(from_=BUSINESS, to=[person], message="Hello")
+    assert refused.value.status_code == 403
+    assert not app.is_opted_out(person)
 
 
 def test_responses_reach_the_openapi_check(app: App, tmp_path: Path) -> None:

@@ -101,6 +101,8 @@ def test_a_stop_and_an_api_add_become_events_within_seconds(feed_app: FeedApp) -
     assert keyword["data"]["messageId"] == stop["id"]
     assert keyword["time"] == keyword["data"]["optedOutAt"] == "2026-11-26T10:00:00Z"
     assert api["data"]["source"] == "api" and api["data"]["keyword"] is None
+    # Who: the person (by keyword), and the API key's name (OPTOUT_ACCESS_KEYS's first: key1).
+    assert (keyword["data"]["actor"], api["data"]["actor"]) == ("keyword", "key1")
     assert keyword["data"]["country"] == api["data"]["country"] == "US"
 
     # A second add of the same person changes nothing: no event.
@@ -140,6 +142,7 @@ def test_a_revoke_all_stop_becomes_the_senders_event_and_the_groups(feed_app: Fe
     assert (group["type"], group["subject"]) == ("Sms.OptOut.GroupAdded", "fabrikam")
     assert group["source"] == "/sms-optout/groups/fabrikam"
     assert group["data"]["receivedBy"] == stopped
+    assert group["data"]["actor"] == "keyword"
     assert group["data"]["senders"] == sorted([stopped, other])
     put(feed_app, event_grid(person, "START", "2026-11-26T11:05:00Z", business=other))
     events = wait_for_events(feed_app, person, 3)

@@ -144,7 +144,7 @@ def rig(azurite: Azurite) -> Rig:
 def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Rig) -> None:
     feed = rig.feed()
     [a, b] = nums(1, 2)
-    made = feed.apply(SENDER, [a, b, a], opt_out=True, source=Source.API, at=T0)
+    made = feed.apply(SENDER, [a, b, a], opt_out=True, source=Source.API, at=T0, actor="crm")
     assert [(c.recipient, c.kind, c.version) for c in made] == [
         (a.e164, ChangeKind.ADDED, 1),
         (b.e164, ChangeKind.ADDED, 1),
@@ -159,6 +159,7 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
         "keyword": None,
         "messageId": None,
         "optedOutAt": "2026-11-26T10:00:00Z",
+        "actor": "crm",
     }
     assert (events[0]["type"], events[0]["subject"], events[0]["time"]) == (
         "Sms.OptOut.Added",
@@ -174,6 +175,7 @@ def test_add_and_remove_publish_one_event_per_change_and_none_for_no_ops(rig: Ri
     [event] = rig.events()
     assert event["type"] == "Sms.OptOut.Removed" and event["sequence"].endswith("2")
     assert event["data"]["optedOutAt"] is None
+    assert event["data"]["actor"] is None  # no actor given (a change made before keys had names)
     assert rig.opted_out() == {(SENDER.key, b.e164)}
     assert all(r["OwedCount"] == 0 for r in rig.feed_rows())  # published, then cleared
 

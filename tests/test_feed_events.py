@@ -50,6 +50,7 @@ def change(**over: Any) -> OptOutChange:
         "keyword": "STOP",
         "message_id": "Incoming_1",
         "opted_out_at": T0,
+        "actor": "keyword",
     }
     fields.update(over)
     return OptOutChange(**fields)
@@ -74,6 +75,7 @@ def test_event_has_every_cloudevents_attribute_and_the_data() -> None:
             "keyword": "STOP",
             "messageId": "Incoming_1",
             "optedOutAt": "2026-11-26T10:00:00.123456Z",
+            "actor": "keyword",
         },
     }
     # It parses back as a CloudEvent (the Azure SDK's reader of structured JSON).

@@ -42,6 +42,7 @@ def stop(row: FeedRow | None = None, at: datetime = T0) -> OptOutChange:
         message_id="Incoming_1",
         received_by=A,
         senders=(A, B),
+        actor="keyword",
     )
 
 
@@ -64,6 +65,7 @@ def test_a_group_wide_opt_out_event_names_the_group_and_its_senders() -> None:
             "keyword": "STOP",
             "messageId": "Incoming_1",
             "optedOutAt": "2026-11-26T10:00:00Z",
+            "actor": "keyword",
             "receivedBy": A,
             "senders": [A, B],
         },

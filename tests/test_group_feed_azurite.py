@@ -127,6 +127,7 @@ def test_a_revoke_all_stop_publishes_the_senders_event_and_one_group_event(app: 
         "keyword": "STOP",
         "messageId": sender_event["data"]["messageId"],
         "optedOutAt": "2026-11-01T12:00:01Z",
+        "actor": "keyword",  # a keyword's change: the person, by keyword
         "receivedBy": A,
         "senders": [A, B],
     }

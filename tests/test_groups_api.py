@@ -74,6 +74,7 @@ FULL = {
     },
     "group": "contoso",
     "revokeAll": True,
+    "mirrorToAcs": True,
 }
 
 
@@ -104,6 +105,8 @@ BAD_PROGRAMS: list[tuple[dict[str, Any], str]] = [
     ({"group": 5}, "group"),
     ({"revokeAll": True}, "revokeAll"),
     ({"revokeAll": "yes", "group": "contoso"}, "revokeAll"),
+    ({"mirrorToAcs": "yes"}, "mirrorToAcs"),
+    ({"mirrorToAcs": 1}, "mirrorToAcs"),
 ]
 
 

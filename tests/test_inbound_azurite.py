@@ -99,7 +99,7 @@ def test_keywords_against_table_storage(store: Any) -> None:
         ("optin", "applied"),
         ("help", "help"),
     ]
-    assert all(r.source == "keyword" for r in rows)
+    assert all(r.source == "keyword" and r.actor == "keyword" for r in rows)
     assert [r.reply_status for r in rows] == ["sent", "none", "sent", "sent"]
 
 
@@ -220,6 +220,7 @@ def test_history_endpoint_pages_through_a_senders_trail(
         assert [r["action"] for r in seen] == ["optout", "optin", "optout", "optin", "optout"]
         assert {r["recipient"] for r in seen} == {PERSON}
         assert all(r["source"] == "keyword" and r["outcome"] == "applied" for r in seen)
+        assert all(r["actor"] == "keyword" for r in seen)  # who: the person, by keyword
         assert call("GET", route, query="maxpagesize=0")[0] == 400
         assert call("GET", route, query="pageSize=0")[0] == 400
         assert call("GET", route, query="continuationToken=garbage!")[0] == 400

@@ -75,6 +75,7 @@ BROAD_ROLES = {
 
 INBOUND_QUEUE = "sms-inbound"
 EVENTS_QUEUE = "sms-optout-events"
+MIRROR_QUEUE = "optout-mirror"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 
 # App settings. REQUIRED: the app cannot run in Azure without them, so the template must set
@@ -309,6 +310,11 @@ _ENV_READ = re.compile(
     r"""|\br\.(?:raw|text|boolean|integer|seconds|access_keys|acs_connection_string)\(\s*["']([A-Za-z_]\w*)["']"""
 )
 _PREFIX_READ = re.compile(r"""\bprefix\s*\+\s*["'](\w+)["']""")
+# The same reader given a module constant (`r.raw(KEYS)` with `KEYS = "OPTOUT_KEYS"`).
+_CONST_READ = re.compile(
+    r"""\br\.(?:raw|text|boolean|integer|seconds|access_keys)\(\s*([A-Z_][A-Z0-9_]*)\s*[,)]"""
+)
+_CONST = re.compile(r"""(?m)^([A-Z_][A-Z0-9_]*)\s*(?::\s*\w+\s*)?=\s*["']([A-Za-z_]\w*)["']""")
 
 
 def settings_read_by_code() -> set[str]:
@@ -318,6 +324,10 @@ def settings_read_by_code() -> set[str]:
             continue
         src = path.read_text(encoding="utf-8")
         names.update(next(g for g in groups if g) for groups in _ENV_READ.findall(src))
+        constants = dict(_CONST.findall(src))
+        for const in _CONST_READ.findall(src):
+            assert const in constants, f"{path.name}: setting name {const} is not a constant here"
+            names.add(constants[const])
         # shared/platform/connections.py: `prefix = name + "__"` with name defaulting to
         # STORAGE_CONNECTION, then `env.get(name)` and `env.get(prefix + "<key>")`.
         suffixes = _PREFIX_READ.findall(src)
@@ -386,7 +396,13 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
             "Microsoft.Storage/storageAccounts/queueServices/queues"
         )
     }
-    assert queues == {INBOUND_QUEUE, f"{INBOUND_QUEUE}-poison", EVENTS_QUEUE}
+    assert queues == {
+        INBOUND_QUEUE,
+        f"{INBOUND_QUEUE}-poison",
+        EVENTS_QUEUE,
+        MIRROR_QUEUE,
+        f"{MIRROR_QUEUE}-poison",
+    }
 
     tables: set[str] = set()
     for file, _, res, cfg in resources_of_type(
@@ -402,13 +418,14 @@ def test_storage_has_the_queues_and_tables_the_app_uses() -> None:
         app_settings.DEFAULT_HISTORY_TABLE,
         app_settings.DEFAULT_PROGRAMS_TABLE,
         app_settings.DEFAULT_GROUPS_TABLE,
+        app_settings.DEFAULT_MIRROR_TABLE,
     }
 
 
 def test_queue_trigger_in_code_uses_the_provisioned_queue() -> None:
     src = (ROOT / "function_app.py").read_text(encoding="utf-8")
     names = set(re.findall(r"""queue_name\s*=\s*["']([^"']+)["']""", src))
-    assert names == {INBOUND_QUEUE}
+    assert names == {INBOUND_QUEUE, MIRROR_QUEUE}
 
 
 def role_assignments() -> list[dict[str, Any]]:
@@ -485,9 +502,14 @@ def test_key_vault_uses_rbac_and_holds_the_access_keys() -> None:
     _, _, _, vault = one_resource("Microsoft.KeyVault/vaults")
     assert vault["properties"]["enableRbacAuthorization"] is True
     assert "accessPolicies" not in vault["properties"]
-    file, _, _, secret = one_resource("Microsoft.KeyVault/vaults/secrets")
-    assert file == "keyvault.bicep"
-    assert resolve(file, secret["name"]) == resolve(MAIN, "accessKeysSecretName")
+    secrets = {
+        resolve(file, cfg["name"]): (file, res)
+        for file, _, res, cfg in resources_of_type("Microsoft.KeyVault/vaults/secrets")
+    }
+    # OPTOUT_ACCESS_KEYS always; OPTOUT_KEYS only when given (tests/test_infra_keys.py).
+    assert set(secrets) == {resolve(MAIN, "accessKeysSecretName"), resolve(MAIN, "keysSecretName")}
+    assert {file for file, _ in secrets.values()} == {"keyvault.bicep"}
+    assert "condition" not in secrets[resolve(MAIN, "accessKeysSecretName")][1]["config"]
 
 
 def test_initial_access_key_is_generated_once_and_valid_for_the_app() -> None:
@@ -535,7 +557,12 @@ def test_function_app_is_flex_consumption_python() -> None:
 def test_code_reads_the_settings_this_test_knows_of() -> None:
     """Guards the derivation: if these regexes stop finding settings, the checks mean nothing."""
     read = settings_read_by_code()
-    assert {"OPTOUT_ACCESS_KEYS", "ACS_ENDPOINT", f"{STORAGE}__tableServiceUri"} <= read
+    assert {
+        "OPTOUT_ACCESS_KEYS",
+        "OPTOUT_KEYS",
+        "ACS_ENDPOINT",
+        f"{STORAGE}__tableServiceUri",
+    } <= read
     assert read >= OPTIONAL_NOT_PROVIDED, "a setting listed as optional is no longer read"
 
 
@@ -600,6 +627,7 @@ def test_settings_use_identities_and_key_vault() -> None:
         "OPTOUT_HISTORY_TABLE_NAME": app_settings.DEFAULT_HISTORY_TABLE,
         "SENDER_PROGRAMS_TABLE_NAME": app_settings.DEFAULT_PROGRAMS_TABLE,
         "GROUP_OPTOUTS_TABLE_NAME": app_settings.DEFAULT_GROUPS_TABLE,
+        "OPTOUT_MIRROR_TABLE_NAME": app_settings.DEFAULT_MIRROR_TABLE,
     }
     for name, table in tables.items():
         assert resolve(file, settings[name]) == table, name

@@ -1,8 +1,10 @@
 """A STOP must not depend on the API's settings: with OPTOUT_ACCESS_KEYS unusable (an unresolved
 Key Vault reference, as Azure leaves it while the reference cannot be resolved yet, or a broken
-key), keyword events are applied and answered; the API refuses with 500; `/health` answers 503
-naming the setting and why, never its value; the start-up log says so once. Through the real
-local host (a subprocess), Azurite and the ACS double."""
+key), or OPTOUT_KEYS unusable (bad JSON, an unknown permission, the same key under two names),
+keyword events are applied and answered; the API refuses with 500; `/health` answers 503
+naming the setting and why, never its value; the start-up log says so once (OPTOUT_KEYS: the
+first API request, which parses it). Through the real local host (a subprocess), Azurite and the
+ACS double."""
 
 from __future__ import annotations
 
@@ -31,6 +33,29 @@ KEY_VAULT_REFERENCE = (
     "@Microsoft.KeyVault(SecretUri=https://optout-kv.vault.azure.net/secrets/optout-access-keys/)"
 )
 BROKEN_KEY = "c2VjcmV0LWJ1dC1ub3QtYmFzZTY0!!"  # a real-looking key with a typo: not base64
+SCOPED_KEY = "c2NvcGVkLWtleS1vZi1zaXh0ZWVuLWJ5dGVz"
+# (setting, value, what /health says): OPTOUT_ACCESS_KEYS then holds TEST_KEY when the broken
+# setting is OPTOUT_KEYS, so the API's 500 is OPTOUT_KEYS's alone.
+CASES = {
+    "keyvault": ("OPTOUT_ACCESS_KEYS", KEY_VAULT_REFERENCE, "Key Vault reference"),
+    "typo": ("OPTOUT_ACCESS_KEYS", BROKEN_KEY, "base64"),
+    "keys-json": ("OPTOUT_KEYS", f'[{{"name": "crm", "key": "{SCOPED_KEY}",', "not valid JSON"),
+    "keys-permission": (
+        "OPTOUT_KEYS",
+        json.dumps([{"name": "crm", "key": SCOPED_KEY, "permissions": ["chek"], "senders": ["*"]}]),
+        "unknown permission",
+    ),
+    "keys-duplicate": (
+        "OPTOUT_KEYS",
+        json.dumps(
+            [
+                {"name": "crm", "key": SCOPED_KEY, "permissions": ["check"], "senders": ["*"]},
+                {"name": "desk", "key": SCOPED_KEY, "permissions": ["write"], "senders": ["*"]},
+            ]
+        ),
+        "two names",
+    ),
+}
 
 
 @dataclass
@@ -39,6 +64,8 @@ class App:
     acs: AcsDouble
     azurite: Azurite
     optouts_table: str
+    setting: str
+    reason: str
 
     def put_stop(self, person: str) -> None:
         queue = QueueClient.from_connection_string(
@@ -67,13 +94,15 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module", params=[KEY_VAULT_REFERENCE, BROKEN_KEY], ids=["keyvault", "typo"])
+@pytest.fixture(scope="module", params=sorted(CASES))
 def app(request: pytest.FixtureRequest, azurite: Azurite) -> Iterator[App]:
+    setting, value, _ = CASES[request.param]
     acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
     env = {
         "AzureWebJobsStorage": azurite.connection_string,
-        "OPTOUT_ACCESS_KEYS": request.param,
+        "OPTOUT_ACCESS_KEYS": TEST_KEY,
+        setting: value,
         "OPTOUT_TABLE_NAME": f"BadKeyOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"BadKeyHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"BadKeyPrograms{suffix}",
@@ -82,13 +111,17 @@ def app(request: pytest.FixtureRequest, azurite: Azurite) -> Iterator[App]:
     }
     host = start_host(ROOT, env=env, use_local_settings=False)
     try:
-        yield App(host, acs, azurite, env["OPTOUT_TABLE_NAME"])
+        yield App(host, acs, azurite, env["OPTOUT_TABLE_NAME"], setting, CASES[request.param][2])
     finally:
         host.stop()
         acs.stop()
     output = host.output()
-    assert request.param not in output and "optout-kv" not in output  # never the value
-    assert output.count("Configuration problem: OPTOUT_ACCESS_KEYS") == 1  # said once
+    assert value not in output and "optout-kv" not in output  # never the value
+    assert SCOPED_KEY not in output
+    if setting == "OPTOUT_ACCESS_KEYS":
+        assert output.count("Configuration problem: OPTOUT_ACCESS_KEYS") == 1  # said once
+    else:  # parsed by the first API request, which logs why it refuses
+        assert "misconfigured: OPTOUT_KEYS: " in output
 
 
 def test_a_stop_is_applied_and_answered_when_the_api_keys_are_unusable(app: App) -> None:
@@ -107,10 +140,10 @@ def test_health_names_the_setting_and_why_never_the_value(app: App) -> None:
     body = res.json()
     assert body["status"] == "unhealthy" and body["storage"] == "reachable"
     [problem] = body["settings"]
-    assert problem["setting"] == "OPTOUT_ACCESS_KEYS"
-    assert ("Key Vault reference" in problem["problem"]) or ("base64" in problem["problem"])
+    assert problem["setting"] == app.setting
+    assert app.reason in problem["problem"]
     assert KEY_VAULT_REFERENCE not in res.text and "optout-kv" not in res.text
-    assert BROKEN_KEY not in res.text
+    assert BROKEN_KEY not in res.text and SCOPED_KEY not in res.text
 
 
 def test_the_api_refuses_without_leaking(app: App) -> None:
@@ -121,3 +154,4 @@ def test_the_api_refuses_without_leaking(app: App) -> None:
     assert res.status_code == 500
     assert res.json()["error"]["code"] == "ServiceMisconfigured"
     assert "optout-kv" not in res.text and BROKEN_KEY not in res.text
+    assert SCOPED_KEY not in res.text

@@ -100,6 +100,8 @@ def test_security_and_api_versions_are_as_the_endpoint_declares(endpoint: Any) -
             assert set(params["api-version"]["schema"]["enum"]) == endpoint.api_versions
         # What the pipeline refuses is described (a handler may refuse more, itself).
         assert ("401" in op["responses"]) is endpoint.auth
+        # A permission (or a sender scope) can refuse: 403 (docs/access.md).
+        assert ("403" in op["responses"]) is (endpoint.permission_for(method) is not None)
         assert "413" in op["responses"] or not endpoint.limit_body
         assert "415" in op["responses"] or method not in endpoint.json_methods
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from shared.api.optouts import MAX_RECIPIENTS, OptOutRequest, parse_optout_body
 from shared.api.pipeline import authenticate, check_api_version, check_size
 from shared.api.wire import API_VERSIONS, ApiRequest, ApiResponse
+from shared.domain.access import AccessKey, KeyRing, parse_keyring
 from shared.platform.hmac_auth import sign_request
 from shared.platform.settings import Settings
 
@@ -338,15 +339,27 @@ def _signed_request(body: bytes, sent_body: bytes | None = None) -> ApiRequest:
     return ApiRequest("POST", URL, headers, {"api-version": "2026-01-23"}, sent_body or body)
 
 
+def _keys(*keys: bytes) -> KeyRing:
+    return parse_keyring("", keys)
+
+
 def test_authenticate_accepts_signed_request() -> None:
     body = _body({"from": SENDER, "recipients": ONE})
-    assert authenticate(_signed_request(body), _settings()) is None
+    key = authenticate(_signed_request(body), _settings(), _keys(KEY))
+    assert isinstance(key, AccessKey) and key.name == "key1"
+
+
+def test_authenticate_names_the_key_that_signed() -> None:
+    other = b"another key of 16 bytes or more"
+    body = _body({"from": SENDER, "recipients": ONE})
+    key = authenticate(_signed_request(body), _settings(), _keys(other, KEY))
+    assert isinstance(key, AccessKey) and key.name == "key2"
 
 
 def test_authenticate_refuses_tampered_body_with_acs_error() -> None:
     body = _body({"from": SENDER, "recipients": ONE})
     tampered = body.replace(b"+15555555551", b"+15555555559")
-    result = authenticate(_signed_request(body, tampered), _settings())
+    result = authenticate(_signed_request(body, tampered), _settings(), _keys(KEY))
     assert isinstance(result, ApiResponse)
     assert result.status == 401
     assert result.body == {
@@ -359,14 +372,14 @@ def test_authenticate_refuses_tampered_body_with_acs_error() -> None:
 
 def test_authenticate_refuses_when_no_keys_configured() -> None:
     body = _body({"from": SENDER, "recipients": ONE})
-    result = authenticate(_signed_request(body), Settings(access_keys=()))
+    result = authenticate(_signed_request(body), Settings(access_keys=()), _keys())
     assert isinstance(result, ApiResponse)
     assert result.status == 401
     assert result.body["error"]["code"] == "Denied"
 
 
 def test_authenticate_refuses_unsigned_request() -> None:
-    result = authenticate(_request(body=b"{}"), _settings())
+    result = authenticate(_request(body=b"{}"), _settings(), _keys(KEY))
     assert isinstance(result, ApiResponse)
     assert result.status == 401
     assert result.body["error"]["message"] == "Authorization header is missing."

@@ -9,8 +9,11 @@ Both are safe to repeat: inbound processing is idempotent per message id.
 
 from __future__ import annotations
 
-from shared.api.pipeline import Call, Endpoint
+from collections.abc import Callable
+
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.inbound import deadletter, poison
 
 
@@ -21,17 +24,23 @@ def _limit(call: Call, maximum: int) -> int | ApiResponse:
     return int(raw)
 
 
+def limit_target(maximum: int) -> Callable[[Call], Target | ApiResponse]:
+    """The `limit` (400 if wrong); a replay has no sender: the permission decides alone."""
+
+    def target(call: Call) -> Target | ApiResponse:
+        limit = _limit(call, maximum)
+        return limit if isinstance(limit, ApiResponse) else Target(value=limit)
+
+    return target
+
+
 def replay(call: Call) -> ApiResponse:
-    limit = _limit(call, poison.MAX_REPLAY)
-    if isinstance(limit, ApiResponse):
-        return limit
+    limit: int = call.target.value
     return ApiResponse(200, {"replayed": call.services.replay_poison_messages(limit)})
 
 
 def replay_deadletters(call: Call) -> ApiResponse:
-    limit = _limit(call, deadletter.MAX_REPLAY)
-    if isinstance(limit, ApiResponse):
-        return limit
+    limit: int = call.target.value
     result = call.services.replay_deadletters(limit)
     body = {
         "replayed": result.replayed,
@@ -45,9 +54,13 @@ ENDPOINTS = [
     Endpoint(
         name="inbound_poison_replay",
         handler=replay,
+        permission=Permission.ADMIN,
+        target=limit_target(poison.MAX_REPLAY),
     ),
     Endpoint(
         name="inbound_deadletter_replay",
         handler=replay_deadletters,
+        permission=Permission.ADMIN,
+        target=limit_target(deadletter.MAX_REPLAY),
     ),
 ]

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.api.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from shared.api.paging import next_link, open_page, page_size, with_next_link
-from shared.api.pipeline import Call, Endpoint
+from shared.api.paging import Page, next_link, open_page, page_size, with_next_link
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.domain.groups import InvalidGroup, parse_group
 from shared.domain.model import GroupEntry, InvalidPageToken
 
@@ -23,7 +24,7 @@ def entry_to_wire(entry: GroupEntry) -> dict[str, Any]:
     }
 
 
-def handle(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
     errors: dict[str, list[str]] = {}
     group = ""
     try:
@@ -36,6 +37,13 @@ def handle(call: Call) -> ApiResponse:
     page = open_page(call, {"kind": "group", "group": group}, size)
     if isinstance(page, ApiResponse):
         return page
+    return Target(group=group, value=page)
+
+
+def handle(call: Call) -> ApiResponse:
+    group = call.target.group
+    assert group is not None
+    page: Page = call.target.value
     try:
         rows, position = call.services.groups().group_entries(
             group, page_size=page.size, token=page.start
@@ -50,6 +58,8 @@ ENDPOINTS = [
     Endpoint(
         name="group_optouts",
         handler=handle,
+        permission=Permission.READ,
+        target=target,
         limit_body=False,
     )
 ]

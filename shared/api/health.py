@@ -1,12 +1,13 @@
 """`GET /health` (anonymous): 200 when the service can serve; 503 when table storage is
-unreachable or a setting is unusable, naming the setting and why (never its value)."""
+unreachable or a setting is unusable (OPTOUT_KEYS included), naming the setting and why (never
+its value)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import NO_KEY, Call, Endpoint
 from shared.api.wire import ApiResponse
 from shared.domain.model import StorageUnavailable
 from shared.platform.settings import STORAGE_CONNECTION, SettingsError
@@ -16,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def health(call: Call) -> ApiResponse:
     problems: list[dict[str, Any]] = [
-        {"setting": p.setting, "problem": p.reason} for p in call.services.settings().health
+        {"setting": p.setting, "problem": p.reason}
+        for p in (*call.services.settings().health, *call.services.access_problems())
     ]
     storage = "reachable"
     try:
@@ -38,7 +40,7 @@ ENDPOINTS = [
     Endpoint(
         name="health",
         handler=health,
-        auth=False,
+        permission=NO_KEY,
         limit_body=False,
     )
 ]

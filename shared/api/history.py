@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.api.paging import next_link, open_page, page_size, with_next_link
+from shared.api.paging import Page, next_link, open_page, page_size, with_next_link
 from shared.api.params import phone_param, sender_param
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.domain.model import HistoryRecord, InvalidPageToken
+from shared.domain.phone import PhoneNumber
 from shared.evidence.asof import effective_at
 
 DEFAULT_PAGE_SIZE = 100
@@ -32,6 +34,7 @@ def history_to_wire(record: HistoryRecord) -> dict[str, Any]:
         "replyStatus": record.reply_status,
         "replySentAt": _iso(record.reply_sent_at),
         "effectiveAt": _iso(effective_at(record)),
+        "actor": record.actor or None,
     }
 
 
@@ -39,7 +42,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def handle(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
+    """(recipient, page) for the handler; 400 for a bad sender, recipient, size or token."""
     params = call.request.params
     errors: dict[str, list[str]] = {}
     sender = sender_param(call.request.route_params.get("sender", ""), errors)
@@ -53,6 +57,15 @@ def handle(call: Call) -> ApiResponse:
     page = open_page(call, scope, size)
     if isinstance(page, ApiResponse):
         return page
+    return Target(sender=sender, value=(recipient, page))
+
+
+def handle(call: Call) -> ApiResponse:
+    sender = call.target.sender
+    assert sender is not None
+    found: tuple[PhoneNumber | None, Page] = call.target.value
+    recipient, page = found
+    number = recipient.e164 if recipient else None
     try:
         rows, position = call.services.history().history_page(
             sender, recipient, page_size=page.size, token=page.start
@@ -67,6 +80,8 @@ ENDPOINTS = [
     Endpoint(
         name="sender_history",
         handler=handle,
+        permission=Permission.READ,
+        target=target,
         limit_body=False,
     )
 ]

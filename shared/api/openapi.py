@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import NO_KEY, Call, Endpoint
 from shared.api.wire import ApiResponse
 
 DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
@@ -38,7 +38,7 @@ ENDPOINTS = [
     Endpoint(
         name="openapi",
         handler=describe,
-        auth=False,
+        permission=NO_KEY,
         limit_body=False,
     )
 ]

@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 
 from shared.api.params import sender_param
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, error, validation_problem
+from shared.domain.access import Permission
 from shared.optouts.importfile import (
     MAX_IMPORT_ROWS,
     ImportFileError,
     ImportFormat,
     ImportTooLarge,
+    ParsedImport,
     parse_import,
 )
 from shared.optouts.imports import IMPORT_ID, ImportReport, new_import_id
@@ -56,7 +58,8 @@ def _too_large(message: str) -> ApiResponse:
     return error(413, "RequestEntityTooLarge", message)
 
 
-def handle(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
+    """The whole file is parsed here (400/413/415 before the sender scope's 403)."""
     request = call.request
     errors: dict[str, list[str]] = {}
     sender = sender_param(request.route_params.get("sender", ""), errors)
@@ -81,7 +84,15 @@ def handle(call: Call) -> ApiResponse:
         return _too_large(str(exc))
     except ImportFileError as exc:
         return validation_problem({"body": [str(exc)]})
-    report = call.services.imports().run(sender, parsed, import_id)
+    return Target(sender=sender, value=(parsed, import_id))
+
+
+def handle(call: Call) -> ApiResponse:
+    sender = call.target.sender
+    assert sender is not None
+    found: tuple[ParsedImport, str] = call.target.value
+    parsed, import_id = found
+    report = call.services.imports().run(sender, parsed, import_id, actor=call.actor)
     log.info(
         "optouts:import sender=%s rows=%d added=%d already=%d invalid=%d",
         sender.masked,
@@ -97,6 +108,8 @@ ENDPOINTS = [
     Endpoint(
         name="sender_optouts_import",
         handler=handle,
+        permission=Permission.WRITE,
+        target=target,
         limit_body=False,  # its own, larger limit (a file of up to MAX_IMPORT_ROWS rows)
     )
 ]

@@ -28,8 +28,9 @@ from enum import StrEnum
 
 from shared.api.paging import Page, link_header, next_link, open_page, page_size, with_next_link
 from shared.api.params import sender_param
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.domain.model import EntryFilter, OptOutEntry
 from shared.domain.sender import SenderId
 
@@ -109,10 +110,13 @@ def _next_link(call: Call, query: PageQuery, position: str | None, **extra: str)
     return next_link(call, query.page, position, since=since, country=country, **extra)
 
 
-def handle_list(call: Call) -> ApiResponse:
+def list_target(call: Call) -> Target | ApiResponse:
     query = parse_page_query(call, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, "list")
-    if isinstance(query, ApiResponse):
-        return query
+    return query if isinstance(query, ApiResponse) else Target(sender=query.sender, value=query)
+
+
+def handle_list(call: Call) -> ApiResponse:
+    query: PageQuery = call.target.value
     page = call.services.listing().entries_page(
         query.sender, query.flt, start=query.page.start, size=query.page.size
     )
@@ -144,14 +148,19 @@ def render(entries: list[OptOutEntry], fmt: ExportFormat) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def handle_export(call: Call) -> ApiResponse:
+def export_target(call: Call) -> Target | ApiResponse:
     raw_format = call.request.params.get("format") or ExportFormat.CSV
     if raw_format not in set(ExportFormat):
         return validation_problem({"format": ["Must be csv or ndjson."]})
-    fmt = ExportFormat(raw_format)
     query = parse_page_query(call, EXPORT_PAGE_SIZE, EXPORT_PAGE_SIZE, "export")
     if isinstance(query, ApiResponse):
         return query
+    return Target(sender=query.sender, value=(query, ExportFormat(raw_format)))
+
+
+def handle_export(call: Call) -> ApiResponse:
+    found: tuple[PageQuery, ExportFormat] = call.target.value
+    query, fmt = found
     entries, position = _export_entries(call, query)
     headers = link_header(_next_link(call, query, position, format=fmt))
     return ApiResponse(200, headers=headers, body=render(entries, fmt), media_type=fmt.media_type)
@@ -161,11 +170,15 @@ ENDPOINTS = [
     Endpoint(
         name="sender_optouts_list",
         handler=handle_list,
+        permission=Permission.READ,
+        target=list_target,
         limit_body=False,
     ),
     Endpoint(
         name="sender_optouts_export",
         handler=handle_export,
+        permission=Permission.READ,
+        target=export_target,
         limit_body=False,
     ),
 ]

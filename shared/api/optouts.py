@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import (
     API_VERSIONS,
     ApiResponse,
@@ -19,6 +19,7 @@ from shared.api.wire import (
     parse_json_object,
     validation_problem,
 )
+from shared.domain.access import Permission
 from shared.domain.model import ApiAction
 from shared.domain.phone import InvalidPhoneNumber, PhoneNumber, parse_e164
 from shared.domain.sender import InvalidSender, SenderId, parse_sender
@@ -108,11 +109,23 @@ def _item(action: ApiAction, to: str, number: PhoneNumber | None, opted_out: set
     return {"to": to, "httpStatusCode": 200}
 
 
+def target(call: Call) -> Target | ApiResponse:
+    parsed = parse_optout_body(call.request.body)
+    if isinstance(parsed, ApiResponse):
+        return parsed
+    return Target(sender=parsed.sender, value=parsed)
+
+
+PERMISSIONS = {
+    ApiAction.ADD: Permission.WRITE,
+    ApiAction.REMOVE: Permission.WRITE,
+    ApiAction.CHECK: Permission.CHECK,
+}
+
+
 def handler(action: ApiAction) -> Callable[[Call], ApiResponse]:
     def handle(call: Call) -> ApiResponse:
-        parsed = parse_optout_body(call.request.body)
-        if isinstance(parsed, ApiResponse):
-            return parsed
+        parsed: OptOutRequest = call.target.value
         numbers = _numbers(parsed.recipients)
         valid = [n for n in numbers.values() if n is not None]
         service = call.services.optout_service()
@@ -120,7 +133,7 @@ def handler(action: ApiAction) -> Callable[[Call], ApiResponse]:
         if action is ApiAction.CHECK:
             opted_out = service.check(parsed.sender, valid)
         else:
-            operations[action](parsed.sender, valid)
+            operations[action](parsed.sender, valid, actor=call.actor)
             opted_out = set()
         items = [_item(action, to, numbers[to], opted_out) for to in parsed.recipients]
         log.info(
@@ -139,6 +152,8 @@ ENDPOINTS = [
     Endpoint(
         name=f"optouts_{action}",
         handler=handler(action),
+        permission=PERMISSIONS[action],
+        target=target,
         json_methods=frozenset({"POST"}),
         api_versions=API_VERSIONS,
     )

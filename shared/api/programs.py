@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, error, parse_json_object, validation_problem
+from shared.domain.access import Permission
 from shared.domain.groups import parse_group
 from shared.domain.model import Language, ReplyTexts, SenderProgram
 from shared.domain.sender import InvalidSender, SenderId, parse_sender
@@ -24,9 +25,10 @@ WIRE_NAMES = {
     "texts": "texts",
     "group": "group",
     "revoke_all": "revokeAll",
+    "mirror_to_acs": "mirrorToAcs",
 }
 _BY_LOWER_WIRE = {wire.lower(): attr for attr, wire in WIRE_NAMES.items()}
-_BOOLEANS = frozenset({"plain_language_optout", "revoke_all"})
+_BOOLEANS = frozenset({"plain_language_optout", "revoke_all", "mirror_to_acs"})
 _STRINGS = frozenset({"brand", "help_contact", "optout_text", "optin_text", "help_text"})
 # ReplyTexts attribute -> wire name, inside `texts: {"fr": {...}}`.
 TEXTS_WIRE_NAMES = {"optout_text": "optOutText", "optin_text": "optInText", "help_text": "helpText"}
@@ -134,10 +136,22 @@ def _sender(call: Call) -> SenderId | ApiResponse:
         return validation_problem({"sender": [f"Invalid sender: {exc}"]})
 
 
-def handle(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
+    """The sender, and for PUT the program in the body (400 for either)."""
     sender = _sender(call)
     if isinstance(sender, ApiResponse):
         return sender
+    if call.request.method == "PUT":
+        program = parse_program(call.request.body)
+        if isinstance(program, ApiResponse):
+            return program
+        return Target(sender=sender, value=program)
+    return Target(sender=sender)
+
+
+def handle(call: Call) -> ApiResponse:
+    sender = call.target.sender
+    assert sender is not None  # `target` gave it
     repo = call.services.programs()
     method = call.request.method
     if method == "GET":
@@ -146,13 +160,13 @@ def handle(call: Call) -> ApiResponse:
             return error(404, "NotFound", "No program is stored for this sender.")
         return ApiResponse(200, {"sender": sender.key, **program_to_wire(program)})
     if method == "PUT":
-        parsed = parse_program(call.request.body)
-        if isinstance(parsed, ApiResponse):
-            return parsed
+        parsed: SenderProgram = call.target.value
         repo.put_program(sender, parsed)
+        call.services.program_stored(sender.key)
         return ApiResponse(200, {"sender": sender.key, **program_to_wire(parsed)})
     if method == "DELETE":
         repo.delete_program(sender)
+        call.services.program_stored(sender.key)
         return ApiResponse(204)
     return error(405, "MethodNotAllowed", "Use GET, PUT or DELETE.")
 
@@ -161,6 +175,8 @@ ENDPOINTS = [
     Endpoint(
         name="sender_program",
         handler=handle,
+        permission={"GET": Permission.READ, "PUT": Permission.WRITE, "DELETE": Permission.WRITE},
+        target=target,
         json_methods=frozenset({"PUT"}),
     )
 ]

@@ -10,8 +10,9 @@ from typing import Any
 
 from shared.api.history import history_to_wire
 from shared.api.params import phone_param, sender_param, time_param
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.domain.model import HistoryRecord, TimeBasis
 from shared.domain.phone import PhoneNumber
 from shared.domain.repositories import HistoryReader
@@ -50,7 +51,7 @@ def answer_to_wire(answer: AsOfAnswer, sender: str, recipient: str) -> dict[str,
     return wire
 
 
-def handle(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
     params, route = call.request.params, call.request.route_params
     errors: dict[str, list[str]] = {}
     sender = sender_param(route.get("sender", ""), errors)
@@ -61,7 +62,15 @@ def handle(call: Call) -> ApiResponse:
         errors["basis"] = [f"Must be one of: {', '.join(TimeBasis)}."]
     if errors or sender is None or recipient is None:
         return validation_problem(errors)
-    when, basis = at or datetime.now(UTC), TimeBasis(basis_raw)
+    return Target(sender=sender, value=(recipient, at, TimeBasis(basis_raw)))
+
+
+def handle(call: Call) -> ApiResponse:
+    sender = call.target.sender
+    assert sender is not None
+    found: tuple[PhoneNumber, datetime | None, TimeBasis] = call.target.value
+    recipient, at, basis = found
+    when = at or datetime.now(UTC)
     history = call.services.history()
     rows = pair_history(history, sender, recipient)
     wire = answer_to_wire(status_at(rows, when, basis), sender.key, recipient.e164)
@@ -102,6 +111,8 @@ ENDPOINTS = [
     Endpoint(
         name="recipient_status",
         handler=handle,
+        permission=Permission.READ,
+        target=target,
         limit_body=False,
     )
 ]

@@ -24,8 +24,9 @@ from shared.api.paging import (
     with_next_link,
 )
 from shared.api.params import Errors, sender_param, time_param
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.domain.model import InvalidPageToken
 from shared.domain.sender import SenderId
 from shared.evidence.compliance import ReportRow, report_row
@@ -50,6 +51,7 @@ CSV_COLUMNS = (
     "confirmationDelaySeconds",
     "optOutDeadline",
     "flags",
+    "actor",
 )
 
 
@@ -79,6 +81,7 @@ def row_to_wire(row: ReportRow) -> dict[str, Any]:
         "confirmationDelaySeconds": _seconds(row.confirmation_delay),
         "optOutDeadline": _iso(row.optout_deadline),
         "flags": [str(f) for f in row.flags],
+        "actor": r.actor or None,
     }
 
 
@@ -139,10 +142,15 @@ def _request(call: Call) -> tuple[SenderId, Page, ReportCursor] | ApiResponse:
     return sender, page, cursor
 
 
-def handle(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
     found = _request(call)
     if isinstance(found, ApiResponse):
         return found
+    return Target(sender=found[0], value=found)
+
+
+def handle(call: Call) -> ApiResponse:
+    found: tuple[SenderId, Page, ReportCursor] = call.target.value
     sender, page, cursor = found
     try:
         records, store_token = call.services.history().history_window(
@@ -174,6 +182,8 @@ ENDPOINTS = [
     Endpoint(
         name="sender_report",
         handler=handle,
+        permission=Permission.READ,
+        target=target,
         limit_body=False,
     )
 ]

@@ -22,6 +22,7 @@ ROUTES: tuple[Route, ...] = (
     Route("optouts_remove", "sms/optouts:remove", ("POST",), "optouts"),
     Route("optouts_check", "sms/optouts:check", ("POST",), "optouts"),
     Route("health", "health", ("GET",), "health"),
+    Route("sms_access", "sms/access", ("GET",), "access"),
     Route("sender_program", "sms/senders/{sender}/program", ("GET", "PUT", "DELETE"), "programs"),
     Route("sender_history", "sms/senders/{sender}/history", ("GET",), "history"),
     Route("inbound_poison_replay", "sms/inbound/poison:replay", ("POST",), "admin"),
@@ -40,6 +41,10 @@ ROUTES: tuple[Route, ...] = (
     Route("sender_optouts_export", "sms/senders/{sender}/optouts:export", ("GET",), "optout_list"),
     Route(
         "sender_optouts_import", "sms/senders/{sender}/optouts:import", ("POST",), "optout_import"
+    ),
+    Route("sender_mirror_status", "sms/senders/{sender}/mirror", ("GET",), "mirror"),
+    Route(
+        "sender_optouts_reconcile", "sms/senders/{sender}/optouts:reconcile", ("POST",), "mirror"
     ),
 )
 

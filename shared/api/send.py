@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.api.pipeline import Call, Endpoint
+from shared.api.pipeline import Call, Endpoint, Target
 from shared.api.send_wire import SEND_API_VERSIONS, parse_send_body, result_to_wire
 from shared.api.wire import ApiResponse, validation_problem
+from shared.domain.access import Permission
 from shared.domain.model import UpstreamFailure
 from shared.platform.settings import SEND_SETTINGS
 from shared.sending.gateway import OptOutCheckUnavailable, SendOutcome, failure_status
+from shared.sending.records import SendRequest
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -84,12 +86,17 @@ def _upstream_body(body: bytes, detail: str) -> Any:
         return {"error": {"code": "UpstreamRefused", "message": detail}}
 
 
-def send(call: Call) -> ApiResponse:
+def target(call: Call) -> Target | ApiResponse:
     # The pipeline has checked it; `a,a` is the same version given twice.
     version = call.request.params.get("api-version", "").split(",")[0]
     parsed = parse_send_body(call.request.body, version)
     if isinstance(parsed, dict):
         return validation_problem(parsed)
+    return Target(sender=parsed.sender, value=parsed)
+
+
+def send(call: Call) -> ApiResponse:
+    parsed: SendRequest = call.target.value
     call.services.settings().require(SEND_SETTINGS)  # unusable: 500, never a guess
     try:
         outcome = call.services.send_gateway().send(parsed)
@@ -102,6 +109,8 @@ ENDPOINTS = [
     Endpoint(
         name="sms_send",
         handler=send,
+        permission=Permission.SEND,
+        target=target,
         json_methods=frozenset({"POST"}),
         api_versions=SEND_API_VERSIONS,
     )

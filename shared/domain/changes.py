@@ -57,6 +57,7 @@ class EventField(StrEnum):
     GROUP = "group"
     RECEIVED_BY = "receivedBy"  # the group's sender the keyword was sent to
     SENDERS = "senders"  # the group's revoke-all senders when the change was made
+    ACTOR = "actor"  # who made it: the API key's name, "keyword" or "carrier"
 
 
 _KINDS = {
@@ -89,7 +90,8 @@ class OptOutChange:
 
     `effective_at` is when the change took effect (the event's `time`); `opted_out_at` is the
     opt-out's own time (for a keyword STOP, when the person sent it), None for a removal.
-    `source` is what made the change (`api`, `keyword`, `import`, ...).
+    `source` is what made the change (`api`, `keyword`, `import`, ...), `actor` who: the API
+    key's name (API and import), "keyword" (a keyword) or "carrier".
     """
 
     kind: ChangeKind
@@ -104,6 +106,7 @@ class OptOutChange:
     opted_out_at: datetime | None = None
     group: str = ""
     senders: tuple[str, ...] = ()
+    actor: str = ""
 
     @property
     def scope(self) -> FeedScope:
@@ -148,6 +151,7 @@ class OptOutChange:
             EventField.KEYWORD: self.keyword or None,
             EventField.MESSAGE_ID: self.message_id or None,
             EventField.OPTED_OUT_AT: _iso(self.opted_out_at) if self.opted_out_at else None,
+            EventField.ACTOR: self.actor or None,
             **tail,
         }
 
@@ -166,6 +170,8 @@ class OptOutChange:
             "messageId": self.message_id,
             "optedOutAt": _iso(self.opted_out_at) if self.opted_out_at else None,
         }
+        if self.actor:
+            record[EventField.ACTOR] = self.actor
         if self.scope is FeedScope.GROUP:  # a sender's record keeps its shape of before
             record |= {EventField.GROUP: self.group, EventField.SENDERS: list(self.senders)}
         return record
@@ -186,6 +192,7 @@ class OptOutChange:
             opted_out_at=datetime.fromisoformat(opted) if opted else None,
             group=record.get(EventField.GROUP) or "",
             senders=tuple(record.get(EventField.SENDERS) or ()),
+            actor=record.get(EventField.ACTOR) or "",
         )
 
 
@@ -250,6 +257,7 @@ class FeedRow:
         message_id: str = "",
         received_by: str = "",
         senders: Sequence[str] = (),
+        actor: str = "",
     ) -> OptOutChange:
         """The pair's next change (version + 1) at `effect_time(effective_at)`; an opt-out's
         time is the same. For a group row, `received_by` is the sender the keyword was sent
@@ -269,6 +277,7 @@ class FeedRow:
             opted_out_at=effective_at if opt_out else None,
             group=self.partition if group else "",
             senders=tuple(senders) if group else (),
+            actor=actor,
         )
 
 

@@ -57,6 +57,7 @@ class KeywordWrite:
                 message_id=self.message_id,
                 received_by=self.received_by,
                 senders=self.senders,
+                actor=KEYWORD_SOURCE,  # a keyword's actor is "keyword", like its source
             )
             row = row.appended(change, datetime.now(UTC))
         return replace(row, opted_out=self.opt_out)

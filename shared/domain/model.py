@@ -37,6 +37,7 @@ class Source(StrEnum):
     API = "api"
     KEYWORD = "keyword"
     IMPORT = "import"  # a bulk import (POST /sms/senders/{sender}/optouts:import)
+    CARRIER = "carrier"  # an opt-out ACS or the carrier holds that the service never saw
 
 
 class Outcome(StrEnum):
@@ -188,6 +189,8 @@ class HistoryRecord:
     # When the current reply attempt began (status `sending`): a lease, so that a concurrent
     # delivery of the same event does not send too, and a crashed attempt is taken over later.
     reply_claimed_at: datetime | None = None
+    # Who made the change: the API key's name (API, import), "keyword" or "carrier".
+    actor: str = ""
     # When the change took effect: the store's clock when the row was written (after the
     # opt-out transaction), and when the reply was sent (status `sent`/`logged`).
     recorded_at: datetime | None = field(default=None, compare=False)
@@ -239,6 +242,8 @@ class SenderProgram:
     texts: tuple[tuple[Language, ReplyTexts], ...] = ()
     group: str | None = None
     revoke_all: bool | None = None
+    # Mirror every change of this sender into ACS's own opt-out database (docs/acs-mirror.md).
+    mirror_to_acs: bool | None = None
 
     def texts_for(self, language: Language) -> ReplyTexts:
         return dict(self.texts).get(language, ReplyTexts())

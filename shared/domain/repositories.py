@@ -13,6 +13,7 @@ from typing import Protocol
 
 from shared.domain.changes import Applied, FeedRow
 from shared.domain.keyword_writes import KeywordState
+from shared.domain.mirror import MirrorItem, MirrorState
 from shared.domain.model import (
     EntryFilter,
     EntryPage,
@@ -85,6 +86,7 @@ class ChangeFeedStore(FeedOutbox, Protocol):
         source: Source,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[Applied]:
         """Opt recipients out (or in), each real change in one transaction with its owed
         event; recipients already in that state are left alone (no change, no event)."""
@@ -150,6 +152,11 @@ class SenderPrograms(Protocol):
         (a filtered query over the programs: one row per sender)."""
         ...
 
+    def mirrored_senders(self) -> list[str]:
+        """The senders whose program has `mirrorToAcs` on (a filtered query over the programs:
+        one row per sender)."""
+        ...
+
 
 class GroupOptOuts(FeedOutbox, Protocol):
     """Brand-wide revoke-all: one group-wide entry per recipient in the group's own partition,
@@ -213,4 +220,50 @@ class OptOutImports(Protocol):
         """Those of `recipients` whose entry this import made (source `import`, its id as
         the message id), with their opted-out time: concurrent point reads. An import request
         sent again uses it to count its own entries as added, not as already opted out."""
+        ...
+
+
+class MirrorJournal(Protocol):
+    """Per mirrored sender: the changes not yet pushed to ACS (oldest first), the poisoned
+    ones, and the drain's state (a lease, so that one drainer at a time pushes a sender)."""
+
+    def note(self, sender: str, items: Sequence[MirrorItem]) -> None:
+        """Record pending items (idempotent: the same change noted twice is one item)."""
+        ...
+
+    def pending(self, sender: str, limit: int) -> list[MirrorItem]:
+        """The oldest `limit` pending items (one bounded range query)."""
+        ...
+
+    def done(self, sender: str, items: Sequence[MirrorItem]) -> None:
+        """Forget pushed items (already gone: not an error)."""
+        ...
+
+    def poison(self, sender: str, items: Sequence[MirrorItem], reason: str) -> None:
+        """Move pending items to the poisoned ones, with why."""
+        ...
+
+    def poisoned(self, sender: str, limit: int) -> list[MirrorItem]: ...
+
+    def clear_poisoned(self, sender: str, recipients: Sequence[str]) -> int:
+        """Forget the poisoned items of `recipients` (reconcile fixed them); how many."""
+        ...
+
+    def state(self, sender: str) -> MirrorState: ...
+
+    def save_state(self, sender: str, state: MirrorState) -> MirrorState:
+        """Write `state` if unchanged since read (its etag; None: create); ConcurrencyConflict
+        otherwise. Returns it with its new etag."""
+        ...
+
+
+class KnownRecipients(Protocol):
+    """Every recipient the service knows of a sender (its entries, keyword markers and change
+    rows, then its history), page by page; a recipient may come more than once."""
+
+    def known_recipients(
+        self, sender: SenderId, *, token: str | None, size: int
+    ) -> tuple[list[str], str | None]:
+        """At most about `size` recipients and the next token (None at the end).
+        InvalidPageToken for a token this store did not issue."""
         ...

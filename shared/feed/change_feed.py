@@ -71,10 +71,12 @@ class ChangeFeed:
         at: datetime | None = None,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[OptOutChange]:
         """Opt recipients out (or in) and publish the events of what actually changed. A
         recipient already in that state changes nothing and gets no event. `times` (E.164 ->
-        time) gives some recipients their own time (an import's opted-out-at)."""
+        time) gives some recipients their own time (an import's opted-out-at); `actor` is who asked
+        (the API key's name), carried by the change, its event and its history."""
         try:
             applied = self._store.apply(
                 sender,
@@ -84,6 +86,7 @@ class ChangeFeed:
                 source=source,
                 message_id=message_id,
                 times=times,
+                actor=actor,
             )
         except ChangesPartlyApplied as exc:  # what was committed still publishes now
             self.publish([a.row for a in exc.applied])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from shared.domain.access import KEYWORD_ACTOR
 from shared.domain.model import HistoryRecord, Language, Outcome, SenderProgram, Source
 from shared.domain.phone import PhoneNumber, mask, normalise_inbound
 from shared.domain.repositories import SenderPrograms
@@ -59,4 +60,5 @@ def keyword_record(
         outcome=Outcome.PENDING,
         keyword=found.keyword or "",
         language=found.language,
+        actor=KEYWORD_ACTOR,
     )

@@ -68,16 +68,22 @@ class ImportService:
         self._clock = clock
         self._pool = ThreadPoolExecutor(PARALLEL_SLICES, thread_name_prefix="import")
 
-    def run(self, sender: SenderId, parsed: ParsedImport, import_id: str) -> ImportReport:
+    def run(
+        self, sender: SenderId, parsed: ParsedImport, import_id: str, *, actor: str = ""
+    ) -> ImportReport:
+        """`actor`: who imports (the API key's name), in the history rows and the events."""
         now = self._clock()
         numbers = [r.number for r in parsed.rows]
         times = {r.number.e164: r.opted_out_at or now for r in parsed.rows}
-        added = self._apply(sender, numbers, times, import_id, now)
+        added = self._apply(sender, numbers, times, import_id, now, actor)
         rest = [n for n in numbers if n.e164 not in added]
         if rest:  # already opted out; or entries of this same import, sent before
             added.update(self._entries.imported_by(sender, rest, import_id))
         self._history.record_history(
-            [_history_record(sender, number, at, import_id) for number, at in sorted(added.items())]
+            [
+                _history_record(sender, number, at, import_id, actor)
+                for number, at in sorted(added.items())
+            ]
         )
         return ImportReport(
             import_id=import_id,
@@ -96,6 +102,7 @@ class ImportService:
         times: dict[str, datetime],
         import_id: str,
         now: datetime,
+        actor: str = "",
     ) -> dict[str, datetime]:
         """Opt `numbers` out through the feed, slices in parallel: number -> opted-out time of
         those that changed."""
@@ -109,6 +116,7 @@ class ImportService:
                 at=now,
                 message_id=import_id,
                 times=times,
+                actor=actor,
             )
 
         slices = [numbers[i : i + FEED_SLICE] for i in range(0, len(numbers), FEED_SLICE)]
@@ -116,7 +124,9 @@ class ImportService:
         return {c.recipient: c.opted_out_at or times[c.recipient] for c in changes}
 
 
-def _history_record(sender: SenderId, number: str, at: datetime, import_id: str) -> HistoryRecord:
+def _history_record(
+    sender: SenderId, number: str, at: datetime, import_id: str, actor: str = ""
+) -> HistoryRecord:
     return HistoryRecord(
         sender=sender.key,
         recipient=number,
@@ -127,4 +137,5 @@ def _history_record(sender: SenderId, number: str, at: datetime, import_id: str)
         event_at=at,
         outcome=Outcome.APPLIED,
         effective_at=at,  # the change's time: the file's, raised past the pair's last change
+        actor=actor,
     )

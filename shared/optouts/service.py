@@ -41,15 +41,18 @@ class OptOutService:
         self._clock = clock
         self._membership = membership
 
-    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
+    def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], *, actor: str = "") -> None:
+        """`actor`: who asked (the API key's name), in the history rows and the events."""
         if not recipients:
             return
-        self._change(sender, recipients, Action.OPT_OUT, Source.API)
+        self._change(sender, recipients, Action.OPT_OUT, Source.API, actor=actor)
 
-    def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
+    def remove(
+        self, sender: SenderId, recipients: Sequence[PhoneNumber], *, actor: str = ""
+    ) -> None:
         if not recipients:
             return
-        self._change(sender, recipients, Action.OPT_IN, Source.API)
+        self._change(sender, recipients, Action.OPT_IN, Source.API, actor=actor)
 
     def import_optouts(
         self,
@@ -58,6 +61,7 @@ class OptOutService:
         *,
         times: Mapping[str, datetime] | None = None,
         reference: str = "",
+        actor: str = "",
     ) -> list[OptOutChange]:
         """Opt recipients out from an import (source `import`), each at its own time when
         `times` (E.164 -> opted-out-at) has one, else now. Returns the changes actually made
@@ -66,7 +70,13 @@ class OptOutService:
         if not recipients:
             return []
         return self._change(
-            sender, recipients, Action.OPT_OUT, Source.IMPORT, message_id=reference, times=times
+            sender,
+            recipients,
+            Action.OPT_OUT,
+            Source.IMPORT,
+            message_id=reference,
+            times=times,
+            actor=actor,
         )
 
     def check(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
@@ -86,6 +96,7 @@ class OptOutService:
         *,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[OptOutChange]:
         """Apply through the change feed, then record the history: one row per change made, at
         the change's own time (its event's `time`); a recipient already as asked is no change
@@ -101,11 +112,12 @@ class OptOutService:
                 at=self._clock(),
                 message_id=message_id,
                 times=times,
+                actor=actor,
             )
         except ChangesPartlyApplied as exc:
-            self._history(sender, [a.change for a in exc.applied], action, source)
+            self._history(sender, [a.change for a in exc.applied], action, source, actor)
             raise
-        self._history(sender, changes, action, source)
+        self._history(sender, changes, action, source, actor)
         return changes
 
     def _history(
@@ -114,6 +126,7 @@ class OptOutService:
         changes: Sequence[OptOutChange],
         action: Action,
         source: Source = Source.API,
+        actor: str = "",
     ) -> None:
         if not changes:
             return
@@ -130,6 +143,7 @@ class OptOutService:
                     event_at=change.effective_at,
                     outcome=Outcome.APPLIED,
                     effective_at=change.effective_at,
+                    actor=actor,
                 )
                 for change in sorted(changes, key=lambda c: c.recipient)
             ]

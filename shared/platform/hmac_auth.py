@@ -129,10 +129,14 @@ def verify_request(
     *,
     max_skew_seconds: int,
     now: datetime | None = None,
-) -> None:
-    """Raise AuthError unless the request carries a valid ACS HMAC signature by one of `keys`.
+) -> int:
+    """The index in `keys` of the key that signed the request; AuthError unless the request
+    carries a valid ACS HMAC signature by one of them.
 
-    `headers` must be case-insensitive (as `func.HttpRequest.headers` is).
+    `headers` must be case-insensitive (as `func.HttpRequest.headers` is). Cost: every key is
+    tried (ACS's HMAC names no key), each with one HMAC-SHA256 per host and path form the
+    request may have been signed with (usually 2): a few microseconds per key, see
+    `make bench` (bench/keys.py).
     """
     key_list = list(keys)
     if not key_list:
@@ -150,13 +154,15 @@ def verify_request(
     if unquote(path_and_query) != path_and_query:
         paths.append(unquote(path_and_query))
     claimed = claimed_sig.encode()
-    ok = False
+    matched = -1
     for host in _hosts(url_host, headers.get("host")):
         for path in paths:
             message = string_to_sign(method, path, date, host, claimed_hash)
-            for key in key_list:
+            for index, key in enumerate(key_list):
                 # Every candidate is checked (no early exit) so timing does not reveal which
-                # key or host matched.
-                ok |= hmac.compare_digest(claimed, signature(key, message).encode())
-    if not ok:
+                # key or host matched; the first matching key (in configuration order) wins.
+                if hmac.compare_digest(claimed, signature(key, message).encode()) and matched < 0:
+                    matched = index
+    if matched < 0:
         raise AuthError("Request signature is not valid for any configured access key.")
+    return matched

@@ -19,6 +19,7 @@ DEFAULT_OPTOUT_TABLE = "OptOuts"
 DEFAULT_HISTORY_TABLE = "OptOutHistory"
 DEFAULT_PROGRAMS_TABLE = "SenderPrograms"
 DEFAULT_GROUPS_TABLE = "GroupOptOuts"
+DEFAULT_MIRROR_TABLE = "OptOutMirror"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLOCK_SKEW_SECONDS = 15 * 60
 
@@ -35,12 +36,14 @@ DEFAULT_HELP_CONTACT = "our support team"
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 
 ACCESS_KEYS = "OPTOUT_ACCESS_KEYS"
+# Named, scoped keys: a JSON array (shared/domain/access.py parses it; docs/access.md).
+KEYS = "OPTOUT_KEYS"
 MAX_BODY_BYTES = "OPTOUT_MAX_BODY_BYTES"
 CLOCK_SKEW_SECONDS = "OPTOUT_CLOCK_SKEW_SECONDS"
 ACS_CONNECTION_STRING = "ACS_CONNECTION_STRING"
 # The settings the HTTP API cannot serve without; keyword events need none of them (each part
 # checks only what it uses: a broken API key must never stop a STOP).
-API_SETTINGS = frozenset({ACCESS_KEYS, MAX_BODY_BYTES, CLOCK_SKEW_SECONDS})
+API_SETTINGS = frozenset({ACCESS_KEYS, KEYS, MAX_BODY_BYTES, CLOCK_SKEW_SECONDS})
 SEND_DRY_RUN = "SEND_DRY_RUN"
 SEND_CHECK_TIMEOUT = "SEND_CHECK_TIMEOUT_SECONDS"
 SEND_CONNECT_TIMEOUT = "SEND_CONNECT_TIMEOUT_SECONDS"
@@ -181,6 +184,8 @@ def _decode_keys(raw: str) -> tuple[bytes, ...]:
 @dataclass(frozen=True)
 class Settings:
     access_keys: tuple[bytes, ...]
+    # OPTOUT_KEYS as set (a secret: never logged); parsed and checked by `runtime.keyring()`.
+    keys_json: str = field(default="", repr=False)
     optout_table: str = DEFAULT_OPTOUT_TABLE
     history_table: str = DEFAULT_HISTORY_TABLE
     programs_table: str = DEFAULT_PROGRAMS_TABLE
@@ -195,6 +200,7 @@ class Settings:
     reply_help_text: str = ""
     plain_language_optout: bool = True
     groups_table: str = DEFAULT_GROUPS_TABLE
+    mirror_table: str = DEFAULT_MIRROR_TABLE
     send_dry_run: bool = False
     send_check_timeout: float = DEFAULT_SEND_CHECK_TIMEOUT
     send_connect_timeout: float = DEFAULT_SEND_CONNECT_TIMEOUT
@@ -216,9 +222,15 @@ class Settings:
     def health(self) -> tuple[SettingProblem, ...]:
         """What keeps the service from serving as configured: unusable settings, and access
         keys that are missing (the API then refuses every request)."""
-        if self.access_keys or any(p.setting == ACCESS_KEYS for p in self.problems):
+        if (
+            self.access_keys
+            or self.keys_json.strip()
+            or any(p.setting in (ACCESS_KEYS, KEYS) for p in self.problems)
+        ):
             return self.problems
-        missing = SettingProblem(ACCESS_KEYS, "is not set: every API request is refused (401)")
+        missing = SettingProblem(
+            ACCESS_KEYS, f"is not set, nor is {KEYS}: every API request is refused (401)"
+        )
         return (*self.problems, missing)
 
     @classmethod
@@ -227,10 +239,12 @@ class Settings:
         r = _Reader(os.environ if env is None else env)
         settings = cls(
             access_keys=r.access_keys("OPTOUT_ACCESS_KEYS"),
+            keys_json=r.raw(KEYS),
             optout_table=r.text("OPTOUT_TABLE_NAME", DEFAULT_OPTOUT_TABLE),
             history_table=r.text("OPTOUT_HISTORY_TABLE_NAME", DEFAULT_HISTORY_TABLE),
             programs_table=r.text("SENDER_PROGRAMS_TABLE_NAME", DEFAULT_PROGRAMS_TABLE),
             groups_table=r.text("GROUP_OPTOUTS_TABLE_NAME", DEFAULT_GROUPS_TABLE),
+            mirror_table=r.text("OPTOUT_MIRROR_TABLE_NAME", DEFAULT_MIRROR_TABLE),
             max_body_bytes=r.integer("OPTOUT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
             clock_skew_seconds=r.integer(
                 "OPTOUT_CLOCK_SKEW_SECONDS", DEFAULT_CLOCK_SKEW_SECONDS, 1

@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 
 from azure.data.tables import TableServiceClient
 
-from shared.platform.settings import DEFAULT_GROUPS_TABLE
+from shared.platform.settings import DEFAULT_GROUPS_TABLE, DEFAULT_MIRROR_TABLE
 from shared.tables.base import MAX_PARALLEL_READS, TableAdapter
 from shared.tables.bulk import TableBulkOptOuts
 from shared.tables.feed import TableChangeFeed
 from shared.tables.groups import TableGroupOptOuts
 from shared.tables.history import TableHistory
+from shared.tables.mirror import TableKnownRecipients, TableMirrorJournal
 from shared.tables.optouts import TableOptOuts
 from shared.tables.programs import TablePrograms
 
@@ -39,6 +40,7 @@ class TableStore:
         programs_table: str,
         *,
         groups_table: str = DEFAULT_GROUPS_TABLE,
+        mirror_table: str = DEFAULT_MIRROR_TABLE,
         clock: Callable[[], datetime] = utcnow,
         max_parallel_reads: int = MAX_PARALLEL_READS,
     ) -> None:
@@ -54,10 +56,12 @@ class TableStore:
         self.history = TableHistory(service, history_table, pool, clock)
         self.programs = TablePrograms(service, programs_table, pool)
         self.groups = TableGroupOptOuts(service, groups_table, pool)
+        self.mirror = TableMirrorJournal(service, mirror_table, pool)
+        self.known_recipients = TableKnownRecipients(self.optouts, self.history)
 
     @property
     def adapters(self) -> tuple[TableAdapter, ...]:
-        return (self.optouts, self.history, self.programs, self.groups)
+        return (self.optouts, self.history, self.programs, self.groups, self.mirror)
 
     def ensure_tables(self) -> None:
         for adapter in self.adapters:

@@ -55,6 +55,7 @@ class _Request:
     opt_out: bool
     source: Source
     message_id: str
+    actor: str = ""
 
     def plan(
         self,
@@ -69,7 +70,7 @@ class _Request:
         copy (created, or deleted), then the feed row."""
         change = row.next_change(
             self.opt_out, when, str(self.source), country=recipient.country,
-            message_id=self.message_id,
+            message_id=self.message_id, actor=self.actor,
         )  # fmt: skip
         owing = row.appended(change, now)
         entry_ops: list[Operation]
@@ -103,6 +104,7 @@ class TableChangeFeed(TableOutbox):
         source: Source,
         message_id: str = "",
         times: Mapping[str, datetime] | None = None,
+        actor: str = "",
     ) -> list[Applied]:
         """Opt the recipients out (or in): what actually changes, each with its event owed.
         `times` (E.164 -> time) overrides `at` per recipient (an import's own times).
@@ -111,7 +113,7 @@ class TableChangeFeed(TableOutbox):
         feed row, no reads at all); an opt-in of people whose feed row says "opted out" reads
         only the feed rows. A wrong guess fails its transaction (a conflict), and the later
         rounds read entries and feed rows and decide from them."""
-        request = _Request(sender, opt_out, source, message_id)
+        request = _Request(sender, opt_out, source, message_id, actor)
         pending = list({r.e164: r for r in recipients}.values())
         applied: list[Applied] = []
         for attempt in range(MAX_CONFLICT_RETRIES):

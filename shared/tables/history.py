@@ -99,6 +99,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "ReplyClaimedAt": record.reply_claimed_at,
             "ReplySentAt": record.reply_sent_at,
             "EffectiveAt": record.effective_at,
+            "Actor": record.actor or None,
         }
     )
 
@@ -120,6 +121,7 @@ def from_entity(e: Any) -> HistoryRecord:
         recorded_at=utc(e.get("RecordedAt")),
         reply_sent_at=utc(e.get("ReplySentAt")),
         effective_at=utc(e.get("EffectiveAt")),
+        actor=e.get("Actor", ""),
         etag=e.metadata["etag"],
     )
 

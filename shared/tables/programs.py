@@ -27,6 +27,7 @@ COLUMNS = {
     "plain_language_optout": "PlainLanguageOptOut",
     "group": "Group",
     "revoke_all": "RevokeAll",
+    "mirror_to_acs": "MirrorToAcs",
 }
 LANGUAGES_COLUMN = "Languages"  # "en,fr": order matters (the first language wins)
 # Per-language texts: one property per language and text, e.g. `OptOutText_fr`.
@@ -90,6 +91,17 @@ class TablePrograms(TableAdapter):
         """A query across the programs' partitions (one row per sender), every page."""
         params = {"group": group, "row": PROGRAM_ROW}
         query = "RowKey eq @row and Group eq @group and RevokeAll eq true"
+
+        def read() -> list[str]:
+            rows = self._table.query_entities(query, parameters=params, select=["PartitionKey"])
+            return sorted(e["PartitionKey"] for e in rows)
+
+        return self.call(read)
+
+    def mirrored_senders(self) -> list[str]:
+        """A query across the programs' partitions (one row per sender), every page."""
+        params = {"row": PROGRAM_ROW}
+        query = "RowKey eq @row and MirrorToAcs eq true"
 
         def read() -> list[str]:
             rows = self._table.query_entities(query, parameters=params, select=["PartitionKey"])
