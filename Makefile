@@ -1,13 +1,20 @@
-# Everything a developer or CI needs, from a fresh clone: Python 3.11+ and Node 20+.
+# Everything a developer or CI needs, from a fresh clone: Python 3.11+, Node 20+, and (for the
+# console's browser tests) Debian's chromium and chromium-driver, installed here when missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install browser run test lint format bench clean
 
-install: $(STAMP_PY) $(STAMP_NODE)
+install: $(STAMP_PY) $(STAMP_NODE) browser
+
+## Headless Chromium and its WebDriver from Debian (tests/test_console.py drives them with Selenium).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
 
 $(STAMP_PY): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

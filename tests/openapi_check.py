@@ -47,7 +47,14 @@ def close_objects(node: Any) -> Any:
 
 
 # Text bodies the service may send besides JSON (an export page), read as text.
-TEXT_MEDIA_TYPES = ("text/csv", "application/x-ndjson")
+TEXT_MEDIA_TYPES = (
+    "text/csv",
+    "application/x-ndjson",
+    "text/html",
+    "text/javascript",
+    "text/css",
+    "image/svg+xml",
+)
 
 
 @functools.cache

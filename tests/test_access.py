@@ -78,6 +78,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("sender_optouts_list", "GET"): "read",
     ("sender_optouts_export", "GET"): "read",
     ("sender_optouts_import", "POST"): "write",
+    ("console", "GET"): NO_KEY,
+    ("console_file", "GET"): NO_KEY,
     ("sender_mirror_status", "GET"): "read",
     ("sender_optouts_reconcile", "POST"): "admin",
 }

@@ -42,6 +42,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "sender_optouts_import", "sms/senders/{sender}/optouts:import", ("POST",), "optout_import"
     ),
+    Route("console", "console", ("GET",), "console"),
+    Route("console_file", "console/{file}", ("GET",), "console"),
     Route("sender_mirror_status", "sms/senders/{sender}/mirror", ("GET",), "mirror"),
     Route(
         "sender_optouts_reconcile", "sms/senders/{sender}/optouts:reconcile", ("POST",), "mirror"
