@@ -44,7 +44,8 @@ test: install
 
 ## Cold start first (import time next to azure.functions', the first request after a start: on a
 ## quiet machine), then storage requests and latency per call (time windows at 100 and 20,000
-## rows: equal requests, or it fails), inbound keyword throughput
+## rows: equal requests, or it fails), the change feed's sweep with 100 and 20,000 pairs stored
+## (flat: it reads by key), inbound keyword throughput
 ## through the local host, and the optouts tool's 20,000-row import/export round trip, against
 ## a private Azurite.
 bench: install
@@ -53,6 +54,7 @@ bench: install
 	$(PY) -m bench.time_windows
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
+	$(PY) -m bench.sweep
 	$(PY) -m bench.inbound
 	$(PY) -m bench.bulk
 	$(PY) -m bench.cli_roundtrip

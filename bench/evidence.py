@@ -4,8 +4,8 @@ compliance report, for a sender whose history has `--rows` rows spread over a ye
     .venv/bin/python -m bench.evidence [--rows 10000] [--rounds 5]
 
 What it shows:
-- as-of = the sender's program (its group?) + one RowKey-range query (the pair's history),
-  whatever the partition's size;
+- as-of = the sender's program (its group?, from the 30 s cache) + one RowKey-range query (the
+  pair's history), whatever the partition's size;
 - the report is one query per page over the RowKey range of the window's time-first copies
   (docs/storage.md#time-windows): a one-day window reads that day, not the year
   (`bench/time_windows.py` compares 100 and 20,000 rows), and memory stays at one page.

@@ -44,14 +44,6 @@ ALLOWED: tuple[tuple[re.Pattern[str], str], ...] = (
         " millions), asked by the mirror's timer",
     ),
     (
-        re.compile(
-            r"RowKey ge '~feed\|' and RowKey lt '~feed}' and OwedCount gt 0"
-            r" and OwedSince lt datetime'[^']*'"
-        ),
-        "the change-feed sweep (TableOutbox.owed_rows), only until the `sweep` branch (issue 19"
-        " items 1/5/6) replaces it with reads by key",
-    ),
-    (
         re.compile(r"RowKey lt '~'( and RowKey gt '[^']*')?"),
         "the one-off time-index backfill (shared/tables/backfill.py): run once after the upgrade"
         " that added the index, it reads every entry and history row once, by design",

@@ -140,7 +140,16 @@ def store() -> TableStore:
 
 
 def programs() -> SenderPrograms:
-    return store().programs
+    """Sender programs, remembered up to 30 s per instance (`PROGRAM_CACHE_SECONDS`) and
+    refreshed at once on this instance when they change here (the program API writes through
+    it): one cache for `check`, sends, keyword events and the API."""
+
+    def build() -> SenderPrograms:
+        from shared.inbound.program_cache import CachedPrograms
+
+        return CachedPrograms(store().programs)
+
+    return _get("programs", build)
 
 
 def history() -> HistoryReader:
@@ -163,7 +172,7 @@ def membership() -> OptOutMembership:
         from shared.optouts.membership import OptOutMembership
 
         tables = store()
-        return OptOutMembership(tables.optouts, tables.groups, tables.programs)
+        return OptOutMembership(tables.optouts, tables.groups, programs())
 
     return _get("membership", build)
 
@@ -358,7 +367,6 @@ def optout_service() -> OptOutService:
 def inbound_processor() -> InboundProcessor:
     def build() -> InboundProcessor:
         from shared.inbound.processor import InboundProcessor
-        from shared.inbound.program_cache import CachedPrograms
         from shared.inbound.reply_sender import make_reply_sender
 
         tables = store()
@@ -366,7 +374,7 @@ def inbound_processor() -> InboundProcessor:
         return InboundProcessor(
             tables.optouts,
             tables.history,
-            CachedPrograms(tables.programs),  # a burst for one sender reads it once
+            programs(),  # a burst for one sender reads it once
             replies,
             settings(),
             feed=change_feed(),

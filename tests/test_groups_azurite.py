@@ -167,9 +167,9 @@ def test_arret_to_a_canadian_sender_is_confirmed_in_french(tables: Any) -> None:
     replies = FakeReplies()
     proc = processor(store, replies)
     assert handle_queue_message(event(CANADA, "ARRÊT", 1), proc).outcome is Outcome.APPLIED
-    # program, the pair's feed and state rows and its entry (three point reads), transaction,
-    # history row (its creation claims the reply), reply status (no feed publisher here)
-    assert recorder.count == 7
+    # program, the pair's feed and state rows and its entry (three point reads), the owed marker,
+    # transaction, history row (its creation claims the reply), reply status (no feed publisher)
+    assert recorder.count == 8
     assert handle_queue_message(event(CANADA, "START", 2), proc).action is Action.OPT_IN
     assert handle_queue_message(event(CANADA, "STOP", 3), proc).action is Action.OPT_OUT
     values = {"brand": "Contoso", "help_contact": "1-800-555-0100"}

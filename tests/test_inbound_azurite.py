@@ -77,12 +77,12 @@ def test_keywords_against_table_storage(store: Any) -> None:
     stop = sms("STOP", 1)
     assert proc.handle(stop).outcome == "applied"
     # program read (then remembered), state (three point reads: feed and state rows, entry),
-    # transaction, history row (its creation claims the reply), reply status
-    assert recorder.count == 7
+    # the owed marker, transaction, history row (its creation claims the reply), reply status
+    assert recorder.count == 8
     assert is_opted_out(s)
     recorder.clear()
     assert proc.handle(sms("STOP", 5, person="+14255550124")).outcome == "applied"
-    assert recorder.count == 6  # the program is remembered
+    assert recorder.count == 7  # the program is remembered
     assert proc.handle(stop).outcome == "duplicate"
     assert proc.handle(sms("START", 3)).outcome == "applied"
     assert not is_opted_out(s)
@@ -109,10 +109,10 @@ def test_in_a_burst_a_stop_from_someone_new_is_written_without_a_read(store: Any
     proc = InboundProcessor(s.optouts, s.history, CachedPrograms(s.programs), replies, SETTINGS)
     assert proc.handle(sms("STOP", 1, person="+14255550401")).outcome == "applied"
     recorder.clear()
-    # The next STOP for the same sender within a second: a burst. Someone new: the transaction
-    # (state row, entry and feed row created), the claim, the reply status.
+    # The next STOP for the same sender within a second: a burst. Someone new: the owed marker,
+    # the transaction (state row, entry and feed row created), the claim, the reply status.
     assert proc.handle(sms("STOP", 2, person="+14255550402")).outcome == "applied"
-    assert recorder.count == 3
+    assert recorder.count == 4
     assert is_opted_out(s, "+14255550402")
     # Someone with history (a START before): the bet fails (the rows exist), then the pair is
     # read and decided as usual.

@@ -88,4 +88,6 @@ def test_a_burst_with_duplicates_is_applied_and_answered_exactly_once(azurite: A
     )
     rows, _ = store.history.history_page(parse_sender(BUSINESS), page_size=1000)
     assert len(rows) == len(PEOPLE) and {r.reply_status for r in rows} == {"sent"}
-    assert requests < 4 * len(deliveries)
+    # Under 5 a delivery, duplicates included: the owed marker each change writes first (for the
+    # change feed's sweep, shared by concurrent changes of the sender) added up to one to 4.
+    assert requests < 5 * len(deliveries)

@@ -69,7 +69,8 @@ class FeedOutbox(Protocol):
         ...
 
     def owed_rows(self, owed_before: datetime) -> Iterator[FeedRow]:
-        """Every pair with events owed since before `owed_before` (the sweep)."""
+        """Every pair with events owed since before `owed_before` (the sweep), found by key:
+        what it costs follows what changed lately or is owed, not what is stored."""
         ...
 
 

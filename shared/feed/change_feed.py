@@ -9,7 +9,8 @@ Guarantees (docs/events.md):
 - Nothing lost: a change is committed only together with the record that its event is owed
   (the outbox); the event is published after the commit and then cleared. If the process dies
   in between, or a destination is down, the event stays owed and the timer-triggered `sweep`
-  publishes it later.
+  (every 5 minutes and when the host starts) publishes it later. The sweep finds owed rows by
+  key: the store marks each pair before changing it (`FeedOutbox.owed_rows`).
 - At least once, stable ids: a publish that fails half-way, or a clear that fails, makes the
   same events go out again (same id, same bytes). Consumers dedupe on `id`.
 - In order per recipient: a pair's owed events are published oldest first and cleared only

@@ -34,6 +34,15 @@ SPEC_VERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
 # Event Grid accepts at most 1 MB per request; our events are < 1 KB, so 100 is far below.
 EVENT_GRID_BATCH = 100
+# The topic client's own retries and timeouts: fail fast, the outbox keeps the events owed
+# (the sweep retries). azure-core's defaults (3 more tries, 0.8 s back-off doubling) held
+# every inline publish ~5 s while a topic was down. Two tries at most, ~0.2 s apart.
+EVENT_GRID_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 1,
+    "retry_backoff_factor": 0.2,
+    "connection_timeout": 3,
+    "read_timeout": 5,
+}
 
 
 class PublishFailed(Exception):
@@ -156,7 +165,13 @@ class FanoutPublisher:
 
 
 def event_grid_client(settings: FeedSettings, **client_kwargs: Any) -> EventGridPublisherClient:
-    """A key when `OPTOUT_EVENTS_TOPIC_KEY` is set (local), otherwise the managed identity."""
+    """A key when `OPTOUT_EVENTS_TOPIC_KEY` is set (local), otherwise the managed identity.
+    `client_kwargs` (retries, timeouts, transport) apply to both kinds of topic.
+
+    azure-eventgrid 4.22's `EventGridPublisherClient` drops them for a basic (custom) topic: it
+    wraps the basic-tier client without passing them on. That wrapped client is the SDK's own
+    basic-tier publisher (`azure.eventgrid._legacy`, the 4.x client, same `send`): it is built
+    directly here, with them (tests/test_feed_events.py proves they apply)."""
     from azure.eventgrid import EventGridPublisherClient
 
     credential: Any
@@ -175,7 +190,10 @@ def event_grid_client(settings: FeedSettings, **client_kwargs: Any) -> EventGrid
     kwargs: dict[str, Any] = dict(client_kwargs)
     if settings.topic_name:
         kwargs["namespace_topic"] = settings.topic_name
-    return EventGridPublisherClient(settings.topic_endpoint, credential, **kwargs)
+        return EventGridPublisherClient(settings.topic_endpoint, credential, **kwargs)
+    from azure.eventgrid._legacy import EventGridPublisherClient as BasicTopicClient
+
+    return BasicTopicClient(settings.topic_endpoint, credential, **kwargs)  # type: ignore[return-value]
 
 
 def make_publisher(
@@ -187,6 +205,7 @@ def make_publisher(
 ) -> EventPublisher:
     publishers: list[EventPublisher] = [QueuePublisher(queue, settings.event_source, parallel)]
     if settings.topic_enabled:
-        client = event_grid_client(settings, **dict(client_kwargs or {}))
+        options = {**EVENT_GRID_CLIENT_OPTIONS, **(client_kwargs or {})}
+        client = event_grid_client(settings, **options)
         publishers.append(EventGridPublisher(client, settings.event_source))
     return publishers[0] if len(publishers) == 1 else FanoutPublisher(publishers)

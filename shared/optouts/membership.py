@@ -3,18 +3,17 @@
 `OptOutMembership.opted_out(sender, recipients)` is the one question `check` asks, and the one
 the send gateway should ask before sending (it answers for groups too).
 
-Cost and latency: the sender's program (which group, if any) is read *concurrently* with the
-sender's point reads and with the group's point reads for the group this process last saw for
-the sender, so a check is one round trip of latency. Only when the program names another group
-than the one guessed (the first check in a process, or right after a program change) are the
-right group's reads made after the program is known: never a stale answer, at worst a second
-round trip. Requests per check of n recipients: 1 + n, plus n for a revoke-all sender.
+Cost and latency: the sender's program (which group, if any) comes from the programs the
+runtime gives it: `shared/inbound/program_cache.CachedPrograms`, at most 30 s old, so a steady
+`check` of n recipients is n point reads (2n for a revoke-all sender: the sender's and the
+group's, concurrently), one round trip. Once per 30 s per sender and instance the program is
+read first (one more request and round trip).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from shared.domain.groups import NO_GROUP, GroupMembership
 from shared.domain.model import SenderProgram
@@ -44,26 +43,17 @@ class OptOutMembership:
         # Its own pool: the reads it starts use the Table adapters' pool, so waiting here can
         # never starve them.
         self._pool = ThreadPoolExecutor(max_parallel_checks, thread_name_prefix="membership")
-        self._last_group: dict[str, str | None] = {}  # sender -> its revoke-all group, as seen
 
     def group_of(self, sender: SenderId) -> str | None:
-        """The sender's revoke-all group, from its program (one read)."""
+        """The sender's revoke-all group, from its program (cached by the runtime)."""
         return membership_of(self._programs.get_program(sender)).revoke_all_group
 
     def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         """The E.164 numbers of `recipients` opted out of `sender`, directly or via its group."""
         if not recipients:
             return set()
-        guess = self._last_group.get(sender.key)
-        program: Future[str | None] = self._pool.submit(self.group_of, sender)
-        own = self._pool.submit(self._entries.opted_out, sender, recipients)
-        guessed = None
-        if guess is not None:
-            guessed = self._pool.submit(self._groups.group_opted_out, guess, recipients)
-        group = program.result()
-        self._last_group[sender.key] = group
+        group = self.group_of(sender)
         if group is None:
-            return own.result()
-        if group == guess and guessed is not None:
-            return own.result() | guessed.result()
-        return own.result() | self._groups.group_opted_out(group, recipients)
+            return self._entries.opted_out(sender, recipients)
+        theirs = self._pool.submit(self._groups.group_opted_out, group, recipients)
+        return self._entries.opted_out(sender, recipients) | theirs.result()

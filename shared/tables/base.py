@@ -142,9 +142,13 @@ class TableAdapter:
         return self.call(get)
 
     def get_many(self, partition: str, rows: Iterable[str]) -> dict[str, Entity]:
-        """Concurrent point reads: the entities that exist, by RowKey."""
+        """Concurrent point reads: the entities that exist, by RowKey (one is read inline)."""
         keys = list(dict.fromkeys(rows))
-        found = self._pool.map(lambda row: self.get_or_none(partition, row), keys)
+        found: Iterable[Entity | None]
+        if len(keys) == 1:
+            found = [self.get_or_none(partition, keys[0])]
+        else:
+            found = self._pool.map(lambda row: self.get_or_none(partition, row), keys)
         return {row: e for row, e in zip(keys, found, strict=True) if e is not None}
 
     def delete(self, partition: str, row: str) -> None:

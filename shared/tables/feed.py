@@ -4,7 +4,8 @@ Each sender/recipient pair that ever changed has a feed row in the sender's part
 `~feed|<recipient>` (`~` sorts after every E.164 number, so the opt-out entries stay exactly
 the RowKeys below `~` and listings never see it): `Version` (the pair's change count: the
 order of its events), `Owed` (the changes whose events are not known to be published, JSON,
-oldest first), `OwedCount` and `OwedSince` (for the sweep's query).
+oldest first), `OwedCount` and `OwedSince`. Before a round of transactions, the pairs it may
+leave owed are marked (`shared/tables/owed_marks.py`): that is how the sweep finds them by key.
 
 A change writes the opt-out entry, its time-index copy (`shared/tables/time_index.py`) and the
 feed row in ONE entity-group transaction, all conditional (entry and copy: create, or delete if
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 3  # entry, its time copy, feed row
 BACKOFF_SECONDS = 0.005  # random back-off before retry n: up to 5 ms * 2**n
+# A round's owed markers are written again before a commit more than this after them, so that
+# every commit lands well within MARK_HOLD of its marker (shared/tables/owed_marks.py).
+MARK_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,13 @@ class TableChangeFeed(TableOutbox):
             # After a second conflict, one transaction per recipient: the others of a contended
             # chunk then go through even while one pair keeps changing.
             size = CHANGES_PER_TRANSACTION if attempt < 2 else 1
-            for chunk in chunks(todo, size):
+            marked_at: float | None = None
+            for i, chunk in enumerate(batches := chunks(todo, size)):
+                if marked_at is None or time.monotonic() - marked_at > MARK_REFRESH_SECONDS:
+                    # Before the commits (the sweep finds what they leave owed by these):
+                    # one marker transaction per 100 pairs, written again for slow rounds.
+                    self.mark_owed(sender.key, [r.e164 for b in batches[i:] for r, _, _ in b])
+                    marked_at = time.monotonic()
                 done = self._submit(request, chunk, at, times or {})
                 if done is None:
                     log.info("Concurrent change for sender %s; reading again", sender.masked)

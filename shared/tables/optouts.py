@@ -39,6 +39,7 @@ from shared.tables.base import (
 )
 from shared.tables.feed_rows import feed_from_entity, feed_key, feed_operation
 from shared.tables.group_commit import GroupCommit
+from shared.tables.owed_marks import mark_operations, shard_key
 from shared.tables.time_index import SINCE_KEY, entry_with_index, since_key
 
 STATE_PREFIX = "~state|"
@@ -203,6 +204,9 @@ class TableOptOuts(TableAdapter):
         # the newest-event marker keeps the SMS's own time (the ordering rule's)
         marker = state_to_entity(sender.key, recipient, event_at, message_id)
         entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
+        if feed.version != (state.feed or empty).version:  # a change: mark it before (outbox.py)
+            marks = mark_operations(sender.key, [recipient.e164])
+            self.transactions.write(shard_key(sender.key), marks)
         results = self.transactions.write(
             sender.key, keyword_operations(state, opt_out, marker, entry, feed)
         )
