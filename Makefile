@@ -43,13 +43,15 @@ test: install
 	$(PY) -m pytest
 
 ## Cold start first (import time next to azure.functions', the first request after a start: on a
-## quiet machine), then storage requests and latency per call, the change feed's sweep with 100
-## and 20,000 pairs stored (flat: it reads by key), inbound keyword throughput
+## quiet machine), then storage requests and latency per call (time windows at 100 and 20,000
+## rows: equal requests, or it fails), the change feed's sweep with 100 and 20,000 pairs stored
+## (flat: it reads by key), inbound keyword throughput
 ## through the local host, and the optouts tool's 20,000-row import/export round trip, against
 ## a private Azurite.
 bench: install
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.evidence
+	$(PY) -m bench.time_windows
 	$(PY) -m bench.bench
 	$(PY) -m bench.hotpath
 	$(PY) -m bench.sweep

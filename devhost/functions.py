@@ -165,6 +165,9 @@ def index_app(
     route_prefix: str = "api",
     environ: Mapping[str, str] | None = None,
 ) -> IndexedApp:
+    from devhost.query_rules import install_from_environment
+
+    install_from_environment()  # the tests' query rules, in every process that runs the app
     module = import_app_module(script_root, module_name)
     register = _find_register(module)
     try:

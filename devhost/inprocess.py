@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import azure.functions as func
 
 from devhost.http import to_response
+from devhost.query_rules import request_violation, rowkey_or
 from shared import runtime
 from shared.platform.hmac_auth import sign_request
 
@@ -24,7 +25,6 @@ TEST_KEY = "dGVzdC1hY2Nlc3Mta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ=="
 OTHER_KEY = "YW5vdGhlci1rZXktdGhhdC1pcy1ub3QtY29uZmlndXJlZA=="
 BASE = "http://127.0.0.1:7071"
 COMPARISON = re.compile(r"\s(eq|ne|gt|ge|lt|le)\s")
-ROWKEY_OR = re.compile(r"\bRowKey\b.*\sor\s|\sor\s.*\bRowKey\b", re.IGNORECASE)
 
 
 # Checks run on every response `call` gets, as the host would send it: (method, url, status,
@@ -148,7 +148,20 @@ class StorageRecorder:
 
     def rowkey_or_filters(self) -> list[str]:
         """Filters that `or` RowKey comparisons: a partition scan on the real service."""
-        return [f for _, _, f in self.requests if ROWKEY_OR.search(f" {f} ")]
+        return [f for _, _, f in self.requests if rowkey_or(f)]
+
+    def scans(self) -> list[str]:
+        """Queries that break the real service's query rules (devhost/query_rules.py): no
+        `PartitionKey eq`, an `or` over RowKeys, a time window that is no key range."""
+        return [
+            problem
+            for method, path, flt in self.requests
+            if (problem := request_violation(method, f"{path}?{urlencode({'$filter': flt})}"))
+        ]
+
+    def queries(self) -> int:
+        """Entity queries (not point reads, not writes)."""
+        return sum(1 for m, p, _ in self.requests if m == "GET" and unquote(p).endswith("()"))
 
     def max_comparisons(self) -> int:
         return max((len(COMPARISON.findall(f" {f} ")) for _, _, f in self.requests), default=0)
@@ -164,6 +177,6 @@ def app_against(env: dict[str, str], monkeypatch: Any) -> Iterator[StorageRecord
     runtime.reset()
     try:
         yield recorder
-        assert recorder.rowkey_or_filters() == []
+        assert recorder.scans() == []
     finally:
         runtime.reset()

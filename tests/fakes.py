@@ -4,6 +4,7 @@ Azurite to the same behaviours, so the fake cannot drift unnoticed."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from shared.domain.model import (
     HistoryRecord,
     InvalidPageToken,
     OptOutEntry,
+    Outcome,
     Reply,
     ReplyStatus,
     SenderProgram,
@@ -66,9 +68,10 @@ class FakeRepository:
 
     def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
         self._check()
-        for r in recipients:
-            self.optouts[(sender.key, r.e164)] = Row(
-                {"OptedOutAt": at, "Source": Source.API, "Country": r.country}, self._etag()
+        for r in recipients:  # those already opted out are kept as they are
+            self.optouts.setdefault(
+                (sender.key, r.e164),
+                Row({"OptedOutAt": at, "Source": Source.API, "Country": r.country}, self._etag()),
             )
 
     def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
@@ -87,21 +90,23 @@ class FakeRepository:
         self, sender: SenderId, flt: EntryFilter, *, start: str | None, size: int
     ) -> EntryPage:
         self._check()
-        if start is not None and not start.startswith("+"):
+        if start is not None and not start.startswith(("+", "~")):
             raise InvalidPageToken(start)
+
+        def order(r: str, data: dict) -> str:  # with `since`: oldest first, as the time copies
+            when = data["OptedOutAt"].astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            return r if flt.since is None else f"~{when}|{r}"
+
         keys = sorted(
-            r for (s, r), row in self.optouts.items()
+            (order(r, row.data), r) for (s, r), row in self.optouts.items()
             if s == sender.key
-            and (start is None or r >= start)
+            and (start is None or order(r, row.data) >= start)
             and (flt.since is None or row.data["OptedOutAt"] >= flt.since)
             and (flt.country is None or row.data["Country"] == flt.country)
         )  # fmt: skip
-        rows = [self.optouts[(sender.key, r)].data for r in keys[:size]]
-        page = [
-            OptOutEntry(r, d["Country"], d["OptedOutAt"], Source(d["Source"]))
-            for r, d in zip(keys, rows, strict=False)
-        ]
-        return EntryPage(page, keys[size] if len(keys) > size else None)
+        rows = [(r, self.optouts[(sender.key, r)].data) for _, r in keys[:size]]
+        page = [OptOutEntry(r, d["Country"], d["OptedOutAt"], Source(d["Source"])) for r, d in rows]
+        return EntryPage(page, keys[size][0] if len(keys) > size else None)
 
     def imported_by(
         self,
@@ -215,8 +220,10 @@ class FakeRepository:
                 if r.sender == sender.key
                 and start <= r.event_at < end
                 and r.action in (Action.OPT_OUT, Action.OPT_IN)
+                and r.outcome != Outcome.UNCHANGED
             ),
-            key=lambda r: (r.recipient, r.event_at),
+            # the time-first copies' order: time, recipient, event id hash
+            key=lambda r: (r.event_at, r.recipient, hashlib.sha256(r.event_id.encode()).digest()),
         )
         first = int(token or 0)
         last = first + page_size
@@ -295,12 +302,13 @@ class FakeRepository:
         feed = write.feed_row(feed, entry is not None, recipient.country)
         self.feeds[key] = feed = replace(feed, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
-        if opt_out:
+        if opt_out and entry is None:  # an entry already there is left as it is
+            at = feed.last_change_at or event_at  # the change's time
             self.optouts[key] = Row(
-                {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country},
+                {"OptedOutAt": at, "Source": Source.KEYWORD, "Country": recipient.country},
                 self._etag(),
             )
-        else:
+        elif not opt_out:
             self.optouts.pop(key, None)
         return feed
 
@@ -332,7 +340,7 @@ class FakeRepository:
             feed = replace(feed.appended(change, datetime.now(UTC)), etag=self._etag())
             self.feeds[key] = feed
             if opt_out:
-                data = {"OptedOutAt": when, "Source": source, "Country": r.country}
+                data = {"OptedOutAt": change.effective_at, "Source": source, "Country": r.country}
                 self.optouts[key] = Row({**data, "MessageId": message_id}, self._etag())
             else:
                 self.optouts.pop(key)
@@ -407,11 +415,12 @@ class FakeRepository:
         feed = write.feed_row(feed, entry is not None, recipient.country)
         self.feeds[key] = feed = replace(feed, etag=self._etag())
         self.states[key] = Row({"LastEventAt": event_at, "LastMessageId": message_id}, self._etag())
-        if opt_out:
-            data = {"OptedOutAt": event_at, "Source": Source.KEYWORD, "Country": recipient.country}
+        if opt_out and entry is None:
+            at = feed.last_change_at or event_at
+            data = {"OptedOutAt": at, "Source": Source.KEYWORD, "Country": recipient.country}
             data |= {"Sender": sender.key, "MessageId": message_id}
             self.optouts[key] = Row(data, self._etag())
-        else:
+        elif not opt_out:
             self.optouts.pop(key, None)
         return feed
 

@@ -212,6 +212,11 @@ def calls_of(running: Running, function: str) -> int:
     return running.host.output().count(f"Executing 'Functions.{function}'")
 
 
+def imported_chunks(running: Running) -> int:
+    """Import requests the host answered 200 so far."""
+    return running.host.output().count("sender_optouts_import: POST answered 200")
+
+
 def test_import_then_export_the_same_set_across_chunks_and_pages(
     running: Running, tmp_path: Path
 ) -> None:
@@ -223,10 +228,12 @@ def test_import_then_export_the_same_set_across_chunks_and_pages(
     source = tmp_path / "list.csv"
     valid = write_list(source, 1500, "+1206", bad_every=400)
     common = ["--endpoint", running.url, "--key", TEST_KEY]
-    imports = calls_of(running, "sender_optouts_import")
+    imports = imported_chunks(running)
     done = optouts(*common, "import", "-s", sender, str(source), "--chunk-size", "500")
     assert done.returncode == 0, done.stderr
-    assert calls_of(running, "sender_optouts_import") - imports == 3  # 1,504 rows / 500
+    # 1,504 rows / 500: three chunks imported (a chunk that met a storage failure, a 503 on a
+    # loaded machine where Azurite resets connections, is sent again by the tool: not a chunk)
+    assert imported_chunks(running) - imports == 3, running.host.output()[-4000:]
     assert re.search(r"added\s+1,500", done.stderr), done.stderr
     assert re.search(r"invalid\s+4\b", done.stderr), done.stderr
     errors = (tmp_path / "list.csv.errors.csv").read_text(encoding="utf-8").splitlines()
@@ -300,7 +307,12 @@ def test_an_interrupted_import_resumes_without_duplicates(
     assert export_set(running, sender, tmp_path / "out.csv") == valid
     history = TableServiceClient.from_connection_string(azurite.connection_string)
     table = history.get_table_client(running.tables["OPTOUT_HISTORY_TABLE_NAME"])
-    rows = list(table.query_entities(f"PartitionKey eq '{sender}'", select=["Recipient"]))
+    rows = list(
+        table.query_entities(
+            f"PartitionKey eq '{sender}' and RowKey lt '~'",  # the rows, not their time copies
+            select=["Recipient"],
+        )
+    )
     assert len(rows) == len({r["Recipient"] for r in rows}) == 1000
 
 

@@ -199,9 +199,9 @@ class Rig:
         self.repo = FakeRepository(clock=lambda: now)
         self.reports = FakeDeliveryReports()
         self.publisher = FakePublisher()
-        feed = ChangeFeed(self.repo, self.publisher, sweep_grace=timedelta(0))
+        self.feed = ChangeFeed(self.repo, self.publisher, sweep_grace=timedelta(0))
         self.processor = DeliveryReportProcessor(
-            self.reports, self.repo, self.repo, feed, clock=lambda: now
+            self.reports, self.repo, self.repo, self.feed, clock=lambda: now
         )
 
     def deliver(self, **changes: Any) -> Any:
@@ -323,6 +323,27 @@ def test_a_redelivery_after_a_crash_writes_the_missing_history_row_once() -> Non
     rig.deliver(**failed)
     rig.deliver(**failed)
     assert len(carrier_rows(rig)) == 1 and len(rig.publisher.published) == 1
+
+
+def test_a_carrier_opt_out_never_goes_back_in_time_and_its_row_says_when() -> None:
+    """The pair's last change is stamped later than the service clock (a keyword's SMS time):
+    the carrier's change is raised past it, like any change, and its history row carries that
+    effect time, so as-of places it where `check` does."""
+    rig = Rig()
+    sender, person = parse_sender(BUSINESS), parse_e164(PERSON)
+    later = RECEIVED + timedelta(hours=1)  # after the rig's clock
+    for opt_out in (True, False):  # opted out, then back in, both at `later`
+        rig.feed.apply(sender, [person], opt_out=opt_out, source=Source.API, at=later)
+    rig.deliver(DeliveryStatus="Failed", DeliveryStatusDetails=OPTED_OUT)
+    *_, change = rig.publisher.published
+    assert (change.kind, change.source) == (ChangeKind.ADDED, Source.CARRIER)
+    assert change.effective_at == later + timedelta(microseconds=2)  # after the opt-in
+    (row,) = carrier_rows(rig)
+    assert row.effective_at == change.effective_at
+    assert rig.repo.optouts[(BUSINESS, PERSON)].data["OptedOutAt"] == change.effective_at
+    rig.deliver(DeliveryStatus="Failed", DeliveryStatusDetails=OPTED_OUT)  # redelivered
+    (again,) = carrier_rows(rig)
+    assert again.effective_at == change.effective_at
 
 
 def test_a_4007_for_someone_already_opted_out_changes_and_records_nothing() -> None:

@@ -8,14 +8,17 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from devhost.inprocess import TEST_KEY, StorageRecorder, app_against
+from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
 from devhost.testing import Azurite
 from shared import runtime
 from shared.domain.delivery import CONFIRMATION_TAG
 from shared.domain.model import Action, DeliveryStatus, HistoryRecord, Outcome, ReplyStatus, Source
+from shared.domain.phone import parse_e164
+from shared.domain.sender import parse_sender
 from shared.inbound.delivery_reports import handle_report_message
 
 BUSINESS, PERSON = "+18005550180", "+14255550181"
@@ -84,36 +87,59 @@ def test_a_report_is_one_read_and_one_write(app: StorageRecorder) -> None:
     assert again == [("GET", "reports"), ("PUT", "reports")]
 
 
-def test_a_confirmations_report_adds_one_bounded_query_and_one_merge(app: StorageRecorder) -> None:
+def test_a_confirmations_report_adds_one_bounded_query_and_one_transaction(
+    app: StorageRecorder,
+) -> None:
     history = runtime.store().history
+    received = datetime.now(UTC) - timedelta(seconds=5)
     row = HistoryRecord(
         sender=BUSINESS,
         recipient=PERSON,
         action=Action.OPT_OUT,
         source=Source.KEYWORD,
         event_id="in-1",
-        event_at=datetime.now(UTC) - timedelta(seconds=5),
+        event_at=received,
         outcome=Outcome.APPLIED,
         keyword="STOP",
         reply_status=ReplyStatus.SENDING,
+        effective_at=received,
     )
     history.create_history(row)
     history.set_reply_status(row, ReplyStatus.SENT, "Outgoing_c")
-    made = requests_for(app, event("Outgoing_c", Tag=CONFIRMATION_TAG))
+    attempt = (received + timedelta(seconds=3)).isoformat()
+    attempts = [{"Timestamp": attempt, "SegmentsSucceeded": 1, "SegmentsFailed": 0}]
+    report = event("Outgoing_c", Tag=CONFIRMATION_TAG, DeliveryAttempts=attempts)
+    made = requests_for(app, report)
     assert made == [
         ("GET", "reports"),
         ("POST", "reports"),
         ("GET", "history"),  # the query, bounded to the pair's rows
-        ("PATCH", "history"),  # the merge
+        ("POST", "$batch"),  # the merge of the row and of its time-first copy, one transaction
     ]
     (query,) = [f for _, _, f in app.requests if f]
     assert "PartitionKey eq" in query and "RowKey gt" in query and "RowKey lt" in query
     assert history.get_history(row).delivery_status is DeliveryStatus.DELIVERED
+    # The compliance report reads the window from the time-first copies (one key-range query):
+    # the copy got the report's status too, so the report shows the confirmation delivered.
+    start, end = (quote((received + timedelta(minutes=m)).isoformat()) for m in (-1, 1))
+    window = f"from={start}&to={end}"
+    app.clear()
+    status, body = call("GET", f"sms/senders/{BUSINESS}/report", query=window)
+    assert status == 200, body
+    (shown,) = body["value"]
+    assert (shown["confirmationDeliveryStatus"], shown["confirmationDeliveredAt"]) == (
+        "delivered",
+        (received + timedelta(seconds=3)).isoformat(),
+    )
+    assert body["totals"]["confirmations"] == {"due": 1, "sent": 1, "delivered": 1, "failed": 0}
+    (window_query,) = [f for _, p, f in app.requests if f and "DlrHistory" in p]
+    assert "RowKey ge '~time|" in window_query and "RowKey lt '~time|" in window_query
 
 
 def test_a_4007_adds_the_change_and_one_history_write(app: StorageRecorder) -> None:
     failed = {"DeliveryStatus": "Failed", "DeliveryStatusDetails": "4007"}
-    made = requests_for(app, event("Outgoing_f", **failed))
+    report = event("Outgoing_f", **failed)
+    made = requests_for(app, report)
     made = [r for r in made if r != ("PUT", "events")]  # the events queue made on first use
     assert made == [
         ("GET", "reports"),
@@ -125,7 +151,7 @@ def test_a_4007_adds_the_change_and_one_history_write(app: StorageRecorder) -> N
         ("POST", "$batch"),  # the event cleared
         ("POST", "$batch"),  # the history row
     ]
-    again = requests_for(app, event("Outgoing_f", **failed))  # redelivered
+    again = requests_for(app, report)  # redelivered
     assert ("POST", "events") not in again  # no second event
     assert again == [
         ("GET", "reports"),
@@ -135,4 +161,17 @@ def test_a_4007_adds_the_change_and_one_history_write(app: StorageRecorder) -> N
         ("GET", "optouts"),  # the feed reads the entry: no change to make
         ("GET", "optouts"),  # whose entry: this report's (source carrier, its id)
         ("POST", "$batch"),  # so the same history row, written again
+    ]
+    # The carrier's row and its time-first copy (what the report reads) carry the change's
+    # effect time, the entry's opted-out time (decided with its sequence, never backwards).
+    store = runtime.store()
+    sender, recipient = parse_sender(BUSINESS), parse_e164(PERSON)
+    (opted_out_at,) = store.bulk.imported_by(
+        sender, [recipient], "Outgoing_f", Source.CARRIER
+    ).values()
+    day = timedelta(days=1)
+    now = datetime.now(UTC)
+    rows, _ = store.history.history_window(sender, now - day, now + day)
+    assert [(r.source, r.message_id, r.effective_at) for r in rows] == [
+        (Source.CARRIER, "Outgoing_f", opted_out_at)
     ]

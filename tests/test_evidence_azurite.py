@@ -112,13 +112,15 @@ def test_as_of_around_stop_and_start(stop_start_stop: World) -> None:
     first = as_of(T0)  # before anything
     assert first["isOptedOut"] is False and "decidingEvent" not in first
     assert first["nextChange"]["keyword"] == "STOP" and first["events"] == []
-    assert as_of(stop1)["isOptedOut"] is False  # received, not yet applied
-    exact = as_of(stop1 + seconds(2))  # the instant it took effect counts
+    # A keyword change's effect time is the SMS's own timestamp (its change event's `time`),
+    # not when the service got to it (2 s later here): the instant it took effect counts.
+    exact = as_of(stop1)
     assert exact["isOptedOut"] is True
-    assert exact["decidingEvent"]["effectiveAt"] == (stop1 + seconds(2)).isoformat()
+    assert exact["decidingEvent"]["effectiveAt"] == stop1.isoformat()
+    assert exact["decidingEvent"]["recordedAt"] == (stop1 + seconds(2)).isoformat()
     assert exact["nextChange"]["action"] == "optin"
-    assert as_of(stop1 + seconds(2) - timedelta(microseconds=1))["isOptedOut"] is False
-    assert as_of(start + seconds(2))["isOptedOut"] is False  # START's instant
+    assert as_of(stop1 - timedelta(microseconds=1))["isOptedOut"] is False
+    assert as_of(start)["isOptedOut"] is False  # START's instant
     between = as_of(start + timedelta(minutes=5))
     assert between["isOptedOut"] is False
     assert [e["action"] for e in between["events"]] == ["optout", "optin"]

@@ -23,6 +23,7 @@ from azure.storage.queue import QueueClient
 
 import function_app
 from devhost.inprocess import TEST_KEY, StorageRecorder, app_against, call
+from devhost.query_rules import unchecked
 from devhost.testing import Azurite
 from shared import runtime
 from shared.domain.changes import FeedRow
@@ -63,7 +64,8 @@ class App:
     def group_feed_rows(self) -> list[dict[str, Any]]:
         service = TableServiceClient.from_connection_string(self.connection)
         table = service.get_table_client(self.env["GROUP_OPTOUTS_TABLE_NAME"])
-        return list(table.query_entities("RowKey ge '~feed|' and RowKey lt '~feed}'"))
+        with unchecked():  # the test's look at every group's feed rows
+            return list(table.query_entities("RowKey ge '~feed|' and RowKey lt '~feed}'"))
 
 
 def drain(queue: QueueClient) -> list[dict[str, Any]]:

@@ -112,7 +112,8 @@ def test_older_stop_after_newer_start_does_not_opt_out_again() -> None:
     late = proc.handle(sms("STOP", 1))
     assert late.outcome == "superseded"
     assert not opted_out(repo)
-    assert [r.outcome for r in repo.history_rows.values()] == ["applied", "superseded"]
+    # the START found the person opted in already: confirmed, but no change
+    assert [r.outcome for r in repo.history_rows.values()] == ["unchanged", "superseded"]
     assert len(replies.sent) == 1  # no confirmation for an event that was not applied
 
 

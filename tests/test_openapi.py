@@ -299,7 +299,7 @@ def test_history_vocabulary_is_the_domain_models() -> None:
     assert set(record["action"]["enum"]) == {str(a) for a in Action}
     assert set(record["source"]["enum"]) == {str(s) for s in Source}
     assert set(record["replyStatus"]["enum"]) == {str(r) for r in ReplyStatus}
-    recorded = {Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.HELP}  # the others are not stored
+    recorded = {Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.UNCHANGED, Outcome.HELP}  # stored
     assert set(record["outcome"]["enum"]) == {str(o) for o in recorded}
     assert set(record["language"]["enum"]) == {*(str(lang) for lang in Language), None}
 

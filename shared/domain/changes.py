@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,8 @@ DEFAULT_EVENT_SOURCE = "/sms-optout"
 # change record is under 400.
 MAX_OWED = 64
 KEYWORD_SOURCE = str(Source.KEYWORD)
+# Per pair, a change's time is never earlier than the change before it: raised to it plus this.
+TIME_STEP = timedelta(microseconds=1)
 
 
 class EventField(StrEnum):
@@ -213,6 +215,8 @@ class FeedRow:
     owed_since: datetime | None = None
     # The pair's state after its last change (None: no row, or written before it was kept).
     opted_out: bool | None = None
+    # The effect time of the pair's last change (None: none yet, or before it was kept).
+    last_change_at: datetime | None = None
     etag: str | None = field(default=None, compare=False)
     scope: FeedScope = FeedScope.SENDER
 
@@ -226,12 +230,21 @@ class FeedRow:
             owed=(*self.owed, change),
             owed_since=self.owed_since or owed_at,
             opted_out=opts_out(change.kind),
+            last_change_at=change.effective_at,
         )
 
     def without(self, published: tuple[OptOutChange, ...]) -> FeedRow:
         done = {c.version for c in published}
         owed = tuple(c for c in self.owed if c.version not in done)
         return replace(self, owed=owed, owed_since=self.owed_since if owed else None)
+
+    def effect_time(self, own: datetime) -> datetime:
+        """A change's effect time: its own (the SMS's timestamp, the import file's time, the
+        service clock), raised to the pair's previous change's time + 1 µs when it would go
+        backwards. Decided under the feed row's ETag condition, in the transaction that decides
+        the change's version, so time order is version (`sequence`) order."""
+        last = self.last_change_at
+        return last + TIME_STEP if last is not None and own <= last else own
 
     def next_change(
         self,
@@ -246,9 +259,11 @@ class FeedRow:
         senders: Sequence[str] = (),
         actor: str = "",
     ) -> OptOutChange:
-        """The pair's next change (version + 1); an opt-out's time is `effective_at`. For a
-        group row, `received_by` is the sender the keyword was sent to, `senders` the group's."""
+        """The pair's next change (version + 1) at `effect_time(effective_at)`; an opt-out's
+        time is the same. For a group row, `received_by` is the sender the keyword was sent
+        to, `senders` the group's."""
         group = self.scope is FeedScope.GROUP
+        effective_at = self.effect_time(effective_at)
         return OptOutChange(
             kind=change_kind(opt_out, self.scope),
             sender=received_by if group else self.partition,

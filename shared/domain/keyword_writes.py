@@ -24,6 +24,8 @@ class KeywordState:
     last_message_id: str | None
     entry_etag: str | None = field(default=None, compare=False)
     state_etag: str | None = field(default=None, compare=False)
+    # The store's key of the entry's time-index copy, if it has one (opaque, like the ETags).
+    entry_index: str | None = field(default=None, compare=False)
     # The pair's change-feed row (its change count, owed events and ETag): a keyword change
     # writes it in the same conditional transaction.
     feed: FeedRow | None = field(default=None, compare=False)

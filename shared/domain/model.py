@@ -45,6 +45,9 @@ class Outcome(StrEnum):
 
     APPLIED = "applied"
     SUPERSEDED = "superseded"  # an older event that arrived after a newer one
+    # A STOP/START that found the state as asked: no change (confirmed again), a no-op that
+    # as-of and the report leave out.
+    UNCHANGED = "unchanged"
     HELP = "help"
     # Not recorded, only reported for one delivery:
     PENDING = ""  # not decided yet (a record being built)
@@ -200,6 +203,10 @@ class HistoryRecord:
     # opt-out transaction), and when the reply was sent (status `sent`/`logged`).
     recorded_at: datetime | None = field(default=None, compare=False)
     reply_sent_at: datetime | None = field(default=None, compare=False)
+    # The change's effect time (its event's `time`), when the event changed the state: per
+    # pair never earlier than the change before it (`FeedRow.effect_time`). None on rows of
+    # no-ops and on rows written before it was kept.
+    effective_at: datetime | None = field(default=None, compare=False)
     # The confirmation's outgoing message id (ACS's), and what its delivery report said.
     reply_message_id: str = field(default="", compare=False)
     delivery_status: DeliveryStatus = field(default=DeliveryStatus.NONE, compare=False)

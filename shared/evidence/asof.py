@@ -3,12 +3,14 @@ events decide it. Pure: it reads HistoryRecords, whoever fetched them.
 
 The timeline (docs/evidence.md):
 - Only opt-outs and opt-ins count (HELP changes nothing), from every source (keywords, API).
-- `TimeBasis.EFFECTIVE` (the default): the state the service had, i.e. what `check` answered.
-  Each change that was applied sits at the moment it took effect in the service: its
-  `recorded_at`, an upper bound: the history row is written right after the opt-out
-  transaction (and the change feed's publication), normally milliseconds later; after a crash
-  in between, the retry writes it later. A change is never shown in effect before it was.
-  Superseded events never took effect and are not on this timeline.
+- `TimeBasis.EFFECTIVE` (the default): the state the service had, i.e. what `check` answers.
+  Each change that was applied sits at its effect time (`effective_at`: its change event's
+  `time`), which per pair never goes backwards: it is the change's own time (the SMS's
+  timestamp, the import file's time, the service clock for an API call) raised past the
+  pair's previous change, decided in the transaction that decides its `sequence`. So the
+  timeline's order is the changes' order, and as-of at now is `check`. Rows written before
+  the effect time was kept fall back to `recorded_at` (when the row was written). Superseded
+  events and no-ops (`unchanged`: a STOP of someone opted out) are not on this timeline.
 - `TimeBasis.RECEIVED`: what the person (or the business, through the API) had asked for. Each
   opt-out / opt-in sits at the SMS's own timestamp (`event_at`; an API call's is the service's
   time of the call), including superseded ones: an older STOP that arrived after a newer START
@@ -43,7 +45,7 @@ def effective_at(record: HistoryRecord) -> datetime | None:
     """When an applied change took effect in the service; None if it never did."""
     if record.outcome != Outcome.APPLIED or record.action not in CHANGES:
         return None
-    return record.recorded_at or record.event_at
+    return record.effective_at or record.recorded_at or record.event_at
 
 
 def timeline_time(record: HistoryRecord, basis: TimeBasis) -> datetime | None:
@@ -102,7 +104,7 @@ def group_status_at(
         for r in records
         if r.source == Source.KEYWORD
         and r.action in CHANGES
-        and r.outcome in (Outcome.APPLIED, Outcome.SUPERSEDED)
+        and r.outcome in (Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.UNCHANGED)
     ]
 
     def placed(r: HistoryRecord) -> datetime:

@@ -3,7 +3,10 @@ flags, and running totals per source, keyword and flag. Pure: rows come from the
 
 Times of a row (docs/evidence.md):
 - received: the SMS's own timestamp (`event_at`; for an API call, the service's time of it);
-- took effect: when the service applied it (`recorded_at`; none for a superseded event);
+- took effect: when the service applied it (`recorded_at`; none for a superseded event): the
+  compliance deadlines are about the service's processing. (As-of places a change at its
+  effect time instead, its event's `time`: `shared/evidence/asof.py`.) No-ops (`unchanged`)
+  are not in the report (the history window leaves them out).
 - confirmation sent: when the reply was accepted by ACS (`reply_sent_at`), keyword events only;
 - confirmation delivered: what its delivery report said (`delivery_status`, `delivered_at`):
   `delivered` and when, `failed`, or none (no report yet, or none asked for).

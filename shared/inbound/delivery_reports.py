@@ -15,8 +15,11 @@ For one report (from the `sms-delivery-reports` queue, at least once and in any 
    to the sender's list with source `carrier`, one change event and one history row whose
    messageId is the report's. Exactly once under redelivery: the history row's key comes from
    the report, and a redelivery that finds the entry already made by this report (source
-   `carrier`, this message id) writes that row again rather than a second one. A recipient
-   already opted out is left as is. Nothing is ever removed because of a report.
+   `carrier`, this message id) writes that row again rather than a second one. The change's
+   time is the service clock raised past the pair's last change, like any change's
+   (`FeedRow.effect_time`), and the history row carries it (`EffectiveAt`). A recipient
+   already opted out is left as is: no change, no row. Nothing is ever removed because of a
+   report.
 """
 
 from __future__ import annotations
@@ -125,12 +128,17 @@ class DeliveryReportProcessor:
             message_id=report.message_id,
             actor=CARRIER_ACTOR,
         )
-        mine = bool(changes) or bool(
-            self._entries.imported_by(sender, [recipient], report.message_id, Source.CARRIER)
-        )
-        if not mine:  # opted out already, by something else: nothing changed, nothing to record
+        # The change's effect time (the service clock raised past the pair's last change, in
+        # the transaction that decided its sequence); a redelivery reads it back from the
+        # entry this report made (its OptedOutAt).
+        if changes:
+            effective_at: datetime | None = changes[0].effective_at
+        else:
+            mine = self._entries.imported_by(sender, [recipient], report.message_id, Source.CARRIER)
+            effective_at = mine.get(recipient.e164)
+        if effective_at is None:  # opted out already, by something else: nothing to record
             return False
-        self._history.record_history([_carrier_record(report, sender, recipient)])
+        self._history.record_history([_carrier_record(report, sender, recipient, effective_at)])
         if changes:
             log.warning(
                 "%s opted out of %s at ACS or the carrier (delivery report 4007): added to the "
@@ -156,9 +164,10 @@ def _delivered_at(report: DeliveryReport) -> datetime:
 
 
 def _carrier_record(
-    report: DeliveryReport, sender: SenderId, recipient: PhoneNumber
+    report: DeliveryReport, sender: SenderId, recipient: PhoneNumber, effective_at: datetime
 ) -> HistoryRecord:
-    # Keyed by the report (its message id and time): a redelivery writes the same row.
+    # Keyed by the report (its message id and time): a redelivery writes the same row. Its
+    # effect time is the change's (its event's `time`), so as-of places it where `check` does.
     return HistoryRecord(
         sender=sender.key,
         recipient=recipient.e164,
@@ -168,6 +177,7 @@ def _carrier_record(
         event_at=report.received_at,
         outcome=Outcome.APPLIED,
         message_id=report.message_id,
+        effective_at=effective_at,
         actor=CARRIER_ACTOR,
     )
 

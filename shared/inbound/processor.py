@@ -122,14 +122,16 @@ class InboundProcessor:
         one), then create the history row, which claims the reply; a redelivery meets the row
         there and finishes what the first delivery left (`_redelivered`)."""
         sender, recipient = parties
+        effective_at = None
         if found.action is Action.HELP:
             outcome = Outcome.HELP
         else:
-            outcome = self._change(sms, found, program, parties)
-        reply_due = outcome in (Outcome.APPLIED, Outcome.HELP)
+            outcome, effective_at = self._change(sms, found, program, parties)
+        reply_due = outcome in (Outcome.APPLIED, Outcome.UNCHANGED, Outcome.HELP)
         record = replace(
             record,
             outcome=outcome,
+            effective_at=effective_at,
             reply_status=ReplyStatus.SENDING if reply_due else ReplyStatus.NONE,
             reply_claimed_at=self._clock() if reply_due else None,
         )
@@ -154,20 +156,23 @@ class InboundProcessor:
         found: LocalizedClassification,
         program: SenderProgram | None,
         parties: tuple[PhoneNumber, PhoneNumber],
-    ) -> Outcome:
+    ) -> tuple[Outcome, datetime | None]:
         """STOP/START: the sender's pair, then its revoke-all group's; each change's event is
-        published right after its commit."""
+        published right after its commit. The outcome for the sender's pair (UNCHANGED when
+        only the group's entry changed), and its change's effect time if it changed."""
         opt_out, keyword = found.action is Action.OPT_OUT, found.keyword or ""
-        outcome = self._apply(*parties, sms, keyword, opt_out=opt_out)
+        outcome, effective_at = self._apply(*parties, sms, keyword, opt_out=opt_out)
         group = membership_of(program).revoke_all_group
         if group is None or self._groups is None:
-            return outcome
+            return outcome, effective_at
         members = partial(self._programs.revoke_all_senders, group)
-        outcome, row = apply_to_group(
+        either, row = apply_to_group(
             self._groups, group, parties, sms, opt_out, outcome, keyword=keyword, members=members
         )
         self._publish(row)
-        return outcome
+        if outcome is Outcome.SUPERSEDED and either is Outcome.APPLIED:
+            outcome = Outcome.UNCHANGED  # applied to the group only: confirmed, no own change
+        return outcome, effective_at
 
     def _redelivered(
         self, record: HistoryRecord, found: LocalizedClassification, program: SenderProgram | None
@@ -189,20 +194,24 @@ class InboundProcessor:
         keyword: str,
         *,
         opt_out: bool,
-    ) -> Outcome:
+    ) -> tuple[Outcome, datetime | None]:
+        """APPLIED with the change's effect time, UNCHANGED (the state was as asked: no
+        change), or SUPERSEDED."""
         if opt_out and self._bursts.arrived(sender.key):
             row = self._first_keyword(sender, recipient, sms, keyword)
             if row is not None:
                 self._publish(row)
-                return Outcome.APPLIED
+                return Outcome.APPLIED, row.last_change_at
         for _ in range(MAX_CONFLICT_RETRIES):
             state = self._states.keyword_state(sender, recipient)
             if state.last_message_id == sms.message_id:
-                # Applied by an earlier try whose history write failed: its event may be owed.
+                # Applied by an earlier try whose history write failed: its event may be owed,
+                # and names the change's time; once published, the pair's last change is the
+                # best time known for it.
                 self._publish(state.feed)
-                return Outcome.APPLIED
+                return Outcome.APPLIED, _redelivered_time(state.feed, sms.message_id)
             if superseded(state, sms, opt_out=opt_out):
-                return Outcome.SUPERSEDED
+                return Outcome.SUPERSEDED, None
             try:
                 row = self._states.apply_keyword(
                     sender,
@@ -217,7 +226,9 @@ class InboundProcessor:
                 log.info("Concurrent change for %s; reading again", mask(recipient))
                 continue
             self._publish(row)
-            return Outcome.APPLIED
+            if state.opted_out == opt_out:
+                return Outcome.UNCHANGED, None
+            return Outcome.APPLIED, row.last_change_at
         raise ConcurrencyConflict("too many concurrent changes; the host will retry")
 
     def _first_keyword(
@@ -277,6 +288,13 @@ class InboundProcessor:
         # With its message id: the reply's delivery report finds this row by it.
         self._history.set_reply_status(record, reply.status, reply.message_id)
         return reply.status
+
+
+def _redelivered_time(feed: FeedRow | None, message_id: str) -> datetime | None:
+    if feed is None:
+        return None
+    mine = [c.effective_at for c in feed.owed if c.message_id == message_id]
+    return mine[-1] if mine else feed.last_change_at
 
 
 def handle_queue_message(body: bytes | str, processor: InboundProcessor) -> InboundResult:

@@ -136,5 +136,6 @@ def _history_record(
         message_id=import_id,
         event_at=at,
         outcome=Outcome.APPLIED,
+        effective_at=at,  # the change's time: the file's, raised past the pair's last change
         actor=actor,
     )

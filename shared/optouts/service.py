@@ -98,55 +98,53 @@ class OptOutService:
         times: Mapping[str, datetime] | None = None,
         actor: str = "",
     ) -> list[OptOutChange]:
-        """Apply through the change feed, then record the history. If the request gives up on
-        conflicts half-way (the caller answers 503), the changes already committed still get
-        their history rows: the audit trail never lacks a change that was made."""
-        at = self._clock()
-        opt_out = action is Action.OPT_OUT
+        """Apply through the change feed, then record the history: one row per change made, at
+        the change's own time (its event's `time`); a recipient already as asked is no change
+        and gets no row. If the request gives up on conflicts half-way (the caller answers
+        503), the changes already committed still get their rows: the audit trail never lacks
+        a change that was made."""
         try:
             changes = self._feed.apply(
                 sender,
                 recipients,
-                opt_out=opt_out,
+                opt_out=action is Action.OPT_OUT,
                 source=source,
-                at=at,
+                at=self._clock(),
                 message_id=message_id,
                 times=times,
                 actor=actor,
             )
         except ChangesPartlyApplied as exc:
-            made = {a.change.recipient for a in exc.applied}
-            if made:
-                done = [r for r in recipients if r.e164 in made]
-                self._history(sender, done, action, at, source, actor)
+            self._history(sender, [a.change for a in exc.applied], action, source, actor)
             raise
-        self._history(sender, recipients, action, at, source, actor)
+        self._history(sender, changes, action, source, actor)
         return changes
 
     def _history(
         self,
         sender: SenderId,
-        recipients: Sequence[PhoneNumber],
+        changes: Sequence[OptOutChange],
         action: Action,
-        at: datetime,
         source: Source = Source.API,
         actor: str = "",
     ) -> None:
+        if not changes:
+            return
         request_id = str(uuid.uuid4())
-        unique = {r.e164 for r in recipients}
         self._history_log.record_history(
             [
                 HistoryRecord(
                     sender=sender.key,
-                    recipient=r,
+                    recipient=change.recipient,
                     action=action,
                     source=source,
-                    event_id=f"{request_id}:{r}",
+                    event_id=change.event_id,
                     message_id=request_id,
-                    event_at=at,
+                    event_at=change.effective_at,
                     outcome=Outcome.APPLIED,
+                    effective_at=change.effective_at,
                     actor=actor,
                 )
-                for r in sorted(unique)
+                for change in sorted(changes, key=lambda c: c.recipient)
             ]
         )

@@ -2,8 +2,10 @@
 
 Listing: one query per page over the sender's partition, restricted to the RowKey range of
 opt-out entries (E.164 keys start with `+`, so `+` <= RowKey < `,`): the table's other rows
-(`~state|...`, and any other prefix) can never appear. Filters on `OptedOutAt` and `Country`
-are part of the same query. A page resumes from the service's continuation (NextPartitionKey /
+(`~state|...`, and any other prefix) can never appear. With `since`, the range is the entries'
+time-first copies from `~since|<since>` (`shared/tables/time_index.py`), oldest first: the
+service reads only what is listed, however many entries are older. `Country` is a filter of
+the same query. A page resumes from the service's continuation (NextPartitionKey /
 NextRowKey, opaque on the real service), carried in `EntryPage.next_start`.
 
 Imports write through the change feed (shared/tables/feed.py: entry and feed row in one
@@ -27,16 +29,17 @@ from shared.domain.model import (
 from shared.domain.phone import PhoneNumber
 from shared.domain.sender import SenderId
 from shared.tables.base import Entity, TableAdapter, utc
+from shared.tables.time_index import SINCE_END, SINCE_PREFIX, key_time
 
 ENTRY_KEYS_FROM = "+"  # every E.164 RowKey starts with "+" ...
 ENTRY_KEYS_BELOW = ","  # ... the character after it, so [+, ,) is exactly the entries
 MAX_ROWS_PER_QUERY = 1000  # the Table service's page limit
-LISTED = ["RowKey", "Country", "OptedOutAt", "Source"]
+LISTED = ["RowKey", "Recipient", "Country", "OptedOutAt", "Source"]
 
 
 def entry_from_entity(e: Entity) -> OptOutEntry:
     return OptOutEntry(
-        recipient=e["RowKey"],
+        recipient=e.get("Recipient") or e["RowKey"],
         country=e.get("Country", ""),
         opted_out_at=utc(e.get("OptedOutAt")) or datetime.min,
         source=Source(e.get("Source", Source.API)),
@@ -46,9 +49,8 @@ def entry_from_entity(e: Entity) -> OptOutEntry:
 def _query(sender: SenderId, flt: EntryFilter) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"pk": sender.key, "lo": ENTRY_KEYS_FROM, "hi": ENTRY_KEYS_BELOW}
     query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-    if flt.since is not None:
-        params["since"] = flt.since
-        query += " and OptedOutAt ge @since"
+    if flt.since is not None:  # the time copies' range: `since` on, oldest first
+        params.update(lo=SINCE_PREFIX + key_time(flt.since), hi=SINCE_END)
     if flt.country is not None:
         params["country"] = flt.country
         query += " and Country eq @country"

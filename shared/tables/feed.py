@@ -7,11 +7,12 @@ order of its events), `Owed` (the changes whose events are not known to be publi
 oldest first), `OwedCount` and `OwedSince`. Before a round of transactions, the pairs it may
 leave owed are marked (`shared/tables/owed_marks.py`): that is how the sweep finds them by key.
 
-A change writes the opt-out entry and the feed row in ONE entity-group transaction, both
-conditional (entry: create, or delete if unchanged; feed row: create, or replace if unchanged):
-the change is never committed without its event being owed, and of two writers of one pair only
-one wins; the other re-reads and decides again (often it is then a no-op). Two operations per
-recipient: at most 50 recipients per transaction. Keyword changes add their feed row to the
+A change writes the opt-out entry, its time-index copy (`shared/tables/time_index.py`) and the
+feed row in ONE entity-group transaction, all conditional (entry and copy: create, or delete if
+unchanged; feed row: create, or replace if unchanged): the change is never committed without
+its event being owed, and of two writers of one pair only one wins; the other re-reads and
+decides again (often it is then a no-op). Three operations per recipient: at most 33
+recipients per transaction. Keyword changes add their feed row to the
 transaction `TableOptOuts.apply_keyword` submits.
 """
 
@@ -23,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from azure.data.tables import TransactionOperation
 
@@ -38,12 +40,13 @@ from shared.tables.base import (
     if_unchanged,
 )
 from shared.tables.feed_rows import feed_operation
-from shared.tables.optouts import entry_to_entity
+from shared.tables.optouts import entry_copy_key, entry_to_entity
 from shared.tables.outbox import MAX_CONFLICT_RETRIES, TableOutbox
+from shared.tables.time_index import entry_with_index
 
 log = logging.getLogger(__name__)
 
-CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 2  # entry + feed row
+CHANGES_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 3  # entry, its time copy, feed row
 BACKOFF_SECONDS = 0.005  # random back-off before retry n: up to 5 ms * 2**n
 # A round's owed markers are written again before a commit more than this after them, so that
 # every commit lands well within MARK_HOLD of its marker (shared/tables/owed_marks.py).
@@ -66,23 +69,29 @@ class _Request:
         when: datetime,
         now: datetime,
     ) -> tuple[OptOutChange, FeedRow, list[Operation]]:
-        """The change, the feed row owing it, and the two operations that write them."""
+        """The change (at its effect time: `when`, raised past the pair's last change), the
+        feed row owing it, and the operations that write them: the entry and its time-index
+        copy (created, or deleted), then the feed row."""
         change = row.next_change(
             self.opt_out, when, str(self.source), country=recipient.country,
             message_id=self.message_id, actor=self.actor,
         )  # fmt: skip
         owing = row.appended(change, now)
-        entry_op: Operation
+        entry_ops: list[Operation]
         if self.opt_out:
-            new = entry_to_entity(self.sender, recipient, when, self.source, self.message_id)
-            entry_op = (TransactionOperation.CREATE, new)
+            at = change.effective_at
+            new = entry_to_entity(self.sender, recipient, at, self.source, self.message_id)
+            named, copy = entry_with_index(new)
+            entry_ops = [(TransactionOperation.CREATE, named), (TransactionOperation.CREATE, copy)]
         else:
             # Guessed from the feed row (no entry read): unconditional, but the feed row's
             # condition still serialises the pair, and a missing entry fails the transaction.
             key = {"PartitionKey": self.sender.key, "RowKey": recipient.e164}
             cond = if_unchanged(entry.metadata["etag"]) if entry is not None else {}
-            entry_op = (TransactionOperation.DELETE, key, cond)
-        return change, owing, [entry_op, feed_operation(owing)]
+            entry_ops = [(TransactionOperation.DELETE, key, cond)]
+            if copy_key := entry_copy_key(entry, row):
+                entry_ops.append((TransactionOperation.DELETE, {**key, "RowKey": copy_key}))
+        return change, owing, [*entry_ops, feed_operation(owing)]
 
 
 class TableChangeFeed(TableOutbox):
@@ -153,10 +162,11 @@ class TableChangeFeed(TableOutbox):
             results = self.submit([op for plan in plans for op in plan[2]])
         except ConcurrencyConflict:
             return None
-        # Results are in operation order; each pair's feed row is its second operation.
+        # Results are in operation order; each pair's feed row is its last operation.
+        ends = list(accumulate(len(ops) for _, _, ops in plans))
         return [
-            Applied(change, replace(row, etag=results[2 * i + 1].get("etag")))
-            for i, (change, row, _) in enumerate(plans)
+            Applied(change, replace(row, etag=results[end - 1].get("etag")))
+            for end, (change, row, _) in zip(ends, plans, strict=True)
         ]
 
     def _to_change(
@@ -173,7 +183,9 @@ class TableChangeFeed(TableOutbox):
             rows_by = {
                 row.recipient: row for row in self.feed_rows(sender.key, [r.e164 for r in pending])
             }
-        trusted = {k for k, row in rows_by.items() if row.opted_out}
+        # "Opted out" is trusted when the row knows its last change's time: the entry's time
+        # (its time copy's key) then; else the entry is read.
+        trusted = {k for k, row in rows_by.items() if row.opted_out and row.last_change_at}
         entries = self.get_many(sender.key, [r.e164 for r in pending if r.e164 not in trusted])
         changing = [r for r in pending if (r.e164 in trusted or r.e164 in entries) != opt_out]
         unread = [r.e164 for r in changing if r.e164 not in rows_by]

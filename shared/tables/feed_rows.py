@@ -33,6 +33,8 @@ def feed_to_entity(row: FeedRow) -> Entity:
         entity["OwedSince"] = row.owed_since
     if row.opted_out is not None:
         entity["OptedOut"] = row.opted_out
+    if row.last_change_at is not None:
+        entity["LastChangeAt"] = row.last_change_at
     return entity
 
 
@@ -48,6 +50,7 @@ def feed_from_entity(
         owed=tuple(OptOutChange.from_record(r) for r in json.loads(e.get("Owed") or "[]")),
         owed_since=utc(e.get("OwedSince")),
         opted_out=e.get("OptedOut"),
+        last_change_at=utc(e.get("LastChangeAt")),
         etag=e.metadata["etag"],  # type: ignore[attr-defined]
         scope=scope,
     )

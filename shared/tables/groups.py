@@ -87,7 +87,7 @@ class TableGroupOptOuts(TableOutbox):
         feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
         marker = state_to_entity(group, recipient, event_at, message_id)
         entry = entry_to_entity(group, recipient, sender, event_at, message_id)
-        ops = keyword_operations(state, opt_out, marker, entry, feed)
+        ops = keyword_operations(state, opt_out, marker, entry, feed, indexed=False)
         if feed.version != (state.feed or empty).version:  # a change: mark it before (outbox.py)
             self.mark_owed(group, [recipient.e164])
         results = self.transactions.write(group, ops)

@@ -2,7 +2,9 @@
 
 PartitionKey = sender, RowKey = `<recipient>|<event time>|<hash of the event id>`: one row per
 applied or ignored event, what a business shows a regulator. The key is derived from the event,
-so a redelivered event finds its row.
+so a redelivered event finds its row. Each row has a time-first copy, `~time|<event time>|
+<recipient>|<hash>` (`shared/tables/time_index.py`), written in the same transaction by every
+write here (`_write`), so that a time window (the compliance report) is a RowKey range.
 
 Keyword events' row writes (the claim that creates a row, the reply status that follows) that
 run at the same moment for one sender share their transactions (`shared.tables.group_commit`).
@@ -18,10 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.data.tables import TableServiceClient, TransactionOperation, UpdateMode
+from azure.data.tables import TableErrorCode, TableServiceClient, TransactionOperation, UpdateMode
 
 from shared.domain.model import (
     Action,
+    AlreadyRecorded,
+    ConcurrencyConflict,
     DeliveryStatus,
     HistoryRecord,
     InvalidPageToken,
@@ -32,22 +36,48 @@ from shared.domain.model import (
 )
 from shared.domain.phone import PhoneNumber
 from shared.domain.sender import SenderId
-from shared.tables.base import Entity, TableAdapter, if_unchanged, upsert, utc, without_none
-from shared.tables.group_commit import GroupCommit
-
-# Opt-outs and opt-ins in an event-time window: the sender's partition filtered by EventTime
-# (RowKeys start with the recipient, so a time window is no key range; see `history_window`).
-WINDOW_FILTER = (
-    "PartitionKey eq @pk and EventTime ge @start and EventTime lt @end"
-    " and ( Action eq @optout or Action eq @optin )"
+from shared.tables.base import (
+    MAX_TRANSACTION_OPERATIONS,
+    Entity,
+    Operation,
+    TableAdapter,
+    chunks,
+    if_unchanged,
+    upsert,
+    utc,
+    without_none,
 )
+from shared.tables.group_commit import GroupCommit
+from shared.tables.time_index import (
+    HISTORY_TIME_END,
+    HISTORY_TIME_PREFIX,
+    copy_operation,
+    history_time_key,
+    key_time,
+)
+
+# Opt-outs and opt-ins that changed something, in an event-time window: a RowKey range of the
+# time-first copies (`~time|<start>` to `~time|<end>`), so the service reads only the window.
+WINDOW_FILTER = (
+    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+    " and ( Action eq @optout or Action eq @optin ) and Outcome ne @unchanged"
+)
+HISTORY_ROWS_BELOW = "~"  # the rows' keys start with the recipient ("+..."); copies with "~"
 
 
 def history_row_key(record: HistoryRecord) -> str:
     """Deterministic per event. Event ids may hold characters keys forbid, so the id is hashed."""
     digest = hashlib.sha256(record.event_id.encode("utf-8")).hexdigest()[:32]
-    when = record.event_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"{record.recipient}|{when}|{digest}"
+    return f"{record.recipient}|{key_time(record.event_at)}|{digest}"
+
+
+def with_time_copies(ops: Sequence[Operation]) -> list[Operation]:
+    """Each write of a history row, and the same write of its time-first copy: the one place
+    that keeps the copies equal to the rows (whatever properties the rows gain)."""
+    out: list[Operation] = []
+    for op in ops:
+        out += [op, copy_operation(op, history_time_key(op[1]["RowKey"]))]
+    return out
 
 
 def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
@@ -69,6 +99,7 @@ def to_entity(record: HistoryRecord, recorded_at: datetime) -> Entity:
             "ReplyStatus": str(record.reply_status),
             "ReplyClaimedAt": record.reply_claimed_at,
             "ReplySentAt": record.reply_sent_at,
+            "EffectiveAt": record.effective_at,
             "ReplyMessageId": record.reply_message_id or None,
             "DeliveryStatus": str(record.delivery_status) or None,
             "DeliveredAt": record.delivered_at,
@@ -94,6 +125,7 @@ def from_entity(e: Any) -> HistoryRecord:
         reply_claimed_at=utc(e.get("ReplyClaimedAt")),
         recorded_at=utc(e.get("RecordedAt")),
         reply_sent_at=utc(e.get("ReplySentAt")),
+        effective_at=utc(e.get("EffectiveAt")),
         reply_message_id=e.get("ReplyMessageId", ""),
         delivery_status=DeliveryStatus(e.get("DeliveryStatus", "")),
         delivered_at=utc(e.get("DeliveredAt")),
@@ -144,6 +176,12 @@ class TableHistory(TableAdapter):
     def _key(self, record: HistoryRecord) -> Entity:
         return {"PartitionKey": record.sender, "RowKey": history_row_key(record)}
 
+    def _write(self, partition: str, ops: Sequence[Operation]) -> list[dict[str, Any]]:
+        """Every write of history rows goes here: with their copies, in one transaction, shared
+        with concurrent writers of the partition (`GroupCommit`)."""
+        both = with_time_copies(ops)
+        return self._group.write(partition, both, lambda: self.submit(both))
+
     def record_history(self, records: Sequence[HistoryRecord]) -> None:
         now = self._clock()
         by_sender: dict[str, dict[str, Entity]] = {}
@@ -151,15 +189,18 @@ class TableHistory(TableAdapter):
             entity = to_entity(rec, now)
             by_sender.setdefault(rec.sender, {})[entity["RowKey"]] = entity
         for entities in by_sender.values():
-            self.transact([upsert(e) for e in entities.values()])
+            ops = with_time_copies([upsert(e) for e in entities.values()])
+            # a row and its copy in the same transaction: 50 rows per transaction
+            self.in_parallel(self.submit, chunks(ops, MAX_TRANSACTION_OPERATIONS))
 
     def create_history(self, record: HistoryRecord) -> None:
-        entity = to_entity(record, self._clock())
-        self._group.write(
-            record.sender,
-            [(TransactionOperation.CREATE, entity)],
-            lambda: self.call(lambda: self._table.create_entity(entity)),
-        )
+        create = (TransactionOperation.CREATE, to_entity(record, self._clock()))
+        try:
+            self._write(record.sender, [create])
+        except ConcurrencyConflict as exc:  # the transaction's 409: the row exists
+            if TableErrorCode.ENTITY_ALREADY_EXISTS.value in str(exc):
+                raise AlreadyRecorded(str(exc)) from exc
+            raise
 
     def get_history(self, record: HistoryRecord) -> HistoryRecord | None:
         e = self.get_or_none(record.sender, history_row_key(record))
@@ -173,10 +214,8 @@ class TableHistory(TableAdapter):
             entity["ReplySentAt"] = self._clock()
         if message_id:  # its delivery report finds the row by it (`confirmation`)
             entity["ReplyMessageId"] = message_id
-        self._group.write(
-            record.sender,
-            [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})],
-            lambda: self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE)),
+        self._write(
+            record.sender, [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})]
         )
 
     def confirmation(
@@ -211,7 +250,11 @@ class TableHistory(TableAdapter):
         }
         if delivered_at is not None:
             entity["DeliveredAt"] = delivered_at
-        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE))
+        # With the row's time-first copy, in one transaction (`_write`): the report reads
+        # the copies, so a delivered confirmation shows there too.
+        self._write(
+            record.sender, [(TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE})]
+        )
 
     def claim_reply(self, record: HistoryRecord, at: datetime) -> None:
         entity = {
@@ -220,7 +263,8 @@ class TableHistory(TableAdapter):
             "ReplyClaimedAt": at,
         }
         condition = if_unchanged(record.etag or "*")
-        self.call(lambda: self._table.update_entity(entity, mode=UpdateMode.MERGE, **condition))
+        update = (TransactionOperation.UPDATE, entity, {"mode": UpdateMode.MERGE, **condition})
+        self.submit(with_time_copies([update]))
 
     def history_page(
         self,
@@ -230,8 +274,8 @@ class TableHistory(TableAdapter):
         page_size: int = 100,
         token: str | None = None,
     ) -> tuple[list[HistoryRecord], str | None]:
-        params = {"pk": sender.key}
-        query = "PartitionKey eq @pk"
+        params = {"pk": sender.key, "end": HISTORY_ROWS_BELOW}
+        query = "PartitionKey eq @pk and RowKey lt @end"  # not the time-first copies
         if recipient is not None:  # a RowKey range: `|` < `}` right after the recipient
             params.update(lo=recipient.e164 + "|", hi=recipient.e164 + "}")
             query += " and RowKey gt @lo and RowKey lt @hi"
@@ -255,16 +299,18 @@ class TableHistory(TableAdapter):
         page_size: int = 1000,
         token: str | None = None,
     ) -> tuple[list[HistoryRecord], str | None]:
-        """One page of the sender's opt-outs and opt-ins received in [start, end), ordered by
-        recipient then time. One query request per page; the service scans the sender's
-        partition to filter by EventTime, so a page may come back short (even empty) with a
-        token: keep going until the token is None."""
+        """One page of the sender's opt-outs and opt-ins that changed something, received in
+        [start, end), in time order. One query request per page, over the RowKey range of the
+        window's time-first copies: the cost follows the window, not the partition. A page may
+        still come back short with a token (HELP rows in the range): keep going until the
+        token is None."""
         params = {
             "pk": sender.key,
-            "start": start.astimezone(UTC),
-            "end": end.astimezone(UTC),
+            "lo": HISTORY_TIME_PREFIX + key_time(start),
+            "hi": HISTORY_TIME_PREFIX + key_time(end) if end.year < 9999 else HISTORY_TIME_END,
             "optout": str(Action.OPT_OUT),
             "optin": str(Action.OPT_IN),
+            "unchanged": str(Outcome.UNCHANGED),
         }
         continuation = decode_token(token)
 
@@ -272,7 +318,9 @@ class TableHistory(TableAdapter):
             pages = self._table.query_entities(
                 WINDOW_FILTER, parameters=params, results_per_page=page_size
             ).by_page(continuation_token=continuation)
-            rows = [from_entity(e) for e in next(pages, [])]
+            # A copy made by a reply-status write before the backfill copied its row has only
+            # those properties: left out until the backfill completes it.
+            rows = [from_entity(e) for e in next(pages, []) if "EventId" in e]
             return rows, encode_token(pages.continuation_token)
 
         return self.call(read)

@@ -9,6 +9,9 @@ PartitionKey = sender (E.164). Two kinds of rows:
   transaction, conditional on their ETags.
 - RowKey = `~feed|<recipient>`: the pair's change-feed row (shared/tables/feed.py), written in
   the same transaction as every change of the pair.
+- RowKey = `~since|<opted-out time>|<recipient>`: the entry's time-first copy
+  (`shared/tables/time_index.py`), created and deleted in the same transaction as the entry,
+  which names it (`SinceKey`): a listing `since` a time is a RowKey range.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from azure.data.tables import TransactionOperation
 
 from shared.domain.changes import FeedRow
 from shared.domain.keyword_writes import KeywordState, KeywordWrite
-from shared.domain.model import ConcurrencyConflict, FeedScope, Source
+from shared.domain.model import FeedScope, Source
 from shared.domain.phone import PhoneNumber
 from shared.domain.sender import SenderId
 from shared.tables.base import (
@@ -37,6 +40,7 @@ from shared.tables.base import (
 from shared.tables.feed_rows import feed_from_entity, feed_key, feed_operation
 from shared.tables.group_commit import GroupCommit
 from shared.tables.owed_marks import mark_operations, shard_key
+from shared.tables.time_index import SINCE_KEY, entry_with_index, since_key
 
 STATE_PREFIX = "~state|"
 
@@ -71,6 +75,17 @@ def state_to_entity(
     }
 
 
+def entry_copy_key(entry: Entity | None, row: FeedRow) -> str | None:
+    """The RowKey of an entry's time-index copy: as the entry names it (None: written before
+    the index, and not backfilled yet), or, not read, from the feed row that says the pair is
+    opted out since its last change (a wrong guess fails the transaction, then it is read)."""
+    if entry is not None:
+        return entry.get(SINCE_KEY)
+    if row.opted_out and row.last_change_at is not None:
+        return since_key(row.last_change_at, row.recipient)
+    return None
+
+
 def state_from_entities(entry: Entity | None, state: Entity | None) -> KeywordState:
     return KeywordState(
         opted_out=entry is not None,
@@ -79,6 +94,7 @@ def state_from_entities(entry: Entity | None, state: Entity | None) -> KeywordSt
         last_event_at=utc(state.get("LastEventAt")) if state else None,
         last_message_id=state.get("LastMessageId") if state else None,
         entry_etag=entry.metadata["etag"] if entry else None,  # type: ignore[attr-defined]
+        entry_index=entry.get(SINCE_KEY) if entry else None,
         state_etag=state.metadata["etag"] if state else None,  # type: ignore[attr-defined]
     )
 
@@ -101,16 +117,31 @@ def read_keyword_state(
 
 
 def keyword_operations(
-    state: KeywordState, opt_out: bool, marker: Entity, entry: Entity, feed: FeedRow
+    state: KeywordState,
+    opt_out: bool,
+    marker: Entity,
+    entry: Entity,
+    feed: FeedRow,
+    *,
+    indexed: bool = True,
 ) -> list[Operation]:
-    """A keyword change's one transaction, all conditional on `state`: the newest-event marker,
-    the entry written (opt-out) or deleted (opt-in, if there is one), and the feed row."""
+    """A keyword event's one transaction, all conditional on `state`: the newest-event marker,
+    the entry created (an opt-out of someone not opted out) or deleted (an opt-in of someone
+    opted out), with its time-index copy (`indexed`: a sender's entries; a group's have none),
+    and the feed row. An entry already as asked is left as it is: no change."""
     ops: list[Operation] = [replace_or_create(marker, state.state_etag)]
-    if opt_out:
-        ops.append(replace_or_create(entry, state.entry_etag))
-    elif state.entry_etag:
+    if opt_out and not state.opted_out:
+        entry = {**entry, "OptedOutAt": feed.last_change_at or entry["OptedOutAt"]}
+        if indexed:
+            named, copy = entry_with_index(entry)
+            ops += [replace_or_create(named, None), replace_or_create(copy, None)]
+        else:
+            ops.append(replace_or_create(entry, None))
+    elif not opt_out and state.entry_etag:
         key = {"PartitionKey": entry["PartitionKey"], "RowKey": entry["RowKey"]}
         ops.append((TransactionOperation.DELETE, key, if_unchanged(state.entry_etag)))
+        if indexed and state.entry_index:
+            ops.append((TransactionOperation.DELETE, {**key, "RowKey": state.entry_index}))
     ops.append(feed_operation(feed))
     return ops
 
@@ -132,24 +163,23 @@ class TableOptOuts(TableAdapter):
         self.transactions = GroupCommit(self.submit)
 
     def add(self, sender: SenderId, recipients: Sequence[PhoneNumber], at: datetime) -> None:
-        self.transact(
-            [upsert(entry_to_entity(sender, r, at, Source.API)) for r in _unique(recipients)]
-        )
+        """Without the change feed (its contract only; the API goes through
+        `TableChangeFeed`): entries and their time copies, those already opted out kept."""
+        present = self.opted_out(sender, recipients)
+        new = [r for r in _unique(recipients) if r.e164 not in present]
+        pairs = [entry_with_index(entry_to_entity(sender, r, at, Source.API)) for r in new]
+        self.transact([upsert(e) for pair in pairs for e in pair])
 
     def remove(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> None:
-        # Optimistic: delete them all in one transaction (the usual case: they are opted out).
-        # A delete of a missing entity fails the whole transaction, so then read which exist
-        # (concurrent point reads) and delete only those: idempotent.
-        candidates = _unique(recipients)
-        for _ in range(2):
-            try:
-                self.transact([_delete(sender, r) for r in candidates])
-                return
-            except ConcurrencyConflict:
-                present = self.opted_out(sender, candidates)
-                candidates = [r for r in candidates if r.e164 in present]
-        # Still racing with other writers: single deletes, which cannot conflict.
-        list(self._pool.map(lambda r: self.delete(sender.key, r.e164), candidates))
+        """Without the change feed (its contract only): the entries that exist, read first,
+        each deleted with its time copy; idempotent."""
+        found = self.get_many(sender.key, (r.e164 for r in _unique(recipients)))
+        ops: list[Operation] = []
+        for number, entry in found.items():
+            ops.append(_delete(sender, number, if_unchanged(entry.metadata["etag"])))
+            if copy := entry.get(SINCE_KEY):
+                ops.append(_delete(sender, copy))
+        self.transact(ops)
 
     def opted_out(self, sender: SenderId, recipients: Sequence[PhoneNumber]) -> set[str]:
         return set(self.get_many(sender.key, (r.e164 for r in recipients)))
@@ -171,6 +201,7 @@ class TableOptOuts(TableAdapter):
         write = KeywordWrite(opt_out, event_at, message_id, keyword)
         empty = FeedRow(sender.key, recipient.e164)
         feed = write.feed_row(state.feed or empty, state.opted_out, recipient.country)
+        # the newest-event marker keeps the SMS's own time (the ordering rule's)
         marker = state_to_entity(sender.key, recipient, event_at, message_id)
         entry = entry_to_entity(sender, recipient, event_at, Source.KEYWORD, message_id)
         if feed.version != (state.feed or empty).version:  # a change: mark it before (outbox.py)
@@ -182,6 +213,6 @@ class TableOptOuts(TableAdapter):
         return replace(feed, etag=results[-1].get("etag"))
 
 
-def _delete(sender: SenderId, recipient: PhoneNumber, condition: dict | None = None) -> Operation:
-    key = {"PartitionKey": sender.key, "RowKey": recipient.e164}
+def _delete(sender: SenderId, row_key: str, condition: dict | None = None) -> Operation:
+    key = {"PartitionKey": sender.key, "RowKey": row_key}
     return (TransactionOperation.DELETE, key, condition or {})
