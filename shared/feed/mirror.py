@@ -245,6 +245,14 @@ class MirrorDrainer:
         except ConcurrencyConflict:
             return None
 
+    def _record(self, sender: str, state: MirrorState) -> MirrorState:
+        """Store the drain's outcome so far, keeping the lease (one write per ACS batch)."""
+        try:
+            return self._journal.save_state(sender, state)
+        except ConcurrencyConflict:  # taken over after our lease ran out: theirs now
+            log.warning("Mirror lease of %s was taken over", mask(sender))
+            return state
+
     def _release(self, sender: str, state: MirrorState) -> None:
         try:
             self._journal.save_state(sender, replace(state, lease_until=None, holder=""))
@@ -267,6 +275,9 @@ class MirrorDrainer:
                 return self._failed(sender, state, items, str(exc), pushed, poisoned)
             done = [i for i in items if i.recipient in ok]
             bad = [i for i in items if i.recipient in refused]
+            # The outcome is stored before the items go: whoever sees them gone (the status,
+            # a test) sees the failed tries reset and when this batch reached ACS too.
+            state = self._record(sender, replace(state, tries=0, last_mirrored_at=self._clock()))
             if done:
                 self._journal.done(sender, done)
             for recipient, reason in refused.items():
@@ -274,7 +285,6 @@ class MirrorDrainer:
                 self._journal.poison(sender, [i for i in bad if i.recipient == recipient], reason)
             pushed += len(ok)
             poisoned += len(refused)
-            state = replace(state, tries=0, last_mirrored_at=self._clock())
             left = {i.recipient for i in items} - ok - set(refused)
             if left:  # ACS failed for some (a 5xx item): retried like a failed call
                 return self._failed(
@@ -323,8 +333,8 @@ class MirrorDrainer:
         if tries >= self._max_tries:
             log.error("Mirror %s: %d item(s) poisoned after %d tries: %s",
                       mask(sender), len(items), tries, reason)  # fmt: skip
+            state = self._record(sender, replace(state, tries=0))  # before the items go
             self._journal.poison(sender, items, f"{tries} tries: {reason}")
-            state = replace(state, tries=0)
             return DrainResult(pushed, poisoned + len(items), retry_in=0.0), state
         delay = retry_delay(tries)
         log.warning("Mirror %s: try %d failed (%s); again in %.0f s", mask(sender), tries, reason,
