@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -90,7 +91,9 @@ class App:
             return set(self.acs.optouts.get(sender, set()))
 
     def keyword(self, sender: str, who: str, text: str) -> None:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**6:06d}Z"
+        # Sent now, to the microsecond: a START stamped before the API add it follows would be
+        # `superseded` (an opt-in never undoes a newer API opt-out) and never reach ACS.
+        ts = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         message_id = f"Incoming_{uuid.uuid4().hex}"
         event = {
             "id": message_id,
