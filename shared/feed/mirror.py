@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from shared.domain.phone import mask
 from shared.domain.repositories import MirrorJournal, SenderPrograms
 from shared.domain.sender import InvalidSender, parse_sender
 from shared.feed.publishers import PublishFailed
+from shared.platform.ttl_memo import TtlMemo
 
 log = logging.getLogger(__name__)
 
@@ -102,30 +102,22 @@ class MirroredSenders:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._programs = programs
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._known: dict[str, tuple[float, bool]] = {}
+        self._known: TtlMemo[bool] = TtlMemo(ttl, clock)
 
     def forget(self, sender: str) -> None:
-        with self._lock:
-            self._known.pop(sender, None)
+        self._known.forget(sender)
 
     def _is_mirrored(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            known = self._known.get(key)
-        if known is not None and now - known[0] < self._ttl:
-            return known[1]
         try:
             sender = parse_sender(key)
         except InvalidSender:
-            return False
-        program = self._programs.get_program(sender)
-        mirrored = bool(program is not None and program.mirror_to_acs)
-        with self._lock:
-            self._known[key] = (now, mirrored)
-        return mirrored
+            return False  # never remembered: no program is read for it
+
+        def load() -> bool:
+            program = self._programs.get_program(sender)
+            return bool(program is not None and program.mirror_to_acs)
+
+        return self._known.get(key, load)
 
     def mirrored(self, senders: Sequence[str]) -> set[str]:
         return {key for key in dict.fromkeys(senders) if self._is_mirrored(key)}
