@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import measure  # noqa: E402
 from bench.mirror import mirror_rows  # noqa: E402
 from bench.send import send_rows  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
@@ -34,34 +33,6 @@ from shared.inbound.program_cache import CachedPrograms  # noqa: E402
 from shared.inbound.reply_sender import LoggingReplySender  # noqa: E402
 
 SENDER = "+18005550100"
-
-
-def measure(
-    fn: Callable[[], object],
-    rounds: int,
-    recorder: StorageRecorder,
-    setup: Callable[[], object] | None = None,
-) -> tuple[float, ...]:
-    times, counts, events = [], [], []
-    for _ in range(rounds):
-        if setup is not None:
-            setup()
-        recorder.clear()
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-        counts.append(recorder.count)
-        # Of which: messages put on the change feed's events queue (one per applied change).
-        events.append(sum(1 for _, path, _ in recorder.requests if path.endswith("/messages")))
-    times.sort()
-    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    return (
-        statistics.median(times),
-        p95,
-        statistics.mean(counts),
-        max(counts),
-        statistics.mean(events),
-    )
 
 
 Row = tuple[str, float, float, float, int, float]

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devhost.inprocess import TEST_KEY, StorageRecorder, call, call_link  # noqa: E402
+from bench.common import report_rows  # noqa: E402
+from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
 from shared.domain.model import Action, HistoryRecord, Outcome, Source  # noqa: E402
@@ -63,15 +63,7 @@ def report(start: datetime, end: datetime) -> Callable[[], int]:
     """Read the whole window page by page; returns the number of rows."""
 
     def run() -> int:
-        window = f"from={quote(start.isoformat())}&to={quote(end.isoformat())}"
-        status, body = call("GET", f"sms/senders/{SENDER}/report", query=window)
-        rows = 0
-        while True:
-            assert status == 200, body
-            rows += len(body["value"])
-            if "nextLink" not in body:  # the last page
-                return rows
-            status, body = call_link(body["nextLink"])
+        return report_rows(SENDER, start, end)
 
     return run
 

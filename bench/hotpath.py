@@ -25,12 +25,12 @@ from pathlib import Path
 from statistics import median
 
 import requests
-from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import submit_batches  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import Azurite, start_azurite, start_host  # noqa: E402
 from shared import runtime  # noqa: E402
@@ -58,28 +58,7 @@ def seed(connection_string: str, table_name: str, sender: str, n: int) -> None:
         for p in people(n)
     ]
     batches = [ops[i : i + 100] for i in range(0, len(ops), 100)]
-
-    def load(part: list[list[tuple]]) -> None:
-        table = TableClient.from_connection_string(connection_string, table_name)
-        try:
-            for batch in part:
-                for attempt in range(SEED_ATTEMPTS):
-                    try:
-                        table.submit_transaction(batch)
-                        break
-                    except ServiceResponseError:
-                        # Azurite may reset a connection mid-seed (seen near 100,000 entries in
-                        # memory): upserts are idempotent, so the batch goes again, on a new client.
-                        if attempt == SEED_ATTEMPTS - 1:
-                            raise
-                        table.close()
-                        table = TableClient.from_connection_string(connection_string, table_name)
-                        time.sleep(1.0)
-        finally:
-            table.close()
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(load, [batches[i::4] for i in range(4)]))
+    submit_batches(connection_string, table_name, batches, attempts=SEED_ATTEMPTS)
     print(f"seeded {n} entries for a sender in {time.perf_counter() - start:.1f}s")
 
 

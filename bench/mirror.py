@@ -9,10 +9,8 @@ lease, the pending range read, the membership reads, one or two ACS calls and th
 from __future__ import annotations
 
 import os
-import statistics
-import time
-from collections.abc import Callable
 
+from bench.common import measure
 from devhost.acs_double import AcsDouble
 from devhost.inprocess import StorageRecorder, call
 from shared import runtime
@@ -21,34 +19,6 @@ MIRRORED = "+18005550121"
 PLAIN = "+18005550122"
 
 Row = tuple[str, float, float, float, int, float]
-
-
-def _measure(
-    fn: Callable[[], object],
-    rounds: int,
-    recorder: StorageRecorder,
-    setup: Callable[[], object] | None = None,
-) -> Row:
-    times: list[float] = []
-    counts: list[int] = []
-    queued: list[int] = []
-    for _ in range(rounds):
-        if setup is not None:
-            setup()
-        recorder.clear()
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-        counts.append(recorder.count)
-        queued.append(sum(1 for _, path, _ in recorder.requests if path.endswith("/messages")))
-    times.sort()
-    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    return ("", statistics.median(times), p95, statistics.mean(counts), max(counts),
-            statistics.mean(queued))  # fmt: skip
-
-
-def _named(name: str, row: Row) -> Row:
-    return (name, *row[1:])
 
 
 def mirror_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
@@ -62,7 +32,7 @@ def mirror_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
             body = {"from": sender, "recipients": [{"to": "+14255550777"}]}
             add = lambda b=body: call("POST", "sms/optouts:add", b)  # noqa: E731
             remove = lambda b=body: call("POST", "sms/optouts:remove", b)  # noqa: E731
-            rows.append(_named(f"add x1 ({label})", _measure(add, rounds, recorder, remove)))
+            rows.append((f"add x1 ({label})", *measure(add, rounds, recorder, remove)))
         drainer = runtime.mirror_drainer()
         drainer.drain(MIRRORED)  # what the add rows left
         for n in (1, 100):
@@ -76,8 +46,8 @@ def mirror_rows(rounds: int, recorder: StorageRecorder) -> list[Row]:
                 action = "add" if next(flip) % 2 == 0 else "remove"  # type: ignore[call-overload]
                 call("POST", f"sms/optouts:{action}", b)
 
-            timed = _measure(lambda: drainer.drain(MIRRORED), rounds, recorder, pend)
-            rows.append(_named(f"mirror drain x{n}", timed))
+            timed = measure(lambda: drainer.drain(MIRRORED), rounds, recorder, pend)
+            rows.append((f"mirror drain x{n}", *timed))
         return rows
     finally:
         os.environ.pop("ACS_CONNECTION_STRING", None)

@@ -23,17 +23,16 @@ import os
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
-from azure.core.exceptions import ServiceResponseError
-from azure.data.tables import TableClient, TransactionOperation
+from azure.data.tables import TransactionOperation
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import submit_batches  # noqa: E402
 from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
@@ -62,27 +61,7 @@ def seed(connection_string: str, table_name: str, first: int, n: int) -> float:
         for i in range(0, len(ops), 100)
     ]
 
-    def load(part: list[list[tuple]]) -> None:
-        table = TableClient.from_connection_string(connection_string, table_name)
-        try:
-            for batch in part:
-                for attempt in range(SEED_ATTEMPTS):
-                    try:
-                        table.submit_transaction(batch)
-                        break
-                    except ServiceResponseError:
-                        # Azurite may reset a connection under concurrent batches: upserts are
-                        # idempotent, so the batch goes again, on a new client.
-                        if attempt == SEED_ATTEMPTS - 1:
-                            raise
-                        table.close()
-                        table = TableClient.from_connection_string(connection_string, table_name)
-                        time.sleep(1.0)
-        finally:
-            table.close()
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(load, [batches[i::4] for i in range(4)]))
+    submit_batches(connection_string, table_name, batches, attempts=SEED_ATTEMPTS)
     return time.perf_counter() - start
 
 

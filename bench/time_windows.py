@@ -17,7 +17,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
@@ -27,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError  # noqa: E402
-from azure.data.tables import TableClient  # noqa: E402
 
-from devhost.inprocess import TEST_KEY, StorageRecorder, call, call_link  # noqa: E402
+from bench.common import report_rows, submit_batches  # noqa: E402
+from devhost.inprocess import TEST_KEY, StorageRecorder, call  # noqa: E402
 from devhost.testing import start_azurite  # noqa: E402
 from shared import runtime  # noqa: E402
 from shared.domain.model import (  # noqa: E402
@@ -76,36 +75,18 @@ def seed(sender: str, rows: int, connection: str) -> float:
         )
         history_ops += with_time_copies([upsert(history_entity(record, when))])
 
-    # Each thread its own client (Azurite resets connections shared under concurrent batches),
-    # made anew after a reset, with a long read timeout: Azurite's batches slow down as a
-    # partition grows. Upserts: a batch sent again is the same batch.
-    def load(table: str, batches: list[list]) -> None:
-        def client() -> TableClient:
-            return TableClient.from_connection_string(
-                connection, table, connection_timeout=30, read_timeout=600
-            )
-
-        current = client()
-        try:
-            for batch in batches:
-                for attempt in range(8):
-                    try:
-                        current.submit_transaction(batch)
-                        break
-                    except (ServiceRequestError, ServiceResponseError):
-                        if attempt == 7:
-                            raise
-                        current.close()
-                        current = client()
-                        time.sleep(1.0)
-        finally:
-            current.close()
-
+    # A long read timeout: Azurite's batches slow down as a partition grows.
     names = (store.optouts._table.table_name, store.history._table.table_name)
     for name, ops in zip(names, (entry_ops, history_ops), strict=True):
-        batches = chunks(ops, 100)
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda part, n=name: load(n, part), [batches[i::4] for i in range(4)]))
+        submit_batches(
+            connection,
+            name,
+            chunks(ops, 100),
+            attempts=8,
+            retry_on=(ServiceRequestError, ServiceResponseError),
+            connection_timeout=30,
+            read_timeout=600,
+        )
     return time.perf_counter() - start
 
 
@@ -113,15 +94,7 @@ def report(sender: str) -> Callable[[], int]:
     """The one-day report, every page; returns its rows."""
 
     def run() -> int:
-        window = f"from={quote(DAY.isoformat())}&to={quote((DAY + timedelta(days=1)).isoformat())}"
-        status, body = call("GET", f"sms/senders/{sender}/report", query=window)
-        rows = 0
-        while True:
-            assert status == 200, body
-            rows += len(body["value"])
-            if "nextLink" not in body:
-                return rows
-            status, body = call_link(body["nextLink"])
+        return report_rows(sender, DAY, DAY + timedelta(days=1))
 
     return run
 

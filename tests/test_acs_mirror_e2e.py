@@ -6,30 +6,26 @@ implements ACS's opt-out API per sender, checks the HMAC of every call and recor
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
-import requests
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import QueueClient
 from click.testing import CliRunner
 
-from devhost.acs_double import ACS_KEY, AcsDouble
+from devhost.acs_double import ACS_KEY
 from devhost.inprocess import TEST_KEY
-from devhost.queues import QUEUE_API_VERSION
-from devhost.testing import ROOT, Azurite, HostProcess, start_host
+from devhost.testing import Azurite
 from optouts_cli.main import cli
 from shared.domain.phone import mask
 from shared.feed.mirror import AcsOptOutsFailed
-from shared.platform.hmac_auth import sign_request
+from tests.hosted import HostedApp, hosted, sms_received
+from tests.hosted import wait_for as hosted_wait_for
 
 T = TypeVar("T")
 V = "api-version=2026-01-23"
@@ -49,21 +45,8 @@ def person(n: int) -> str:
     return f"+1425555{n:04d}"
 
 
-@dataclass
-class App:
-    host: HostProcess
-    acs: AcsDouble
-    azurite: Azurite
-
-    @property
-    def url(self) -> str:
-        return self.host.base_url
-
-    def signed(self, method: str, path: str, body: Any = None) -> requests.Response:
-        data = b"" if body is None else json.dumps(body).encode()
-        url = self.url + path
-        headers = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
-        return requests.request(method, url, data=data, headers=headers, timeout=60)
+class App(HostedApp):
+    timeout = 60.0
 
     def change(self, action: str, sender: str, *people: str) -> None:
         body = {"from": sender, "recipients": [{"to": p} for p in people]}
@@ -90,30 +73,10 @@ class App:
             return set(self.acs.optouts.get(sender, set()))
 
     def keyword(self, sender: str, who: str, text: str) -> None:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**6:06d}Z"
-        message_id = f"Incoming_{uuid.uuid4().hex}"
-        event = {
-            "id": message_id,
-            "topic": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
-            "subject": f"/phonenumber/{sender[1:]}",
-            "eventType": "Microsoft.Communication.SMSReceived",
-            "eventTime": ts,
-            "dataVersion": "1.0",
-            "metadataVersion": "1",
-            "data": {
-                "MessageId": message_id,
-                "From": who[1:],
-                "To": sender[1:],
-                "Message": text,
-                "ReceivedTimestamp": ts,
-            },
-        }
-        queue = QueueClient.from_connection_string(
-            self.azurite.connection_string, "sms-inbound", api_version=QUEUE_API_VERSION
-        )
-        with contextlib.suppress(ResourceExistsError):
-            queue.create_queue()
-        queue.send_message(base64.b64encode(json.dumps(event).encode()).decode())
+        # Sent now, to the microsecond: a START stamped before the API add it follows would be
+        # `superseded` (an opt-in never undoes a newer API opt-out) and never reach ACS.
+        ts = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        self.put(sms_received(sender, who, text, ts))
 
     def reconcile_cli(self, sender: str, *more: str) -> Any:
         args = ["--endpoint", self.url, "--key", TEST_KEY, "--retries", "0"]
@@ -121,39 +84,25 @@ class App:
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not in time: {what}")
-        time.sleep(0.2)
+    return hosted_wait_for(condition, timeout, what)
 
 
 @pytest.fixture(scope="module")
 def app(azurite: Azurite) -> Iterator[App]:
-    acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
     env = {
-        "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
         "OPTOUT_TABLE_NAME": f"MirOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"MirHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"MirPrograms{suffix}",
         "GROUP_OPTOUTS_TABLE_NAME": f"MirGroups{suffix}",
         "OPTOUT_MIRROR_TABLE_NAME": f"Mirror{suffix}",
-        "ACS_CONNECTION_STRING": acs.connection_string,
         "SEND_READ_TIMEOUT_SECONDS": "5",
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",
     }
-    host = start_host(ROOT, env=env, use_local_settings=False)
-    try:
-        yield App(host, acs, azurite)
-    finally:
-        host.stop()
-        acs.stop()
-        assert "42555" not in host.output(), host.output()[-3000:]
+    with hosted(App, azurite, env) as app:
+        yield app
+    assert "42555" not in app.host.output(), app.host.output()[-3000:]
 
 
 def drained(app: App, sender: str, people: list[str]) -> bool:

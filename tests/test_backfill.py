@@ -1,6 +1,8 @@
-"""The time-index backfill (shared/tables/backfill.py) on rows written the old way, on Azurite:
+"""The one-off backfill (shared/tables/backfill.py) on rows written the old way, on Azurite:
 entries and history rows as the code before the index wrote them (no copies), then the
-backfill, then listing `since`, the report window, removals and reply statuses on them."""
+backfill, then listing `since`, the report window, removals and reply statuses on them; and
+change-feed rows left owed by the version before the owed markers (no marker), which the sweep
+finds only after the backfill marked them."""
 
 from __future__ import annotations
 
@@ -13,12 +15,25 @@ import pytest
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from devhost.testing import Azurite
-from shared.domain.model import Action, EntryFilter, HistoryRecord, Outcome, ReplyStatus, Source
+from shared.domain.changes import FeedRow, OptOutChange
+from shared.domain.model import (
+    Action,
+    ChangeKind,
+    EntryFilter,
+    HistoryRecord,
+    Outcome,
+    ReplyStatus,
+    Source,
+)
 from shared.domain.phone import parse_e164
 from shared.domain.sender import parse_sender
+from shared.feed.change_feed import ChangeFeed
 from shared.tables import TableStore, backfill
+from shared.tables.feed_rows import feed_to_entity
 from shared.tables.history import to_entity as history_entity
 from shared.tables.optouts import entry_to_entity
+from shared.tables.owed_marks import shard_keys
+from tests.fakes import FakePublisher
 
 SENDER = parse_sender("+18005550177")
 OTHER = parse_sender("+18005550178")
@@ -34,7 +49,7 @@ def at(n: int) -> datetime:
 def store(azurite: Azurite) -> TableStore:
     name = f"Fill{uuid.uuid4().hex[:8]}"
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    store = TableStore(service, name, name + "H", name + "P")
+    store = TableStore(service, name, name + "H", name + "P", groups_table=name + "G")
     store.ensure_tables()
     # The old way: an entry is one row (no SinceKey, no copy); a history row is one row.
     optouts = service.get_table_client(name)
@@ -74,14 +89,20 @@ def test_backfill_indexes_old_rows_once_and_the_app_keeps_them(
     lines: list[str] = []
     state = tmp_path / "state.json"
     done = backfill.run(store, state=state, echo=lines.append)
-    assert [(p.read, p.indexed, p.skipped) for p in done] == [(10, 10, 0), (10, 10, 0)]
+    # No feed row owes anything here: the marker jobs read none.
+    assert [(p.read, p.indexed, p.skipped) for p in done] == [
+        (0, 0, 0),
+        (0, 0, 0),
+        (10, 10, 0),
+        (10, 10, 0),
+    ]
     assert lines[-1].endswith("10 rows read, 10 indexed, 0 skipped (done)")
     assert since(store, 3) == [p.e164 for p in PEOPLE[3:8]]  # oldest first, this sender's
     assert window(store, 2, 5) == ["old-2", "old-3", "old-4"]
 
     # Again: entries name their copies now (skipped); history copies written again, identical.
     again = backfill.run(store, echo=lines.append)
-    assert [(p.indexed, p.skipped) for p in again] == [(0, 10), (10, 0)]
+    assert [(p.indexed, p.skipped) for p in again] == [(0, 0), (0, 0), (0, 10), (10, 0)]
     assert since(store, 3) == [p.e164 for p in PEOPLE[3:8]]
 
     # The app on a backfilled entry: the removal deletes the entry and its copy.
@@ -118,7 +139,7 @@ def test_a_stopped_backfill_resumes_where_it_was(
 
     def stop_after_two_pages(line: str) -> None:
         seen.append(line)
-        if len(seen) == 2:
+        if len(seen) == 4:  # the two marker jobs' lines, then two pages of entries
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -141,8 +162,62 @@ def test_the_command_runs_on_the_app_settings(
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     monkeypatch.setenv("OPTOUT_TABLE_NAME", store.optouts._table.table_name)
     monkeypatch.setenv("OPTOUT_HISTORY_TABLE_NAME", store.history._table.table_name)
+    monkeypatch.setenv("GROUP_OPTOUTS_TABLE_NAME", store.groups._table.table_name)
     assert backfill.main(["--state", str(tmp_path / "s.json")]) == 0
     out = capsys.readouterr().out.splitlines()
-    history = store.history._table.table_name
+    history, name = store.history._table.table_name, store.optouts._table.table_name
+    assert out[0] == f"{name} (owed events): 0 rows read, 0 marked, 0 skipped (done)"
     assert out[-1] == f"{history} (history): 10 rows read, 10 indexed, 0 skipped (done)"
     assert since(store, 0) == [p.e164 for p in PEOPLE[:8]]
+
+
+def test_feed_rows_owed_the_old_way_are_marked_and_then_published_once(
+    store: TableStore, tmp_path: Path
+) -> None:
+    # The version before the markers: a change's feed row owes its event, with no marker (its
+    # sweep scanned for `OwedCount gt 0`); one in a sender's partition, one in a group's.
+    mine = OptOutChange(ChangeKind.ADDED, SENDER.key, PEOPLE[0].e164, 1, at(0), "api", actor="k")
+    brand = OptOutChange(
+        ChangeKind.GROUP_ADDED, SENDER.key, PEOPLE[1].e164, 1, at(1), "keyword",
+        group="fillbrand", senders=(SENDER.key, OTHER.key), actor="keyword",
+    )  # fmt: skip
+    for outbox, change, n in ((store.feed, mine, 0), (store.groups, brand, 1)):
+        row = FeedRow(change.partition, change.recipient, 1, (change,), at(n), True, at(n))
+        outbox._table.upsert_entity(feed_to_entity(row))
+    # ... and a row that owes nothing (published long ago): not read by the marker job.
+    settled = FeedRow(SENDER.key, PEOPLE[2].e164, 3, (), None, False, at(2))
+    store.feed._table.upsert_entity(feed_to_entity(settled))
+    publisher = FakePublisher()
+    feed = ChangeFeed(store.feed, publisher, groups=store.groups)
+    assert feed.sweep() == 0 and publisher.published == []  # the gap: never found by key
+
+    lines: list[str] = []
+    state = tmp_path / "state.json"
+    done = backfill.run(store, state=state, echo=lines.append)
+    name = store.optouts._table.table_name
+    assert lines[:2] == [
+        f"{name} (owed events): 1 rows read, 1 marked, 0 skipped (done)",
+        f"{name}G (owed events): 1 rows read, 1 marked, 0 skipped (done)",
+    ]
+    assert [(p.read, p.indexed) for p in done[:2]] == [(1, 1), (1, 1)]
+    marks = [
+        (m["Partition"], m["Recipient"])
+        for adapter in (store.feed, store.groups)
+        for shard in shard_keys()
+        for m in adapter._table.query_entities("PartitionKey eq @pk", parameters={"pk": shard})
+    ]
+    assert sorted(marks) == sorted([(SENDER.key, PEOPLE[0].e164), ("fillbrand", PEOPLE[1].e164)])
+    # Run again before any sweep (idempotent: the same markers, written again).
+    again = backfill.run(store, echo=lines.append)
+    assert [(p.read, p.indexed) for p in again[:2]] == [(1, 1), (1, 1)]
+    assert backfill.run(store, state=state, resume=True, echo=lines.append) == []  # all done
+
+    assert feed.sweep() == 2
+    assert sorted(publisher.published, key=lambda c: c.recipient) == [mine, brand]
+    assert feed.sweep() == 0 and len(publisher.published) == 2  # once: nothing owed any more
+    assert store.feed.feed_rows(SENDER.key, [PEOPLE[0].e164])[0].owed == ()
+    # Nothing is owed now: a later run marks nothing.
+    assert [(p.read, p.indexed) for p in backfill.run(store, echo=lines.append)[:2]] == [
+        (0, 0),
+        (0, 0),
+    ]

@@ -11,7 +11,6 @@ shipped file.
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import io
 import json
@@ -27,8 +26,6 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import QueueClient
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -36,13 +33,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from devhost.acs_double import AcsDouble
 from devhost.inprocess import OTHER_KEY, TEST_KEY
-from devhost.queues import QUEUE_API_VERSION
-from devhost.testing import ROOT, Azurite, HostProcess, start_host
+from devhost.testing import ROOT, Azurite
 from shared.api.console import CONTENT_SECURITY_POLICY, FILES, STATIC_DIR
-from shared.platform.hmac_auth import sign_request
 from tests.browser import start_chrome
+from tests.hosted import HostedApp, hosted, sms_received, wait_for
 
 SHOTS = ROOT / "test-artifacts" / "console"
 # Scoped keys (OPTOUT_KEYS; docs/access.md): a check-only key and a read key for two senders.
@@ -53,24 +48,7 @@ LISTED = "+18005550170"  # the list's sender
 T = TypeVar("T")
 
 
-@dataclass
-class App:
-    host: HostProcess
-    acs: AcsDouble
-    azurite: Azurite
-
-    @property
-    def url(self) -> str:
-        return self.host.base_url
-
-    def signed(
-        self, method: str, path: str, body: Any = None, key: str = TEST_KEY
-    ) -> requests.Response:
-        data = b"" if body is None else json.dumps(body).encode()
-        url = self.url + path
-        headers = {"content-type": "application/json", **sign_request(method, url, data, key)}
-        return requests.request(method, url, data=data, headers=headers, timeout=30)
-
+class App(HostedApp):
     def change(self, action: str, sender: str, people: list[str]) -> None:
         body = {"from": sender, "recipients": [{"to": p} for p in people]}
         res = self.signed("POST", f"/sms/optouts:{action}?api-version=2026-01-23", body)
@@ -78,30 +56,7 @@ class App:
         assert all(item["httpStatusCode"] == 200 for item in res.json()["value"]), res.text
 
     def keyword(self, person: str, text: str, at: datetime, sender: str = SENDER) -> None:
-        message_id = f"Incoming_{uuid.uuid4().hex}"
-        ts = at.isoformat().replace("+00:00", "Z")
-        event = {
-            "id": message_id,
-            "topic": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
-            "subject": f"/phonenumber/{sender[1:]}",
-            "eventType": "Microsoft.Communication.SMSReceived",
-            "eventTime": ts,
-            "dataVersion": "1.0",
-            "metadataVersion": "1",
-            "data": {
-                "MessageId": message_id,
-                "From": person[1:],
-                "To": sender[1:],
-                "Message": text,
-                "ReceivedTimestamp": ts,
-            },
-        }
-        queue = QueueClient.from_connection_string(
-            self.azurite.connection_string, "sms-inbound", api_version=QUEUE_API_VERSION
-        )
-        with contextlib.suppress(ResourceExistsError):
-            queue.create_queue()
-        queue.send_message(base64.b64encode(json.dumps(event).encode()).decode())
+        self.put(sms_received(sender, person, text, at.isoformat().replace("+00:00", "Z")))
 
     def history(self, person: str, sender: str = SENDER) -> list[dict[str, Any]]:
         res = self.signed("GET", f"/sms/senders/{sender}/history?recipient=%2B{person[1:]}")
@@ -109,23 +64,10 @@ class App:
         return list(res.json()["value"])
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def app(azurite: Azurite) -> Iterator[App]:
-    acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
     env = {
-        "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,  # a full key, named key1
         "OPTOUT_KEYS": json.dumps(
             [
@@ -142,15 +84,10 @@ def app(azurite: Azurite) -> Iterator[App]:
         "OPTOUT_HISTORY_TABLE_NAME": f"ConsoleHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"ConsolePrograms{suffix}",
         "GROUP_OPTOUTS_TABLE_NAME": f"ConsoleGroups{suffix}",
-        "ACS_CONNECTION_STRING": acs.connection_string,
         "REPLY_BRAND": "Contoso",
     }
-    host = start_host(ROOT, env=env, use_local_settings=False)
-    try:
-        yield App(host, acs, azurite)
-    finally:
-        host.stop()
-        acs.stop()
+    with hosted(App, azurite, env) as app:
+        yield app
 
 
 @dataclass

@@ -11,8 +11,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,17 +19,14 @@ import pytest
 import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueClient
 
-from devhost.acs_double import AcsDouble
 from devhost.inprocess import OTHER_KEY, TEST_KEY
-from devhost.queues import QUEUE_API_VERSION
-from devhost.testing import ROOT, Azurite, HostProcess, start_host
+from devhost.testing import ROOT, Azurite
 from shared.api.openapi import DOCUMENT_PATH
 from shared.inbound.deadletter import DEADLETTER_CONTAINER
 from shared.platform.connections import BLOB_API_VERSION
-from shared.platform.hmac_auth import sign_request
 from tests.conftest import EXCHANGES
+from tests.hosted import HostedApp, hosted, sms_received, wait_for
 from tests.openapi_check import ExchangeLogs
 
 NODE = shutil.which("node")
@@ -41,32 +37,9 @@ CHECK_ONLY_KEY = "Y3JtLWNoZWNrLW9ubHktb2ZmaWNpYWwtY2xpZW50cyE="
 T = TypeVar("T")
 
 
-@dataclass
-class App:
-    host: HostProcess
-    acs: AcsDouble
-    azurite: Azurite
-
-    @property
-    def url(self) -> str:
-        return self.host.base_url
-
+class App(HostedApp):
     def connection_string(self, key: str = TEST_KEY) -> str:
         return f"endpoint={self.url}/;accesskey={key}"
-
-    def queue(self, name: str = "sms-inbound") -> QueueClient:
-        return QueueClient.from_connection_string(
-            self.azurite.connection_string, name, api_version=QUEUE_API_VERSION
-        )
-
-    def signed(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> requests.Response:
-        data = b"" if body is None else json.dumps(body).encode()
-        url = self.url + path
-        sent = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
-        sent.update(headers or {})
-        return requests.request(method, url, data=data, headers=sent, timeout=30)
 
     def is_opted_out(self, person: str, sender: str = BUSINESS) -> bool:
         res = self.signed(
@@ -80,10 +53,8 @@ class App:
 
 @pytest.fixture(scope="module")
 def app(azurite: Azurite) -> Iterator[App]:
-    acs = AcsDouble().start()
     suffix = uuid.uuid4().hex[:8]
     env = {
-        "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
         "OPTOUT_KEYS": json.dumps(
             [{"name": "crm", "key": CHECK_ONLY_KEY, "permissions": ["check"], "senders": ["*"]}]
@@ -92,22 +63,17 @@ def app(azurite: Azurite) -> Iterator[App]:
         "OPTOUT_HISTORY_TABLE_NAME": f"E2eHistory{suffix}",
         "SENDER_PROGRAMS_TABLE_NAME": f"E2ePrograms{suffix}",
         "GROUP_OPTOUTS_TABLE_NAME": f"E2eGroups{suffix}",
-        "ACS_CONNECTION_STRING": acs.connection_string,
         "REPLY_BRAND": "Contoso",
         # host.json overrides, as app settings do in Azure: fast retries for the poison test.
         "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00.200",
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.500",
     }
-    host = start_host(ROOT, env=env, use_local_settings=False)
-    try:
-        yield App(host, acs, azurite)
-    finally:
-        host.stop()
-        acs.stop()
-        output = host.output()
-        # No full phone number or message text ever reaches the logs.
-        assert "4255550" not in output, output[-2000:]
-        assert "Stop texting me" not in output
+    with hosted(App, azurite, env) as app:
+        yield app
+    output = app.host.output()
+    # No full phone number or message text ever reaches the logs.
+    assert "4255550" not in output, output[-2000:]
+    assert "Stop texting me" not in output
 
 
 def js(app: App, ops: list[dict[str, Any]], key: str = TEST_KEY) -> list[dict[str, Any]]:
@@ -297,23 +263,7 @@ def test_the_official_js_client_gets_its_request_id_echoed(app: App) -> None:
 def event_grid(
     person: str, text: str, ts: str, message_id: str | None = None, business: str = BUSINESS
 ) -> dict[str, Any]:
-    message_id = message_id or f"Incoming_{uuid.uuid4().hex}"
-    return {
-        "id": message_id,
-        "topic": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
-        "subject": f"/phonenumber/{business[1:]}",
-        "eventType": "Microsoft.Communication.SMSReceived",
-        "eventTime": ts,
-        "dataVersion": "1.0",
-        "metadataVersion": "1",
-        "data": {
-            "MessageId": message_id,
-            "From": person[1:],
-            "To": business[1:],
-            "Message": text,
-            "ReceivedTimestamp": ts,
-        },
-    }
+    return sms_received(business, person, text, ts, message_id)
 
 
 def cloud_event(person: str, text: str, ts: str) -> dict[str, Any]:
@@ -334,42 +284,21 @@ def cloud_event(person: str, text: str, ts: str) -> dict[str, Any]:
     }
 
 
-def put(app: App, event: dict[str, Any], *, b64: bool = True) -> None:
-    text = json.dumps(event)
-    if b64:
-        text = base64.b64encode(text.encode()).decode()
-    queue = app.queue()
-    with contextlib.suppress(ResourceExistsError):
-        queue.create_queue()
-    queue.send_message(text)
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
-
-
 def replies_to(app: App, person: str) -> list[str]:
     return [s.message for s in app.acs.sent if s.to == person]
 
 
 def test_stop_start_help_through_the_queue(app: App) -> None:
     person = "+14255550201"
-    put(app, event_grid(person, "Stop.", "2026-11-26T10:00:00Z"))
+    app.put(event_grid(person, "Stop.", "2026-11-26T10:00:00Z"))
     wait_for(lambda: app.is_opted_out(person))
     wait_for(lambda: replies_to(app, person))
     assert replies_to(app, person)[0].startswith("Contoso:")
     assert app.acs.refused == 0  # every reply was signed with the ACS key
 
-    put(app, cloud_event(person, "start", "2026-11-26T10:01:00Z"), b64=False)
+    app.put(cloud_event(person, "start", "2026-11-26T10:01:00Z"), b64=False)
     wait_for(lambda: not app.is_opted_out(person))
-    put(app, event_grid(person, "HELP", "2026-11-26T10:02:00Z"))
+    app.put(event_grid(person, "HELP", "2026-11-26T10:02:00Z"))
     wait_for(lambda: len(replies_to(app, person)) == 3)
     assert "STOP" in replies_to(app, person)[2]
     assert not app.is_opted_out(person)
@@ -378,14 +307,14 @@ def test_stop_start_help_through_the_queue(app: App) -> None:
 def test_duplicates_and_out_of_order_events(app: App) -> None:
     person = "+14255550202"
     stop = event_grid(person, "STOP", "2026-11-26T11:00:00Z")
-    put(app, stop)
-    put(app, stop)  # Event Grid delivered it twice
+    app.put(stop)
+    app.put(stop)  # Event Grid delivered it twice
     wait_for(lambda: app.is_opted_out(person))
     start = event_grid(person, "START", "2026-11-26T11:05:00Z")
-    put(app, start)
+    app.put(start)
     wait_for(lambda: not app.is_opted_out(person))
-    put(app, event_grid(person, "STOP", "2026-11-26T11:03:00Z"))  # older, arrives last
-    put(app, event_grid(person, "HELP", "2026-11-26T11:06:00Z"))  # a marker that all ran
+    app.put(event_grid(person, "STOP", "2026-11-26T11:03:00Z"))  # older, arrives last
+    app.put(event_grid(person, "HELP", "2026-11-26T11:06:00Z"))  # a marker that all ran
     wait_for(lambda: len(replies_to(app, person)) == 3)
     time.sleep(1.0)
     assert not app.is_opted_out(person)
@@ -395,8 +324,8 @@ def test_duplicates_and_out_of_order_events(app: App) -> None:
 
 def test_plain_language_and_non_keywords(app: App) -> None:
     person, other = "+14255550203", "+14255550204"
-    put(app, event_grid(other, "stop by the store tomorrow?", "2026-11-26T12:00:00Z"))
-    put(app, event_grid(person, "Stop texting me", "2026-11-26T12:00:01Z"))
+    app.put(event_grid(other, "stop by the store tomorrow?", "2026-11-26T12:00:00Z"))
+    app.put(event_grid(person, "Stop texting me", "2026-11-26T12:00:01Z"))
     wait_for(lambda: app.is_opted_out(person))
     time.sleep(1.0)
     assert not app.is_opted_out(other)
@@ -405,10 +334,10 @@ def test_plain_language_and_non_keywords(app: App) -> None:
 
 def test_a_malformed_message_goes_to_poison_without_blocking(app: App) -> None:
     poison = app.queue("sms-inbound-poison")
-    put(app, {"not": "an event"})
+    app.put({"not": "an event"})
     app.queue().send_message("definitely not json")
     person = "+14255550205"
-    put(app, event_grid(person, "STOP", "2026-11-26T13:00:00Z"))
+    app.put(event_grid(person, "STOP", "2026-11-26T13:00:00Z"))
     wait_for(lambda: app.is_opted_out(person))  # the good one is not blocked
 
     def parked() -> list[str]:
@@ -478,11 +407,11 @@ def test_dead_lettered_events_can_be_replayed(app: App) -> None:
 
 def test_arret_to_a_canadian_sender_gets_the_french_confirmation(app: App) -> None:
     canada, person = "+14165550100", "+14255550401"
-    put(app, event_grid(person, "ARRÊT", "2026-11-26T11:00:00Z", business=canada))
+    app.put(event_grid(person, "ARRÊT", "2026-11-26T11:00:00Z", business=canada))
     wait_for(lambda: app.is_opted_out(person, canada))
     (reply,) = wait_for(lambda: replies_to(app, person))
     assert reply.startswith("Contoso : Vous avez été désabonné(e)")
-    put(app, event_grid(person, "STOP", "2026-11-26T11:01:00Z", business=canada))
+    app.put(event_grid(person, "STOP", "2026-11-26T11:01:00Z", business=canada))
     wait_for(lambda: len(replies_to(app, person)) == 2)
     assert replies_to(app, person)[1].startswith("Contoso: You are unsubscribed")
 
@@ -493,7 +422,7 @@ def test_stop_to_one_sender_of_a_revoke_all_group_is_seen_by_check_on_another(ap
         program = {"group": "e2e-brand", "revokeAll": True}
         res = app.signed("PUT", f"/sms/senders/{sender}/program", program)
         assert res.status_code == 200, res.text
-    put(app, event_grid(person, "STOP", "2026-11-26T12:00:00Z", business=a))
+    app.put(event_grid(person, "STOP", "2026-11-26T12:00:00Z", business=a))
     wait_for(lambda: app.is_opted_out(person, a))
     out = js(app, [{"op": "check", "from": s, "to": [person]} for s in (b, outsider)])
     assert [r["result"][0]["isOptedOut"] for r in out] == [True, False]

@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,10 +20,8 @@ from azure.storage.queue import QueueClient
 
 from devhost.inprocess import StorageRecorder
 from devhost.testing import Azurite
-from shared.domain.changes import FeedRow, OptOutChange
+from shared.domain.changes import FeedRow
 from shared.domain.model import Source
-from shared.domain.phone import PhoneNumber, parse_e164
-from shared.domain.sender import parse_sender
 from shared.feed.change_feed import ChangeFeed
 from shared.feed.publishers import QueuePublisher
 from shared.platform.connections import QUEUE_API_VERSION
@@ -31,22 +29,7 @@ from shared.tables import TableStore
 from shared.tables.feed_rows import feed_to_entity
 from shared.tables.optouts import entry_to_entity
 from shared.tables.owed_marks import OWED_SHARDS, mark_entity, mark_operations, shard_key
-
-SENDER = parse_sender("+18005550100")
-T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-
-
-def nums(*tails: int) -> list[PhoneNumber]:
-    return [parse_e164(f"+1425555{t:04d}") for t in tails]
-
-
-class Crash(Exception):
-    """The process dies between the commit and the publish."""
-
-
-class CrashingPublisher:
-    def publish(self, changes: Sequence[OptOutChange]) -> None:
-        raise Crash("killed after the commit")
+from tests.test_feed_azurite import SENDER, T0, Crash, CrashingPublisher, nums
 
 
 @dataclass

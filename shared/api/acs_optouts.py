@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from shared.api.acs_upstream import failure_kind
 from shared.domain.model import UpstreamFailure
 from shared.feed.mirror import AcsItem, AcsOptOutsFailed
 
@@ -70,17 +71,7 @@ def read_answer(status: int, body: bytes) -> list[AcsItem]:
             ]
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise AcsOptOutsFailed(UpstreamFailure.BAD_ANSWER, type(exc).__name__, status) from exc
-    if status in (401, 403):
-        kind = UpstreamFailure.AUTH_FAILED
-    elif status == 503:
-        kind = UpstreamFailure.UNAVAILABLE
-    elif 400 <= status < 500:
-        kind = UpstreamFailure.REFUSED
-    elif status >= 500:
-        kind = UpstreamFailure.SERVER_ERROR
-    else:
-        kind = UpstreamFailure.BAD_ANSWER
-    raise AcsOptOutsFailed(kind, f"ACS answered HTTP {status}", status)
+    raise AcsOptOutsFailed(failure_kind(status), f"ACS answered HTTP {status}", status)
 
 
 def make_acs_optouts(settings: Any) -> AcsOptOutClient | None:

@@ -112,8 +112,9 @@ class AcsDeliveryReports:
                 return UpstreamAnswer(status, json.loads(body), headers)
             except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                 raise UpstreamError(UpstreamFailure.BAD_ANSWER, str(exc), status) from exc
-        _read(status, body, headers)  # raises for every other status
-        raise UpstreamError(UpstreamFailure.BAD_ANSWER, f"ACS answered HTTP {status}", status)
+        raise UpstreamError(
+            failure_kind(status), f"ACS answered HTTP {status}", status, body, headers
+        )
 
 
 def _run(client: Any, http_request: Any) -> Any:
@@ -143,17 +144,20 @@ def _read(status: int, body: bytes, headers: dict[str, str]) -> list[SendResult]
             return results_from_wire(json.loads(body))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise UpstreamError(UpstreamFailure.BAD_ANSWER, str(exc), status) from exc
-    kinds = {401: UpstreamFailure.AUTH_FAILED, 403: UpstreamFailure.AUTH_FAILED}
-    kinds[503] = UpstreamFailure.UNAVAILABLE
-    if status in kinds:
-        kind = kinds[status]
-    elif 400 <= status < 500:
-        kind = UpstreamFailure.REFUSED
-    elif status >= 500:
-        kind = UpstreamFailure.SERVER_ERROR
-    else:
-        kind = UpstreamFailure.BAD_ANSWER
-    raise UpstreamError(kind, f"ACS answered HTTP {status}", status, body, headers)
+    raise UpstreamError(failure_kind(status), f"ACS answered HTTP {status}", status, body, headers)
+
+
+def failure_kind(status: int) -> UpstreamFailure:
+    """What an ACS answer that is not a success says, by its HTTP status."""
+    if status in (401, 403):
+        return UpstreamFailure.AUTH_FAILED
+    if status == 503:
+        return UpstreamFailure.UNAVAILABLE
+    if 400 <= status < 500:
+        return UpstreamFailure.REFUSED
+    if status >= 500:
+        return UpstreamFailure.SERVER_ERROR
+    return UpstreamFailure.BAD_ANSWER
 
 
 def build_sms_client(settings: Settings) -> Any:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from shared.domain.phone import mask
 from shared.domain.repositories import MirrorJournal, SenderPrograms
 from shared.domain.sender import InvalidSender, parse_sender
 from shared.feed.publishers import PublishFailed
+from shared.platform.ttl_memo import TtlMemo
 
 log = logging.getLogger(__name__)
 
@@ -102,30 +102,22 @@ class MirroredSenders:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._programs = programs
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._known: dict[str, tuple[float, bool]] = {}
+        self._known: TtlMemo[bool] = TtlMemo(ttl, clock)
 
     def forget(self, sender: str) -> None:
-        with self._lock:
-            self._known.pop(sender, None)
+        self._known.forget(sender)
 
     def _is_mirrored(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            known = self._known.get(key)
-        if known is not None and now - known[0] < self._ttl:
-            return known[1]
         try:
             sender = parse_sender(key)
         except InvalidSender:
-            return False
-        program = self._programs.get_program(sender)
-        mirrored = bool(program is not None and program.mirror_to_acs)
-        with self._lock:
-            self._known[key] = (now, mirrored)
-        return mirrored
+            return False  # never remembered: no program is read for it
+
+        def load() -> bool:
+            program = self._programs.get_program(sender)
+            return bool(program is not None and program.mirror_to_acs)
+
+        return self._known.get(key, load)
 
     def mirrored(self, senders: Sequence[str]) -> set[str]:
         return {key for key in dict.fromkeys(senders) if self._is_mirrored(key)}
@@ -245,6 +237,14 @@ class MirrorDrainer:
         except ConcurrencyConflict:
             return None
 
+    def _record(self, sender: str, state: MirrorState) -> MirrorState:
+        """Store the drain's outcome so far, keeping the lease (one write per ACS batch)."""
+        try:
+            return self._journal.save_state(sender, state)
+        except ConcurrencyConflict:  # taken over after our lease ran out: theirs now
+            log.warning("Mirror lease of %s was taken over", mask(sender))
+            return state
+
     def _release(self, sender: str, state: MirrorState) -> None:
         try:
             self._journal.save_state(sender, replace(state, lease_until=None, holder=""))
@@ -267,6 +267,9 @@ class MirrorDrainer:
                 return self._failed(sender, state, items, str(exc), pushed, poisoned)
             done = [i for i in items if i.recipient in ok]
             bad = [i for i in items if i.recipient in refused]
+            # The outcome is stored before the items go: whoever sees them gone (the status,
+            # a test) sees the failed tries reset and when this batch reached ACS too.
+            state = self._record(sender, replace(state, tries=0, last_mirrored_at=self._clock()))
             if done:
                 self._journal.done(sender, done)
             for recipient, reason in refused.items():
@@ -274,7 +277,6 @@ class MirrorDrainer:
                 self._journal.poison(sender, [i for i in bad if i.recipient == recipient], reason)
             pushed += len(ok)
             poisoned += len(refused)
-            state = replace(state, tries=0, last_mirrored_at=self._clock())
             left = {i.recipient for i in items} - ok - set(refused)
             if left:  # ACS failed for some (a 5xx item): retried like a failed call
                 return self._failed(
@@ -323,8 +325,8 @@ class MirrorDrainer:
         if tries >= self._max_tries:
             log.error("Mirror %s: %d item(s) poisoned after %d tries: %s",
                       mask(sender), len(items), tries, reason)  # fmt: skip
+            state = self._record(sender, replace(state, tries=0))  # before the items go
             self._journal.poison(sender, items, f"{tries} tries: {reason}")
-            state = replace(state, tries=0)
             return DrainResult(pushed, poisoned + len(items), retry_in=0.0), state
         delay = retry_delay(tries)
         log.warning("Mirror %s: try %d failed (%s); again in %.0f s", mask(sender), tries, reason,

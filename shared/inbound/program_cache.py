@@ -8,17 +8,15 @@ same holds for a group's revoke-all senders (named in group-wide change events).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 from shared.domain.model import SenderProgram
 from shared.domain.repositories import SenderPrograms
 from shared.domain.sender import SenderId
+from shared.platform.ttl_memo import TtlMemo
 
 PROGRAM_CACHE_SECONDS = 30.0
-T = TypeVar("T")
 
 
 class CachedPrograms:
@@ -31,34 +29,17 @@ class CachedPrograms:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._programs = programs
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, SenderProgram | None]] = {}
-        self._members: dict[str, tuple[float, list[str]]] = {}
+        self._cache: TtlMemo[SenderProgram | None] = TtlMemo(ttl, clock)
+        self._members: TtlMemo[list[str]] = TtlMemo(ttl, clock)
 
     def get_program(self, sender: SenderId) -> SenderProgram | None:
         # "none" is remembered too
-        return self._remembered(self._cache, sender.key, lambda: self._programs.get_program(sender))
+        return self._cache.get(sender.key, lambda: self._programs.get_program(sender))
 
     def revoke_all_senders(self, group: str) -> list[str]:
         """The group's revoke-all senders (for a group-wide change's event), remembered as
         long as a program: a burst of group-wide changes queries the programs once."""
-        return self._remembered(
-            self._members, group, lambda: self._programs.revoke_all_senders(group)
-        )
-
-    def _remembered(self, cache: dict[str, tuple[float, T]], key: str, load: Callable[[], T]) -> T:
-        """`cache[key]` if read less than `ttl` ago, else `load()` (and remember it)."""
-        now = self._clock()
-        with self._lock:
-            hit = cache.get(key)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        value = load()
-        with self._lock:
-            cache[key] = (now, value)
-        return value
+        return self._members.get(group, lambda: self._programs.revoke_all_senders(group))
 
     def put_program(self, sender: SenderId, program: SenderProgram) -> None:
         self.forget(sender)
@@ -71,6 +52,5 @@ class CachedPrograms:
         self.forget(sender)
 
     def forget(self, sender: SenderId) -> None:
-        with self._lock:
-            self._cache.pop(sender.key, None)
-            self._members.clear()  # the sender may have joined or left a group
+        self._cache.forget(sender.key)
+        self._members.clear()  # the sender may have joined or left a group

@@ -1,21 +1,30 @@
-"""One-off backfill of the time-first index (`shared/tables/time_index.py`) for rows written
-before it existed: every opt-out entry without its `~since|` copy, and every history row's
-`~time|` copy. Run once after the upgrade that added the index (docs/deployment.md):
+"""One-off backfill for rows written before issue 19's version (docs/deployment.md):
+
+- owed markers (`shared/tables/owed_marks.py`) for the change-feed rows that owe events, in
+  OptOuts and GroupOptOuts: the sweep finds owed events only through markers, and a row left
+  owed by an earlier version has none. Done first, so such events go out within minutes;
+- the time-first index (`shared/tables/time_index.py`): every opt-out entry without its
+  `~since|` copy, and every history row's `~time|` copy.
+
+Run once after the upgrade:
 
     python -m shared.tables.backfill            # the app's settings: AzureWebJobsStorage, ...
     python -m shared.tables.backfill --resume   # go on from where a stopped run got to
 
 - Idempotent: an entry that names its copy (`SinceKey`) is skipped; a history row's copy is
-  written again identical. Running it twice, or beside the app, changes nothing the app wrote.
+  written again identical; a marker is an upsert of the same row (a pair that owes nothing any
+  more has its marker deleted by the sweep). Running it twice, or beside the app, changes
+  nothing the app wrote.
 - Safe beside the running app: each copy is written in one transaction with a conditional merge
   of its row (on the ETag read), so a row changed (or deleted) meanwhile is skipped (the app
   wrote that row's copy itself; or, for an entry deleted, there is nothing to index).
 - Resumable, with progress: after each page it prints the rows read, indexed and skipped, and
   saves the page's continuation in a state file (`--state`); `--resume` starts from it.
 
-It reads each table once, across partitions (`RowKey lt '~'`): the one query that may scan
-(devhost/query_rules.py's allow-list), as a one-off. Cost: one query page per 1,000 rows, one
-transaction per 50 rows of a partition.
+It reads each table once, across partitions (`RowKey lt '~'` for the index; the feed rows with
+`OwedCount gt 0` for the markers): the queries that may scan (devhost/query_rules.py's
+allow-list), as a one-off. Cost: one query page per 1,000 rows, one transaction per 50 rows
+of a partition (index), one per 100 owed pairs of a marker shard (markers).
 """
 
 from __future__ import annotations
@@ -33,11 +42,15 @@ from azure.data.tables import TableClient, TransactionOperation, UpdateMode
 
 from shared.domain.model import ConcurrencyConflict
 from shared.tables.base import Entity, Operation, TableAdapter, chunks, if_unchanged
+from shared.tables.feed_rows import FEED_END, FEED_PREFIX
+from shared.tables.outbox import TableOutbox
 from shared.tables.time_index import SINCE_KEY, history_time_key, since_key
 
 log = logging.getLogger(__name__)
 
 ROWS_FILTER = "RowKey lt '~'"  # entries and history rows; never the `~` rows beside them
+# Change-feed rows that owe events (a sender's or a group's partition).
+OWED_FILTER = f"RowKey ge '{FEED_PREFIX}' and RowKey lt '{FEED_END}' and OwedCount gt 0"
 PAGE = 1000
 ROWS_PER_TRANSACTION = 50  # the row's conditional merge + its copy
 DEFAULT_STATE = Path(".backfill-time-index.json")
@@ -50,10 +63,11 @@ class Progress:
     indexed: int = 0
     skipped: int = 0  # already indexed, or changed meanwhile (the app indexed it)
     token: Any = field(default=None, repr=False)
+    verb: str = "indexed"  # what was done to the rows counted in `indexed`
 
     def line(self) -> str:
         return (
-            f"{self.table}: {self.read} rows read, {self.indexed} indexed, "
+            f"{self.table}: {self.read} rows read, {self.indexed} {self.verb}, "
             f"{self.skipped} skipped" + ("" if self.token else " (done)")
         )
 
@@ -132,6 +146,40 @@ class Backfill:
                 self._submit([plan])
 
 
+class MarkOwed:
+    """Owed markers for the feed rows of one outbox's table that owe events (a row left owed
+    by a version before the markers has none, so the sweep would never find it). A marker
+    names the pair only: the sweep reads the row and publishes what it owes then, so a row
+    published or changed meanwhile needs nothing here."""
+
+    def __init__(self, outbox: TableOutbox, progress: Progress) -> None:
+        self._outbox = outbox
+        self._table: TableClient = outbox._table
+        self.progress = progress
+
+    def pages(self) -> Iterator[Progress]:
+        while True:
+            pages = self._table.query_entities(
+                OWED_FILTER, select=["PartitionKey", "RowKey"], results_per_page=PAGE
+            ).by_page(continuation_token=self.progress.token)
+            rows = list(next(pages, []))
+            self.progress.read += len(rows)
+            by_partition: dict[str, list[str]] = {}
+            for row in rows:
+                recipient = row["RowKey"][len(FEED_PREFIX) :]
+                by_partition.setdefault(row["PartitionKey"], []).append(recipient)
+            for partition, recipients in by_partition.items():
+                self._outbox.mark_owed(partition, recipients)
+                self.progress.indexed += len(recipients)
+            self.progress.token = pages.continuation_token
+            yield self.progress
+            if not self.progress.token:
+                return
+
+
+Job = Callable[[Progress], Any]  # a progress -> something with `pages()`
+
+
 def run(
     store: Any,
     *,
@@ -139,24 +187,28 @@ def run(
     resume: bool = False,
     echo: Callable[[str], None] = print,
 ) -> list[Progress]:
-    """Backfill a TableStore's OptOuts entries and history; returns each table's progress."""
+    """Backfill a TableStore: owed markers for the feed rows of OptOuts and GroupOptOuts that
+    owe events, then the time index of OptOuts entries and history; returns each job's
+    progress (jobs done in an earlier run, with `resume`, are left out)."""
     saved: dict[str, Any] = {}
     if resume and state is not None and state.exists():
         saved = json.loads(state.read_text())
-    jobs = [
-        (store.optouts, entry_copy, "entries"),
-        (store.history, history_copy, "history"),
+    jobs: list[tuple[TableAdapter, str, str, Job]] = [
+        (store.feed, "owed events", "marked", lambda p: MarkOwed(store.feed, p)),
+        (store.groups, "owed events", "marked", lambda p: MarkOwed(store.groups, p)),
+        (store.optouts, "entries", "indexed", lambda p: Backfill(store.optouts, entry_copy, p)),
+        (store.history, "history", "indexed", lambda p: Backfill(store.history, history_copy, p)),
     ]
     done: list[Progress] = []
-    for adapter, plan, kind in jobs:
+    for adapter, kind, verb, job in jobs:
         name = f"{adapter._table.table_name} ({kind})"
         previous = saved.get(name, {})
         if previous.get("done"):
             echo(f"{name}: done in an earlier run")
             continue
-        progress = Progress(name, token=previous.get("token"))
+        progress = Progress(name, token=previous.get("token"), verb=verb)
         adapter.ensure()
-        for step in Backfill(adapter, plan, progress).pages():
+        for step in job(progress).pages():
             saved[name] = {"token": step.token, "done": not step.token}
             if state is not None:
                 state.write_text(json.dumps(saved))
@@ -168,8 +220,9 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m shared.tables.backfill",
-        description="Index existing entries and history rows by time (one-off, after the upgrade"
-        " that added the time index). Uses the app's storage settings.",
+        description="One-off, after upgrading to the version with owed markers and the time"
+        " index: mark the change-feed rows that owe events, and index existing entries and"
+        " history rows by time. Uses the app's storage settings.",
     )
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="progress file")
     parser.add_argument("--resume", action="store_true", help="go on from the progress file")
