@@ -25,7 +25,7 @@ from shared.domain.model import Source
 from shared.domain.phone import parse_e164
 from shared.domain.sender import parse_sender
 from shared.tables import TableStore
-from tests.test_e2e import BUSINESS, App, event_grid, put
+from tests.test_e2e import BUSINESS, App, event_grid
 
 
 @dataclass
@@ -84,7 +84,7 @@ def wait_for_events(app: FeedApp, person: str, count: int, timeout: float = 15) 
 def test_a_stop_and_an_api_add_become_events_within_seconds(feed_app: FeedApp) -> None:
     stopper, added = "+14255550301", "+14255550302"
     stop = event_grid(stopper, "STOP", "2026-11-26T10:00:00Z")
-    put(feed_app, stop)
+    feed_app.put(stop)
     res = feed_app.signed(
         "POST",
         "/sms/optouts:add?api-version=2026-01-23",
@@ -113,7 +113,7 @@ def test_a_stop_and_an_api_add_become_events_within_seconds(feed_app: FeedApp) -
     )
     assert res.status_code == 200
     # START (keyword) and remove (API): one Removed event each.
-    put(feed_app, event_grid(stopper, "START", "2026-11-26T10:05:00Z"))
+    feed_app.put(event_grid(stopper, "START", "2026-11-26T10:05:00Z"))
     res = feed_app.signed(
         "POST",
         "/sms/optouts:remove?api-version=2026-01-23",
@@ -136,7 +136,7 @@ def test_a_revoke_all_stop_becomes_the_senders_event_and_the_groups(feed_app: Fe
         program = {"group": "fabrikam", "revokeAll": True}
         res = feed_app.signed("PUT", f"/sms/senders/{sender}/program", program)
         assert res.status_code in (200, 201), res.text
-    put(feed_app, event_grid(person, "STOP", "2026-11-26T11:00:00Z", business=stopped))
+    feed_app.put(event_grid(person, "STOP", "2026-11-26T11:00:00Z", business=stopped))
     own, group = wait_for_events(feed_app, person, 2)
     assert (own["type"], own["subject"]) == ("Sms.OptOut.Added", stopped)
     assert (group["type"], group["subject"]) == ("Sms.OptOut.GroupAdded", "fabrikam")
@@ -144,7 +144,7 @@ def test_a_revoke_all_stop_becomes_the_senders_event_and_the_groups(feed_app: Fe
     assert group["data"]["receivedBy"] == stopped
     assert group["data"]["actor"] == "keyword"
     assert group["data"]["senders"] == sorted([stopped, other])
-    put(feed_app, event_grid(person, "START", "2026-11-26T11:05:00Z", business=other))
+    feed_app.put(event_grid(person, "START", "2026-11-26T11:05:00Z", business=other))
     events = wait_for_events(feed_app, person, 3)
     time.sleep(1)  # nothing more arrives: `other` had no entry of its own to lift
     assert [e["type"] for e in feed_app.events_for(person)] == [
