@@ -166,9 +166,14 @@ class Browser:
         return wait.until(lambda _: condition())
 
     def view(self) -> WebElement:
-        views = self.driver.find_elements(By.CSS_SELECTOR, ".view")
-        (shown,) = [v for v in views if v.is_displayed()]
-        return shown
+        """The one view showing; while the page switches views, two (or none) may be: wait."""
+
+        def one_shown() -> WebElement | None:
+            views = self.driver.find_elements(By.CSS_SELECTOR, ".view")
+            shown = [v for v in views if v.is_displayed()]
+            return shown[0] if len(shown) == 1 else None
+
+        return self.until(one_shown)
 
     def field(self, label: str) -> WebElement:
         labels = [
