@@ -45,9 +45,9 @@ test: install
 ## Cold start first (import time next to azure.functions', the first request after a start: on a
 ## quiet machine), then storage requests and latency per call (time windows at 100 and 20,000
 ## rows: equal requests, or it fails), the change feed's sweep with 100 and 20,000 pairs stored
-## (flat: it reads by key), inbound keyword throughput
-## through the local host, and the optouts tool's 20,000-row import/export round trip, against
-## a private Azurite.
+## (flat: it reads by key), inbound keyword throughput through the local host, each kind of
+## delivery report and the GET of a kept one, and the optouts tool's 20,000-row import/export
+## round trip, against a private Azurite.
 bench: install
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.evidence
@@ -56,6 +56,7 @@ bench: install
 	$(PY) -m bench.hotpath
 	$(PY) -m bench.sweep
 	$(PY) -m bench.inbound
+	$(PY) -m bench.delivery_reports
 	$(PY) -m bench.bulk
 	$(PY) -m bench.cli_roundtrip
 	$(PY) -m bench.keys

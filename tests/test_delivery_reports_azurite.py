@@ -1,5 +1,6 @@
 """Delivery reports on Azurite, in process: what each kind of report costs in storage requests
-(the figures docs/delivery-reports.md#storage gives), and that no request scans."""
+(the figures docs/delivery-reports.md#cost gives, from `make bench`), and that no request
+scans."""
 
 from __future__ import annotations
 
