@@ -233,6 +233,15 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _injected_fault(self) -> bool:
+        """Waits out an injected hang, then answers an injected fault: whether it did."""
+        hang, fault = self.double._next_fault()
+        time.sleep(hang)
+        if fault is None:
+            return False
+        self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+        return True
+
     def do_POST(self) -> None:
         double = self.double
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -248,10 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path != "/sms":
             self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
             return
-        hang, fault = double._next_fault()
-        time.sleep(hang)
-        if fault is not None:
-            self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+        if self._injected_fault():
             return
         request = json.loads(body)
         version = parse_qs(parts.query).get("api-version", [""])[0]
@@ -275,10 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not parts.path.startswith(prefix) or version not in DELIVERY_REPORT_VERSIONS:
             self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
             return
-        hang, fault = double._next_fault()
-        time.sleep(hang)
-        if fault is not None:
-            self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+        if self._injected_fault():
             return
         with double._lock:
             double.received.append(ReceivedRequest(self.path, version, headers, {}))
@@ -326,10 +329,7 @@ def _optouts(self: _Handler, action: str, query: str, body: bytes) -> None:
     if action not in OPTOUT_ACTIONS:
         self._reply(404, {"error": {"code": "NotFound", "message": self.path}})
         return
-    hang, fault = double._next_fault()
-    time.sleep(hang)
-    if fault is not None:
-        self._reply(fault, {"error": {"code": f"Injected{fault}", "message": "fault"}})
+    if self._injected_fault():
         return
     request = json.loads(body)
     version = parse_qs(query).get("api-version", [""])[0]
