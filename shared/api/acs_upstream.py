@@ -48,12 +48,6 @@ class AcsUpstream:
         self._timeouts = {"connection_timeout": connect_timeout, "read_timeout": read_timeout}
 
     def send(self, request: SendRequest) -> list[SendResult]:
-        from azure.core.exceptions import (
-            AzureError,
-            ClientAuthenticationError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
         from azure.core.rest import HttpRequest
 
         http_request = HttpRequest(
@@ -63,18 +57,7 @@ class AcsUpstream:
             json=request_to_wire(request),
             headers={"Accept": "application/json"},
         )
-        try:
-            response = self._client._sms_service_client._send_request(
-                http_request, stream=False, **self._timeouts
-            )
-        except ServiceRequestError as exc:  # no connection (incl. connect timeout): not sent
-            raise UpstreamError(UpstreamFailure.UNREACHABLE, type(exc).__name__) from exc
-        except ServiceResponseError as exc:  # sent; no (complete) answer
-            raise UpstreamError(UpstreamFailure.TIMEOUT, type(exc).__name__) from exc
-        except ClientAuthenticationError as exc:  # no token for the managed identity
-            raise UpstreamError(UpstreamFailure.AUTH_FAILED, type(exc).__name__) from exc
-        except AzureError as exc:
-            raise UpstreamError(UpstreamFailure.BAD_ANSWER, type(exc).__name__) from exc
+        response = _run(self._client, http_request, **self._timeouts)
         return _read(response.status_code, response.body(), dict(response.headers))
 
 
@@ -117,8 +100,9 @@ class AcsDeliveryReports:
         )
 
 
-def _run(client: Any, http_request: Any) -> Any:
-    """One call through the client's pipeline; transport failures as UpstreamError."""
+def _run(client: Any, http_request: Any, **options: Any) -> Any:
+    """One call through the client's pipeline (`options` for it, such as timeouts); transport
+    failures as UpstreamError."""
     from azure.core.exceptions import (
         AzureError,
         ClientAuthenticationError,
@@ -127,8 +111,8 @@ def _run(client: Any, http_request: Any) -> Any:
     )
 
     try:
-        return client._sms_service_client._send_request(http_request, stream=False)
-    except ServiceRequestError as exc:  # no connection (incl. connect timeout)
+        return client._sms_service_client._send_request(http_request, stream=False, **options)
+    except ServiceRequestError as exc:  # no connection (incl. connect timeout): not sent
         raise UpstreamError(UpstreamFailure.UNREACHABLE, type(exc).__name__) from exc
     except ServiceResponseError as exc:  # sent; no (complete) answer
         raise UpstreamError(UpstreamFailure.TIMEOUT, type(exc).__name__) from exc
