@@ -18,12 +18,10 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import requests
 from azure.communication.sms import SmsClient
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceExistsError
@@ -31,15 +29,13 @@ from azure.storage.queue import QueueClient
 
 from devhost.acs_double import AcsDouble
 from devhost.inprocess import OTHER_KEY, TEST_KEY
-from devhost.queues import QUEUE_API_VERSION
-from devhost.testing import ROOT, Azurite, HostProcess, start_host
+from devhost.testing import Azurite, HostProcess
 from shared.domain.delivery import CONFIRMATION_TAG
-from shared.platform.hmac_auth import sign_request
 from shared.sending.records import DRY_RUN_PREFIX
+from tests.hosted import HostedApp, hosted, sms_received, wait_for
 from tests.openapi_check import check_official_delivery_report
 from tests.sms_delivery_client import DeliveryReportsClient
 
-T = TypeVar("T")
 VERSIONS = ["2025-08-01-preview", "2026-01-23"]
 BUSINESS = "+18005550170"
 ALICE, BOB, CAROL, DAN = "+14255550171", "+14255550172", "+14255550173", "+14255550174"
@@ -47,29 +43,13 @@ ERIN = "+14255550175"
 OPTED_OUT = "4007: The Destination/To number has opted out of receiving messages from you"
 
 
-@dataclass
-class App:
-    host: HostProcess
-    azurite: Azurite
-    acs: AcsDouble | None = None
-
-    @property
-    def url(self) -> str:
-        return self.host.base_url
-
+class App(HostedApp):
     def reports(self, version: str = "2026-01-23", key: str = TEST_KEY) -> DeliveryReportsClient:
         return DeliveryReportsClient(self.url, key, version)
 
-    def signed(self, method: str, path: str, body: Any = None) -> requests.Response:
-        data = b"" if body is None else json.dumps(body).encode()
-        url = self.url + path
-        headers = {"content-type": "application/json", **sign_request(method, url, data, TEST_KEY)}
-        return requests.request(method, url, data=data, headers=headers, timeout=30)
-
-    def queue(self, name: str) -> QueueClient:
-        queue = QueueClient.from_connection_string(
-            self.azurite.connection_string, name, api_version=QUEUE_API_VERSION
-        )
+    def queue(self, name: str = "sms-inbound") -> QueueClient:
+        """`name` on the app's Azurite, created if it is not there yet."""
+        queue = super().queue(name)
         with contextlib.suppress(ResourceExistsError):
             queue.create_queue()
         return queue
@@ -82,10 +62,9 @@ class App:
         return [str(r.message_id) for r in results]
 
 
-def host_env(azurite: Azurite, **more: str) -> dict[str, str]:
+def host_env(**more: str) -> dict[str, str]:
     suffix = uuid.uuid4().hex[:8]
     return {
-        "AzureWebJobsStorage": azurite.connection_string,
         "OPTOUT_ACCESS_KEYS": TEST_KEY,
         "OPTOUT_TABLE_NAME": f"DlrOptOuts{suffix}",
         "OPTOUT_HISTORY_TABLE_NAME": f"DlrHistory{suffix}",
@@ -104,36 +83,26 @@ def no_numbers_logged(host: HostProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def acs() -> Iterator[AcsDouble]:
-    double = AcsDouble().start()
-    try:
-        yield double
-    finally:
-        double.stop()
+def app(azurite: Azurite) -> Iterator[App]:
+    env = host_env(REPLY_BRAND="Contoso", SEND_READ_TIMEOUT_SECONDS="1")
+    with hosted(App, azurite, env) as started:
+        yield started
+    no_numbers_logged(started.host)
 
 
 @pytest.fixture(scope="module")
-def app(azurite: Azurite, acs: AcsDouble) -> Iterator[App]:
-    env = host_env(azurite, ACS_CONNECTION_STRING=acs.connection_string, REPLY_BRAND="Contoso")
-    env["SEND_READ_TIMEOUT_SECONDS"] = "1"
-    host = start_host(ROOT, env=env, use_local_settings=False)
-    try:
-        yield App(host, azurite, acs)
-    finally:
-        host.stop()
-        no_numbers_logged(host)
+def acs(app: App) -> AcsDouble:
+    return app.acs
 
 
 @contextlib.contextmanager
 def dry_host(azurite: Azurite) -> Iterator[App]:
-    """A host in dry run with no ACS resource at all. Stopped before the queue tests: every
-    host of the session's Azurite reads the same queues."""
-    host = start_host(ROOT, env=host_env(azurite, SEND_DRY_RUN="true"), use_local_settings=False)
-    try:
-        yield App(host, azurite)
-    finally:
-        host.stop()
-        no_numbers_logged(host)
+    """A host in dry run with no ACS resource at all (an empty connection string is none).
+    Stopped before the queue tests: every host of the session's Azurite reads the same queues."""
+    env = host_env(SEND_DRY_RUN="true", ACS_CONNECTION_STRING="")
+    with hosted(App, azurite, env) as dry:
+        yield dry
+    no_numbers_logged(dry.host)
 
 
 @pytest.fixture(autouse=True)
@@ -141,17 +110,6 @@ def fresh_double(acs: AcsDouble) -> None:
     acs.received.clear()
     acs.fail_next = 0
     acs._faults.clear()
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
 
 
 def gets(acs: AcsDouble) -> list[str]:
@@ -286,16 +244,12 @@ def test_acs_unreachable_is_a_503_with_retry_after(azurite: Azurite) -> None:
     closed = AcsDouble().start()
     conn = closed.connection_string
     closed.stop()  # nothing listens there any more
-    env = host_env(azurite, ACS_CONNECTION_STRING=conn)
-    host = start_host(ROOT, env=env, use_local_settings=False)
-    try:
+    with hosted(App, azurite, host_env(ACS_CONNECTION_STRING=conn)) as down:
         with pytest.raises(HttpResponseError) as caught:
-            DeliveryReportsClient(host.base_url, TEST_KEY).get("Outgoing_nowhere")
+            down.reports().get("Outgoing_nowhere")
         response = caught.value.response
         assert response.status_code == 503 and response.headers["Retry-After"]
         assert "could not be reached" in response.json()["error"]["message"]
-    finally:
-        host.stop()
 
 
 # --- reports in, through the queue ----------------------------------------------------------
@@ -374,31 +328,10 @@ def test_a_4007_report_redelivered_opts_out_once_and_is_answered_locally(
     assert blocked.http_status_code == 403
 
 
-def inbound_stop(person: str) -> str:
-    message_id = f"Incoming_{uuid.uuid4().hex}"
-    event = {
-        "id": message_id,
-        "topic": "/subscriptions/x/resourceGroups/y/providers/microsoft.communication/z",
-        "subject": f"/phonenumber/{BUSINESS[1:]}",
-        "eventType": "Microsoft.Communication.SMSReceived",
-        "eventTime": "2026-12-01T10:00:00Z",
-        "dataVersion": "1.0",
-        "metadataVersion": "1",
-        "data": {
-            "MessageId": message_id,
-            "From": person[1:],
-            "To": BUSINESS[1:],
-            "Message": "STOP",
-            "ReceivedTimestamp": "2026-12-01T10:00:00Z",
-        },
-    }
-    return json.dumps(event)
-
-
 def test_a_delivered_confirmation_shows_in_the_history_and_the_report(
     app: App, acs: AcsDouble
 ) -> None:
-    app.queue("sms-inbound").send_message(inbound_stop(ERIN))
+    app.put(sms_received(BUSINESS, ERIN, "STOP", "2026-12-01T10:00:00Z"), b64=False)
     reply = wait_for(lambda: next((s for s in acs.sent if s.to == ERIN), None))
     sent = wait_for(lambda: [r for r in history(app, ERIN) if r["replyStatus"] == "sent"])
     assert sent[0]["deliveryStatus"] is None  # no report yet
