@@ -1,5 +1,6 @@
 """The app in the local host as the end-to-end tests drive it (tests/test_e2e.py,
-tests/test_console.py, tests/test_acs_mirror_e2e.py): started with Azurite and the ACS double,
+tests/test_console.py, tests/test_acs_mirror_e2e.py,
+tests/test_delivery_reports_e2e.py): started with Azurite and the ACS double,
 called with HMAC-signed requests, fed SMSReceived events on its inbound queue, and waited for."""
 
 from __future__ import annotations
