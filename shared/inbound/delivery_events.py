@@ -28,14 +28,13 @@ from shared.domain.phone import InvalidPhoneNumber, mask, normalise_inbound
 from shared.domain.sender import InvalidSender, parse_inbound_sender
 from shared.inbound.events import (
     _MISSING,
-    IgnoredEvent,
     MalformedEvent,
-    _data,
     _get,
     _load,
     _optional_str,
     _received_at,
     _unwrap_array,
+    envelope,
     parse_timestamp,
 )
 
@@ -46,16 +45,7 @@ MAX_ATTEMPTS = 100
 def parse_report_message(body: bytes | str) -> DeliveryReport:
     """Parse one queue message. Raises MalformedEvent or IgnoredEvent, nothing else."""
     event = _unwrap_array(_load(body))
-    event_type = _optional_str(event, "eventType", "event") or _optional_str(event, "type", "event")
-    if event_type is None:
-        raise MalformedEvent("event has no eventType/type")
-    event_id = _optional_str(event, "id", "event")
-    if event_type.casefold() != DELIVERY_REPORT_RECEIVED.casefold():
-        raise IgnoredEvent(event_type, event_id)
-    data = _data(event)
-    message_id = _optional_str(data, "MessageId", "data") or event_id
-    if message_id is None:
-        raise MalformedEvent("event has neither data.MessageId nor id")
+    _, data, message_id = envelope(event, DELIVERY_REPORT_RECEIVED)
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         raise MalformedEvent(f"data.MessageId is longer than {MAX_MESSAGE_ID_LENGTH} characters")
     status = _status(data)

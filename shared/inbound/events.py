@@ -163,20 +163,27 @@ def _optional_str(obj: dict[str, Any], name: str, where: str) -> str | None:
     return value or None
 
 
-def _parse_event(event: dict[str, Any]) -> InboundSms:
+def envelope(event: dict[str, Any], expected_type: str) -> tuple[str | None, dict[str, Any], str]:
+    """The event id (if any), `data` and the message id of an event of `expected_type`
+    (Event Grid `eventType` or CloudEvents `type`, any case): IgnoredEvent for another type,
+    MalformedEvent when the type is missing or neither data.MessageId nor id is given."""
     event_type = _optional_str(event, "eventType", "event")
     if event_type is None:
         event_type = _optional_str(event, "type", "event")
     if event_type is None:
         raise MalformedEvent("event has no eventType/type")
     event_id = _optional_str(event, "id", "event")
-    if event_type.casefold() != SMS_RECEIVED.casefold():
+    if event_type.casefold() != expected_type.casefold():
         raise IgnoredEvent(event_type, event_id)
-
     data = _data(event)
     message_id = _optional_str(data, "MessageId", "data") or event_id
     if message_id is None:
         raise MalformedEvent("event has neither data.MessageId nor id")
+    return event_id, data, message_id
+
+
+def _parse_event(event: dict[str, Any]) -> InboundSms:
+    event_id, data, message_id = envelope(event, SMS_RECEIVED)
     event_id = event_id or message_id
 
     recipient = _number(data, "From")
